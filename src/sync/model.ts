@@ -1,0 +1,179 @@
+/**
+ * The domain of a region sync.
+ *
+ * Glossary
+ * - **scope**: one (account, region) pair; the unit of a sync, of its lock and of its baseline.
+ * - **listing**: every image one ListCustomImages paging (or one watch poll) returned for a scope.
+ * - **complete listing**: every page succeeded, every page reported the same `TotalCount`, and the
+ *   number of distinct image ids equals it (SPEC §5.2). Only a complete listing may delete.
+ * - **state**: the versioned attributes of an image (the columns of `custom_image_versions`).
+ * - **version**: one distinct consecutive state of an image, numbered from 1; SCD2 rows carry
+ *   `valid_from`/`valid_to`, the current one has `valid_to = null`.
+ * - **event**: a change worth telling someone about (SPEC §7), written to `image_events` in the
+ *   same transaction as the state it describes (the outbox).
+ * - **baseline**: the events of a scope's first complete sync: one `image.created` per image,
+ *   flagged `baseline = true`, and nothing else; webhooks skip them unless asked.
+ * - **delivery**: one event sent to one webhook endpoint, with its attempts.
+ * - **deletion brake**: a listing that would delete more than `SYNC_DELETE_BRAKE` of a scope of at
+ *   least 10 images holds its deletions until the next complete listing confirms them.
+ *
+ * This folder is pure: it imports only `shared`, returns data, and never logs, queries or fetches.
+ */
+import type { EventType } from '../shared/event-types.ts';
+
+export const IMAGE_STATUSES = {
+  '0': 'copying',
+  '1': 'available',
+  '2': 'unavailable',
+  '3': 'create_failed',
+  '4': 'creating',
+} as const;
+
+export type ImageStatus = keyof typeof IMAGE_STATUSES;
+export type ImageStatusLabel = (typeof IMAGE_STATUSES)[ImageStatus];
+
+export const isImageStatus = (value: string): value is ImageStatus => Object.hasOwn(IMAGE_STATUSES, value);
+
+/** Statuses that a watch poll re-reads between full syncs (SPEC §5.5). */
+export const TRANSITIONAL_STATUSES: readonly ImageStatus[] = ['0', '4'];
+
+export interface ImageTag {
+  Key: string;
+  Value: string;
+}
+
+/**
+ * The versioned attributes of an image, normalised from the API item (SPEC §6 `custom_images`).
+ * Absent strings are `null`; `creationTime` is ISO 8601 UTC; `userId` is decimal text because
+ * account ids have 16 digits and may exceed 2^53.
+ */
+export interface ImageState {
+  imageId: string;
+  regionId: string;
+  name: string | null;
+  description: string | null;
+  status: ImageStatus;
+  inShare: boolean;
+  inShareUser: boolean;
+  instanceId: string | null;
+  instanceName: string | null;
+  systemSnapshotId: string | null;
+  systemSnapshotName: string | null;
+  dataSnapshotId: string | null;
+  dataSnapshotName: string | null;
+  resourceGroupId: string | null;
+  osType: string | null;
+  requiredSystemDiskSize: number | null;
+  requiredDataDiskSize: number | null;
+  sourceImageName: string | null;
+  sourceImageVersion: string | null;
+  userId: string | null;
+  tags: ImageTag[];
+  createInstances: string[];
+  creationTime: string | null;
+}
+
+/** Attribute names of {@link ImageState} other than the key, in column order. */
+export type ImageAttribute = Exclude<keyof ImageState, 'imageId'>;
+
+/** One image as a listing returned it: its normalised state and the item exactly as listed. */
+export interface ListedImage {
+  state: ImageState;
+  /** The API item, every field kept, unknown ones included (the `raw` column). */
+  raw: Record<string, unknown>;
+}
+
+export interface Scope {
+  /** The configured account name (not the cloud account id). */
+  account: string;
+  regionId: string;
+}
+
+export type ListingKind = 'full' | 'watch';
+
+export interface Listing {
+  kind: ListingKind;
+  images: ListedImage[];
+  /** SPEC §5.2; always false for a watch poll, which never infers deletions. */
+  complete: boolean;
+  /** Why the listing is not complete (for the run's `error` and logs), when it is not. */
+  incompleteReason?: string | undefined;
+  /** `TotalCount` the API reported (last page) — 0 for a watch poll. */
+  totalCount: number;
+  apiCalls: number;
+  pages: number;
+}
+
+/** An image as the database holds it for the scope, read once at the start of a sync. */
+export interface StoredImage {
+  state: ImageState;
+  /** Current version number (≥ 1). */
+  version: number;
+  /** Epoch ms when it was found deleted, or null while listed. */
+  deletedAt: number | null;
+}
+
+export type RunTrigger = 'schedule' | 'watch' | 'manual';
+export type RunStatus = 'running' | 'succeeded' | 'partial' | 'failed';
+
+/** An event as planned, before it is written to `image_events`. */
+export interface PlannedEvent {
+  /** UUID v7 from the injected id source. */
+  id: string;
+  type: EventType;
+  imageId: string | null;
+  /** Epoch ms. */
+  occurredAt: number;
+  baseline: boolean;
+  /** The `data` column: the common part (SPEC §7) plus the type's own fields. */
+  data: Record<string, unknown>;
+}
+
+/** What the database holds for a scope when a sync starts (read once, inside the region lock). */
+export interface RegionState {
+  stored: StoredImage[];
+  /** True until the scope has had a complete full listing: every event written is a baseline event. */
+  baseline: boolean;
+  /** Ids whose deletion the scope's latest complete listing held with the brake (else empty). */
+  heldDeletions: string[];
+}
+
+export interface PlanInput {
+  scope: Scope;
+  listing: Listing;
+  region: RegionState;
+  /** Share of the scope's live images above which deletions are held, in (0, 1]; 1 disables it. */
+  deleteBrake: number;
+  /** Epoch ms of the sync: `valid_from`/`valid_to`/`occurred_at`/`last_seen_at`/`deleted_at`. */
+  now: number;
+  /** Source of event ids (UUID v7). */
+  newId: () => string;
+}
+
+/** A row to insert into or update in `custom_images`, with its new current version. */
+export interface ImageWrite {
+  state: ImageState;
+  raw: Record<string, unknown>;
+  /** The version this state becomes (1 for a new image). */
+  version: number;
+  /** True when the image has no `custom_images` row yet. */
+  isNew: boolean;
+}
+
+/** Everything one sync writes, computed purely from {@link PlanInput}; empty for an unchanged listing. */
+export interface SyncPlan {
+  /** New images and images whose state changed (or that were listed again after a deletion). */
+  writes: ImageWrite[];
+  /** Listed images whose state is unchanged: only `last_seen_at` moves. */
+  unchangedIds: string[];
+  /** Current versions to close (`valid_to = now`): changed and deleted images. */
+  closeVersions: { imageId: string; version: number }[];
+  /** Images found deleted: `deleted_at = now`, their version closed (listed in `closeVersions` too). */
+  deletions: { imageId: string; version: number }[];
+  events: PlannedEvent[];
+  /** Deletions held by the brake, when it engaged. */
+  held: { count: number; total: number; imageIds: string[] } | null;
+  counts: { imagesSeen: number; created: number; updated: number; deleted: number; events: number };
+  /** `partial` when changes were applied but deletions were not (incomplete listing or brake). */
+  status: 'succeeded' | 'partial';
+}

@@ -1,0 +1,35 @@
+import { CommanderError } from 'commander';
+import { AppError, errorMessage } from '../shared/app-error.ts';
+
+/** SPEC §3: 0 success, 1 the work failed, 2 usage or configuration error. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** The exit code and the one message to print for anything a command threw. */
+export function describeFailure(error: unknown, debug: boolean): { exitCode: ExitCode; message: string } {
+  if (error instanceof CommanderError) {
+    // commander already printed its usage message.
+    const helpShown = error.code === 'commander.helpDisplayed' || error.code === 'commander.version';
+    return { exitCode: helpShown ? EXIT.ok : EXIT.usage, message: '' };
+  }
+  if (error instanceof AppError) {
+    const usage = error.code.startsWith('config.') || error.code.startsWith('cli.');
+    const text = `error [${error.code}]: ${error.message}`;
+    return { exitCode: usage ? EXIT.usage : EXIT.failed, message: debug ? withCauses(error) : text };
+  }
+  return {
+    exitCode: EXIT.failed,
+    message:
+      debug && error instanceof Error ? (error.stack ?? error.message) : `error: ${errorMessage(error)}`,
+  };
+}
+
+function withCauses(error: AppError): string {
+  const lines = [`error [${error.code}]: ${error.stack ?? error.message}`];
+  let cause: unknown = error.cause;
+  while (cause instanceof Error) {
+    lines.push(`caused by: ${cause.stack ?? cause.message}`);
+    cause = cause.cause;
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,31 @@
+import { Command } from 'commander';
+import { readEnvironment } from '../config/environment.ts';
+import { createCommandContext } from './context.ts';
+import { describeFailure } from './exit-codes.ts';
+import { registerMigrateCommand } from './migrate.ts';
+import { registerRegionsCommand } from './regions.ts';
+import { registerSimulateCommand } from './simulate.ts';
+
+/** Process entry of the `swas-inventory` executable: parse, run one command, exit 0/1/2. */
+const context = createCommandContext();
+const program = new Command('swas-inventory')
+  .description(
+    'Inventory of Alibaba Cloud SWAS custom images: history in PostgreSQL, change events to webhooks.',
+  )
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+registerMigrateCommand(program, context);
+registerRegionsCommand(program, context);
+registerSimulateCommand(program, context);
+
+for (const command of program.commands) command.exitOverride();
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  const debug = /^(debug|trace)$/i.test(readEnvironment().LOG_LEVEL ?? '');
+  const { exitCode, message } = describeFailure(error, debug);
+  if (message) context.err(message);
+  process.exitCode = exitCode;
+}

@@ -1,0 +1,18 @@
+import type { Command } from 'commander';
+import { migrateDatabase } from '../db/migrate.ts';
+import type { CommandContext } from './context.ts';
+
+/** `migrate`: creates the database when missing and applies pending migrations (replica-safe). */
+export function registerMigrateCommand(program: Command, context: CommandContext): void {
+  program
+    .command('migrate')
+    .description(
+      'create the database if it does not exist and apply pending migrations (safe to run concurrently)',
+    )
+    .action(async () => {
+      const config = context.loadConfig();
+      const logger = context.logger(config).child({ component: 'migrate' });
+      const result = await migrateDatabase({ databaseUrl: config.databaseUrl, logger });
+      context.out(`database is current: ${result.applied} migration(s) applied now, ${result.total} in all`);
+    });
+}

@@ -1,0 +1,47 @@
+import { execFile } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+export const BIN = fileURLToPath(new URL('../../bin/swas-inventory', import.meta.url));
+
+export interface CliResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `./bin/swas-inventory` as a user would, in a child process with ONLY the given environment
+ * (plus PATH/HOME), from an empty working directory so no developer `.env` leaks in.
+ */
+export function runCli(
+  args: readonly string[],
+  env: Record<string, string> = {},
+  options: { timeoutMs?: number } = {},
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--disable-warning=ExperimentalWarning', BIN, ...args],
+      {
+        cwd: tmpdir(),
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: process.env.HOME ?? '',
+          TZ: 'UTC',
+          LOG_LEVEL: 'warn',
+          ...env,
+        },
+        timeout: options.timeoutMs ?? 60_000,
+        maxBuffer: 32 * 1024 * 1024,
+      },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== 'number') {
+          reject(Object.assign(error, { stdout, stderr }));
+          return;
+        }
+        resolve({ exitCode: typeof error?.code === 'number' ? error.code : 0, stdout, stderr });
+      },
+    );
+  });
+}

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { AppError } from '../shared/app-error.ts';
 import { parseDuration, parseRate, type Rate } from '../shared/duration.ts';
 import { type EventType, isEventType } from '../shared/event-types.ts';
@@ -82,172 +83,173 @@ export interface LoadConfigDeps {
   readFile: (path: string) => string;
 }
 
-interface Problem {
-  variable: string;
-  message: string;
-}
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+/** A field whose text `parse` turns into a value, or into an error message naming what was wrong. */
+const parsed = <T>(parse: (text: string) => T | { error: string }) =>
+  z.string().transform((text, ctx): T => {
+    const result = parse(text.trim());
+    if (result !== null && typeof result === 'object' && 'error' in result) {
+      ctx.addIssue({ code: 'custom', message: result.error });
+      return z.NEVER;
+    }
+    return result as T;
+  });
+
+const urlField = (protocols: readonly string[], what: string) =>
+  parsed((text) =>
+    isUrlWithProtocol(text, protocols) ? text : { error: `must be ${what}, got ${redactUrl(text)}` },
+  );
+
+const durationField = (minMs: number, example: string) =>
+  parsed((text) => {
+    const ms = parseDuration(text);
+    return ms !== undefined && ms >= minMs
+      ? ms
+      : { error: `must be a duration of at least ${minMs}ms such as ${example}, got "${text}"` };
+  });
+
+const integerField = (min: number, max: number) =>
+  parsed((text) =>
+    /^\d+$/.test(text) && Number(text) >= min && Number(text) <= max
+      ? Number(text)
+      : { error: `must be a whole number from ${min} to ${max}, got "${text}"` },
+  );
 
 /**
- * Builds the frozen configuration from an environment (defaults < `.env` < process env < flags are
- * merged by the caller). Every invalid setting is collected, then one AppError `config.invalid`
- * names all of them; nothing is validated lazily later.
+ * The zod schema over SPEC §4. Each variable is a string field (defaults from CONFIG_DEFAULTS)
+ * transformed into its typed value; zod collects every issue, keyed by the variable's name.
+ */
+const environmentSchema = z.object({
+  DATABASE_URL: urlField(['postgres:', 'postgresql:'], 'a postgres:// URL'),
+  REDIS_URL: urlField(['redis:', 'rediss:'], 'a redis:// or rediss:// URL'),
+  SWAS_REGIONS: parsed((text) => parseRegionList(text)),
+  SWAS_ENDPOINT: parsed((text) =>
+    isUrlWithProtocol(text.replaceAll('{region}', 'cn-hangzhou'), ['http:', 'https:'])
+      ? text
+      : { error: `must be an http(s) URL, optionally with {region}, got "${text}"` },
+  ),
+  SWAS_RATE_LIMIT: parsed(
+    (text) => parseRate(text) ?? { error: `must be N/duration such as 10/1m, got "${text}"` },
+  ),
+  // Parsed in loadConfig: a cron schedule is validated in SYNC_TZ, another variable.
+  SYNC_SCHEDULE: z.string(),
+  SYNC_TZ: parsed((text) =>
+    isTimeZone(text)
+      ? text
+      : { error: `must be an IANA time zone such as UTC or Asia/Shanghai, got "${text}"` },
+  ),
+  SYNC_WATCH_INTERVAL: parsed((text) => {
+    if (text === 'off') return null;
+    const ms = parseDuration(text);
+    return ms !== undefined && ms >= 1_000
+      ? ms
+      : { error: `must be a duration of at least 1s (e.g. 1m) or "off", got "${text}"` };
+  }),
+  SYNC_CONCURRENCY: integerField(1, 64),
+  SYNC_DELETE_BRAKE: parsed(
+    (text) =>
+      parseShare(text) ?? { error: `must be a percentage from 1% to 100% (100% disables it), got "${text}"` },
+  ),
+  WEBHOOK_URL: urlField(['http:', 'https:'], 'an http:// or https:// URL').optional(),
+  // Never echo the value: it is a secret.
+  WEBHOOK_SECRET: parsed((text) =>
+    /^whsec_[A-Za-z0-9+/=]{16,}$/.test(text)
+      ? new Secret(text)
+      : { error: 'must be a Standard Webhooks secret: "whsec_" followed by base64 (at least 16 chars)' },
+  ).optional(),
+  WEBHOOK_EVENTS: parsed((text) => {
+    const names = text.split(',').map((name) => name.trim());
+    const unknown = names.filter((name) => !isEventType(name));
+    return unknown.length === 0
+      ? (names as EventType[])
+      : { error: `unknown event type(s): ${unknown.join(', ')}` };
+  }).optional(),
+  WEBHOOK_RETRY_SCHEDULE: parsed((text) => {
+    const delays = text.split(',').map((part) => parseDuration(part.trim()));
+    return delays.every((ms) => ms !== undefined)
+      ? (delays as number[])
+      : { error: `must be a comma list of durations such as 5s,5m,30m, got "${text}"` };
+  }),
+  WEBHOOK_TIMEOUT: durationField(100, '10s'),
+  HTTP_PORT: integerField(0, 65_535),
+  LOG_LEVEL: parsed((text) => {
+    const level = text.toLowerCase();
+    return (LOG_LEVELS as readonly string[]).includes(level)
+      ? (level as LogLevel)
+      : { error: `must be one of ${LOG_LEVELS.join(', ')}, got "${text}"` };
+  }),
+});
+
+/**
+ * Builds the frozen configuration from an environment (the caller merges `.env` < process env <
+ * flags; CONFIG_DEFAULTS fill the rest). Every invalid setting is collected, then one AppError
+ * `config.invalid` names all of them; nothing is validated lazily later.
  */
 export function loadConfig(env: Environment, deps: LoadConfigDeps): Config {
-  const problems: Problem[] = [];
-  const value = (name: ConfigVariable): string | undefined => {
+  const input: Record<string, string> = {};
+  for (const [name, fallback] of Object.entries(CONFIG_DEFAULTS)) {
     const given = env[name]?.trim();
-    return given === undefined || given === '' ? CONFIG_DEFAULTS[name] : given;
-  };
+    const value = given === undefined || given === '' ? fallback : given;
+    if (value !== undefined) input[name] = value;
+  }
+  const problems: { variable: string; message: string }[] = [];
   const problem = (variable: string, message: string) => {
     problems.push({ variable, message });
   };
-
-  const databaseUrl = value('DATABASE_URL') ?? '';
-  if (!isUrlWithProtocol(databaseUrl, ['postgres:', 'postgresql:'])) {
-    problem('DATABASE_URL', `must be a postgres:// URL, got ${redactUrl(databaseUrl)}`);
+  const result = environmentSchema.safeParse(input);
+  if (!result.success) {
+    for (const issue of result.error.issues) problem(String(issue.path[0] ?? 'environment'), issue.message);
   }
-  const redisUrl = value('REDIS_URL') ?? '';
-  if (!isUrlWithProtocol(redisUrl, ['redis:', 'rediss:'])) {
-    problem('REDIS_URL', `must be a redis:// or rediss:// URL, got ${redactUrl(redisUrl)}`);
-  }
-
-  const endpoint = value('SWAS_ENDPOINT') ?? '';
-  if (!isUrlWithProtocol(endpoint.replaceAll('{region}', 'cn-hangzhou'), ['http:', 'https:'])) {
-    problem('SWAS_ENDPOINT', `must be an http(s) URL, optionally with {region}, got "${endpoint}"`);
-  }
-
-  const rateText = value('SWAS_RATE_LIMIT') ?? '';
-  const rateLimit = parseRate(rateText);
-  if (!rateLimit) problem('SWAS_RATE_LIMIT', `must be N/duration such as 10/1m, got "${rateText}"`);
-
-  const regionsText = value('SWAS_REGIONS') ?? 'all';
-  const regions = parseRegionList(regionsText);
-  if (regions === undefined) {
-    problem(
-      'SWAS_REGIONS',
-      `must be "all" or a comma list of region ids such as cn-hangzhou, got "${regionsText}"`,
-    );
-  }
-
-  const tz = value('SYNC_TZ') ?? 'UTC';
-  if (!isTimeZone(tz))
-    problem('SYNC_TZ', `must be an IANA time zone such as UTC or Asia/Shanghai, got "${tz}"`);
-  const scheduleText = value('SYNC_SCHEDULE') ?? '';
-  const schedule = parseSchedule(scheduleText, isTimeZone(tz) ? tz : 'UTC');
+  // Cross-variable checks run even when single fields failed, so one message names everything.
+  const tz = isTimeZone(input.SYNC_TZ ?? '') ? (input.SYNC_TZ ?? 'UTC') : 'UTC';
+  const schedule = parseSchedule(input.SYNC_SCHEDULE ?? '', tz);
   if ('error' in schedule) problem('SYNC_SCHEDULE', schedule.error);
-
-  const watchText = value('SYNC_WATCH_INTERVAL') ?? '';
-  const watchIntervalMs = watchText === 'off' ? null : parseDuration(watchText);
-  if (watchIntervalMs === undefined || (watchIntervalMs !== null && watchIntervalMs < 1_000)) {
-    problem(
-      'SYNC_WATCH_INTERVAL',
-      `must be a duration of at least 1s (e.g. 1m) or "off", got "${watchText}"`,
-    );
-  }
-
-  const concurrencyText = value('SYNC_CONCURRENCY') ?? '';
-  const concurrency = Number(concurrencyText);
-  if (!/^\d+$/.test(concurrencyText) || concurrency < 1 || concurrency > 64) {
-    problem('SYNC_CONCURRENCY', `must be a whole number from 1 to 64, got "${concurrencyText}"`);
-  }
-
-  const brakeText = value('SYNC_DELETE_BRAKE') ?? '';
-  const deleteBrake = parseShare(brakeText);
-  if (deleteBrake === undefined) {
-    problem(
-      'SYNC_DELETE_BRAKE',
-      `must be a percentage from 1% to 100% (100% disables it), got "${brakeText}"`,
-    );
-  }
-
-  const webhookUrl = value('WEBHOOK_URL');
-  const webhookSecret = value('WEBHOOK_SECRET');
-  const webhookEventsText = value('WEBHOOK_EVENTS');
-  if (webhookUrl !== undefined && !isUrlWithProtocol(webhookUrl, ['http:', 'https:'])) {
-    problem('WEBHOOK_URL', `must be an http:// or https:// URL, got ${redactUrl(webhookUrl)}`);
-  }
-  if (webhookSecret !== undefined && !/^whsec_[A-Za-z0-9+/=]{16,}$/.test(webhookSecret)) {
-    problem(
-      'WEBHOOK_SECRET',
-      'must be a Standard Webhooks secret: "whsec_" followed by base64 (at least 16 chars)',
-    );
-  }
-  if (webhookUrl === undefined && (webhookSecret !== undefined || webhookEventsText !== undefined)) {
+  if (
+    input.WEBHOOK_URL === undefined &&
+    (input.WEBHOOK_SECRET !== undefined || input.WEBHOOK_EVENTS !== undefined)
+  ) {
     problem('WEBHOOK_URL', 'is required when WEBHOOK_SECRET or WEBHOOK_EVENTS is set');
   }
-  let webhookEvents: EventType[] | null = null;
-  if (webhookEventsText !== undefined) {
-    const names = webhookEventsText.split(',').map((name) => name.trim());
-    const unknown = names.filter((name) => !isEventType(name));
-    if (unknown.length > 0) problem('WEBHOOK_EVENTS', `unknown event type(s): ${unknown.join(', ')}`);
-    else webhookEvents = names as EventType[];
-  }
-
-  const retryText = value('WEBHOOK_RETRY_SCHEDULE') ?? '';
-  const retryScheduleMs = retryText.split(',').map((part) => parseDuration(part));
-  if (retryScheduleMs.some((ms) => ms === undefined)) {
-    problem(
-      'WEBHOOK_RETRY_SCHEDULE',
-      `must be a comma list of durations such as 5s,5m,30m, got "${retryText}"`,
-    );
-  }
-  const timeoutText = value('WEBHOOK_TIMEOUT') ?? '';
-  const timeoutMs = parseDuration(timeoutText);
-  if (timeoutMs === undefined || timeoutMs < 100) {
-    problem('WEBHOOK_TIMEOUT', `must be a duration of at least 100ms such as 10s, got "${timeoutText}"`);
-  }
-
-  const portText = value('HTTP_PORT') ?? '';
-  const port = Number(portText);
-  if (!/^\d+$/.test(portText) || port > 65_535) {
-    problem('HTTP_PORT', `must be a port number from 0 to 65535, got "${portText}"`);
-  }
-
-  const level = (value('LOG_LEVEL') ?? 'info').toLowerCase();
-  if (!LOG_LEVELS.includes(level as LogLevel)) {
-    problem('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
-  }
-
+  const rateLimit = result.success ? result.data.SWAS_RATE_LIMIT : parseRate(input.SWAS_RATE_LIMIT ?? '');
   const accounts = loadAccounts(env, deps, rateLimit, problem);
 
-  if (problems.length > 0) {
+  if (!result.success || problems.length > 0 || 'error' in schedule) {
     const lines = problems.map((p) => `  ${p.variable}: ${p.message}`);
     throw new AppError(
       'config.invalid',
       `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${lines.join('\n')}`,
-      { details: { variables: problems.map((p) => p.variable) } },
+      { details: { variables: [...new Set(problems.map((p) => p.variable))] } },
     );
   }
-
+  const data = result.data;
   return deepFreeze({
-    databaseUrl,
-    redisUrl,
+    databaseUrl: data.DATABASE_URL,
+    redisUrl: data.REDIS_URL,
     accounts,
-    regions: regions ?? 'all',
-    swas: { endpoint, rateLimit: rateLimit! },
+    regions: data.SWAS_REGIONS,
+    swas: { endpoint: data.SWAS_ENDPOINT, rateLimit: data.SWAS_RATE_LIMIT },
     sync: {
-      schedule: schedule as Schedule,
-      tz,
-      watchIntervalMs: watchIntervalMs ?? null,
-      concurrency,
-      deleteBrake: deleteBrake!,
+      schedule,
+      tz: data.SYNC_TZ,
+      watchIntervalMs: data.SYNC_WATCH_INTERVAL,
+      concurrency: data.SYNC_CONCURRENCY,
+      deleteBrake: data.SYNC_DELETE_BRAKE,
     },
     webhook: {
       bootstrap:
-        webhookUrl === undefined
+        data.WEBHOOK_URL === undefined
           ? null
           : {
-              url: webhookUrl,
-              secret: webhookSecret ? new Secret(webhookSecret) : null,
-              events: webhookEvents,
+              url: data.WEBHOOK_URL,
+              secret: data.WEBHOOK_SECRET ?? null,
+              events: data.WEBHOOK_EVENTS ?? null,
             },
-      retryScheduleMs: retryScheduleMs as number[],
-      timeoutMs: timeoutMs!,
+      retryScheduleMs: data.WEBHOOK_RETRY_SCHEDULE,
+      timeoutMs: data.WEBHOOK_TIMEOUT,
     },
-    http: { port },
-    log: { level: level as LogLevel },
+    http: { port: data.HTTP_PORT },
+    log: { level: data.LOG_LEVEL },
   });
 }
 
@@ -383,13 +385,15 @@ export function requireCredentials(config: Config, accountNames: readonly string
   return selected;
 }
 
-function parseRegionList(text: string): 'all' | string[] | undefined {
+function parseRegionList(text: string): 'all' | string[] | { error: string } {
   if (text.trim().toLowerCase() === 'all') return 'all';
   const ids = text
     .split(',')
     .map((part) => part.trim())
     .filter((part) => part !== '');
-  if (ids.length === 0 || ids.some((id) => !/^[a-z]{2}-[a-z0-9-]+$/.test(id))) return undefined;
+  if (ids.length === 0 || ids.some((id) => !/^[a-z]{2}-[a-z0-9-]+$/.test(id))) {
+    return { error: `must be "all" or a comma list of region ids such as cn-hangzhou, got "${text}"` };
+  }
   return [...new Set(ids)];
 }
 

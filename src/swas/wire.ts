@@ -119,32 +119,3 @@ export function toImageState(item: WireCustomImage, scopeRegionId: string): Imag
 export function toListedImage(item: WireCustomImage, scopeRegionId: string): ListedImage {
   return { state: toImageState(item, scopeRegionId), raw: item as Record<string, unknown> };
 }
-
-/** An {@link ImageState} rendered back with API field names (for events about images no longer listed). */
-export function toWireShape(state: ImageState): Record<string, unknown> {
-  return {
-    ImageId: state.imageId,
-    RegionId: state.regionId,
-    Name: state.name,
-    Description: state.description,
-    Status: state.status,
-    InShare: state.inShare,
-    InShareUser: state.inShareUser,
-    InstanceId: state.instanceId,
-    InstanceName: state.instanceName,
-    SystemSnapshotId: state.systemSnapshotId,
-    SystemSnapshotName: state.systemSnapshotName,
-    DataSnapshotId: state.dataSnapshotId,
-    DataSnapshotName: state.dataSnapshotName,
-    ResourceGroupId: state.resourceGroupId,
-    OsType: state.osType,
-    RequiredSystemDiskSize: state.requiredSystemDiskSize,
-    RequiredDataDiskSize: state.requiredDataDiskSize,
-    SourceImageName: state.sourceImageName,
-    SourceImageVersion: state.sourceImageVersion,
-    UserId: state.userId,
-    Tags: state.tags,
-    CreateInstances: state.createInstances,
-    CreationTime: state.creationTime,
-  };
-}

@@ -29,7 +29,7 @@ const state: ImageState = {
 };
 
 describe('toApiShape', () => {
-  it('renders every attribute under its API field name (as swas/wire.ts toWireShape does)', () => {
+  it('renders every attribute under its API field name', () => {
     expect(toApiShape(state)).toStrictEqual({
       ImageId: 'm-1',
       RegionId: 'cn-hangzhou',

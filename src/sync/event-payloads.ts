@@ -3,8 +3,8 @@ import type { ImageAttribute, ImageState, ImageStatus, ImageStatusLabel } from '
 
 /**
  * The `data` of each event type (SPEC §7) and the rendering of an image with API field names.
- * `sync` may not import `swas`, so the attribute → API field table lives here; it mirrors
- * `toWireShape` in `swas/wire.ts` (a test in `event-payloads.test.ts` pins every name).
+ * The attribute → API field table lives here, in the domain, so both the diff and the adapters
+ * (which may import `sync`) use this one rendering; `event-payloads.test.ts` pins every name.
  */
 
 /** API field name (swas-api.md §2.3) of each versioned attribute, in column order. */

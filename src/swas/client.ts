@@ -1,0 +1,480 @@
+import { type Logger, pino } from 'pino';
+import { Agent, type Dispatcher } from 'undici';
+import type { z } from 'zod';
+import packageJson from '../../package.json' with { type: 'json' };
+import { isAppError } from '../shared/app-error.ts';
+import type { Clock } from '../shared/clock.ts';
+import type { IdSource } from '../shared/ids.ts';
+import type { Secret } from '../shared/secret.ts';
+import type { ListedImage, Listing } from '../sync/model.ts';
+import {
+  abortedError,
+  apiError,
+  attemptTimeoutError,
+  badArgumentError,
+  type CallContext,
+  invalidResponseError,
+  malformedResponseError,
+  transportError,
+} from './errors.ts';
+import { readApiJson } from './json-reader.ts';
+import {
+  type CustomImagesPage,
+  IMAGE_IDS_PER_CALL,
+  LISTING_PAGE_SIZE,
+  type PageRead,
+  type PageRequest,
+  readFullListing,
+  readWatchListing,
+} from './listing.ts';
+import type { RateBudget } from './rate-budget.ts';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy, runWithRetries, serverRetryDelayMs } from './retry.ts';
+import { canonicalQueryString, formatAcsDate, signAcs3 } from './signer.ts';
+import {
+  API_VERSION,
+  listCustomImagesResponseSchema,
+  listRegionsResponseSchema,
+  type Region,
+  toImageState,
+  wireCustomImageSchema,
+} from './wire.ts';
+
+/**
+ * The SWAS API client: ListRegions and ListCustomImages as the official SDK sends them
+ * (swas-api.md §1, §5b): `POST /` of the region's endpoint, business parameters in the query,
+ * empty body, ACS3-HMAC-SHA256 headers. Every attempt spends the account's rate budget
+ * (`${account}:${action}`), runs under a per-attempt deadline, and is retried by our own loop
+ * (retry.ts) when errors.ts classifies its failure as retryable.
+ */
+
+export type { CustomImagesPage } from './listing.ts';
+
+export interface SwasCredentials {
+  accessKeyId: string;
+  accessKeySecret: Secret;
+  securityToken?: Secret | undefined;
+}
+
+export interface SwasClientDeps {
+  dispatcher: Dispatcher;
+  clock: Clock;
+  /** `nonce()` gives each attempt's `x-acs-signature-nonce`. */
+  ids: IdSource;
+  /** [0, 1), for backoff jitter. */
+  random: () => number;
+  rateBudget: RateBudget;
+  logger?: Logger | undefined;
+}
+
+export interface SwasRetryOptions {
+  /** Attempts per call, the first included. Default 6. */
+  maxAttempts?: number | undefined;
+  /** First backoff before jitter, ms. Default 500. */
+  baseMs?: number | undefined;
+  /** Cap of one backoff, ms. Default 20 000. */
+  capMs?: number | undefined;
+  /** Time budget of one call's retries, ms. Default 120 000. */
+  maxElapsedMs?: number | undefined;
+}
+
+export interface SwasClientOptions {
+  /** The configured account name: rate-budget key and log field. */
+  account: string;
+  /**
+   * Endpoint template, `{region}` optional: `https://swas.{region}.aliyuncs.com` (the default of
+   * SWAS_ENDPOINT) or `http://127.0.0.1:PORT` (the simulator). Only its origin is used; the path
+   * is always `/`.
+   */
+  endpoint: string;
+  credentials: SwasCredentials;
+  retry?: SwasRetryOptions | undefined;
+  /** Deadline of one attempt (budget wait excluded), headers and body included, ms. Default 30 000. */
+  requestTimeoutMs?: number | undefined;
+  /** Re-reads of a full listing that changed under paging. Default 2. */
+  maxListingRereads?: number | undefined;
+}
+
+export interface ListCustomImagesPageRequest {
+  regionId: string;
+  /** From 1. */
+  pageNumber: number;
+  /** 1..100. */
+  pageSize: number;
+  /** At most 100 ids, sent as the `ImageIds` JSON array string. */
+  imageIds?: readonly string[] | undefined;
+}
+
+export interface SwasClient {
+  /**
+   * ListRegions. It takes no RegionId; the call goes to the endpoint template with `{region}` =
+   * {@link LIST_REGIONS_HOST_REGION} (every public SWAS endpoint answers it), or to the template
+   * as is when it has no `{region}`.
+   */
+  listRegions(signal?: AbortSignal): Promise<Region[]>;
+  /** One ListCustomImages page, validated (retried as configured). */
+  listCustomImagesPage(request: ListCustomImagesPageRequest, signal?: AbortSignal): Promise<CustomImagesPage>;
+  /** Every custom image of a region, with SPEC §5.2's completeness verdict (kind `full`). */
+  listAllImages(regionId: string, signal?: AbortSignal): Promise<Listing>;
+  /** The given images (kind `watch`, never complete), ≤ 100 ids per call. */
+  listImagesByIds(regionId: string, imageIds: readonly string[], signal?: AbortSignal): Promise<Listing>;
+}
+
+/** The region whose endpoint serves ListRegions when the endpoint template has `{region}`. */
+export const LIST_REGIONS_HOST_REGION = 'cn-hangzhou';
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+export const USER_AGENT = `swas-inventory/${packageJson.version} (Node.js ${process.version})`;
+
+export interface SwasDispatcherOptions {
+  /** TCP/TLS connect timeout, ms. Default 10 000. */
+  connectTimeoutMs?: number;
+  /** Time to receive the response headers, ms. Default 30 000. */
+  headersTimeoutMs?: number;
+  /** Time between body chunks, ms. Default 60 000. */
+  bodyTimeoutMs?: number;
+  /** Sockets per origin. Default 8 (the quota is 10 calls a minute per account and action). */
+  connections?: number;
+  /** Largest response accepted, bytes. Default 16 MiB (a 100-image page is ~100 KiB). */
+  maxResponseSize?: number;
+}
+
+/**
+ * The production dispatcher: an undici Agent with explicit timeouts instead of undici's 300 s
+ * defaults (engineering-notes §5.1). No retry interceptor: retries are the client's.
+ */
+export function createSwasDispatcher(options: SwasDispatcherOptions = {}): Agent {
+  return new Agent({
+    connectTimeout: options.connectTimeoutMs ?? 10_000,
+    headersTimeout: options.headersTimeoutMs ?? 30_000,
+    bodyTimeout: options.bodyTimeoutMs ?? 60_000,
+    connections: options.connections ?? 8,
+    maxResponseSize: options.maxResponseSize ?? 16 * 1024 * 1024,
+  });
+}
+
+const REGION_ID = /^[a-z0-9][a-z0-9-]*$/;
+
+interface CallSpec<T> {
+  context: CallContext;
+  /** Region whose endpoint is addressed. */
+  hostRegion: string;
+  query: Record<string, string>;
+  /** Validates and converts a parsed body; throws AppErrors. */
+  decode: (body: unknown, requestId: string | undefined) => T;
+}
+
+interface CallResult<T> {
+  value: T;
+  apiCalls: number;
+}
+
+/** `CustomImages[5].Tags[0].Key`. */
+function formatPath(prefix: string, path: readonly PropertyKey[]): string {
+  return path.reduce<string>(
+    (text, segment) =>
+      typeof segment === 'number'
+        ? `${text}[${segment}]`
+        : text === ''
+          ? String(segment)
+          : `${text}.${String(segment)}`,
+    prefix,
+  );
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let current = root;
+  for (const segment of path) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<PropertyKey, unknown>)[segment];
+  }
+  return current;
+}
+
+/** The first issue of a zod error as `Field.path: problem`; a missing field reads `required`. */
+function describeIssue(prefix: string, input: unknown, error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return `${prefix}: invalid`;
+  const where = formatPath(prefix, issue.path);
+  const value = valueAt(input, issue.path);
+  if (value === undefined) return `${where}: required`;
+  if (issue.code === 'invalid_union') return `${where}: invalid value ${JSON.stringify(value).slice(0, 60)}`;
+  return `${where}: ${issue.message.replace(/^Invalid input: /, '')}`;
+}
+
+const text = (value: unknown): string | undefined =>
+  typeof value === 'string' && value !== '' ? value : undefined;
+
+export function createSwasClient(deps: SwasClientDeps, options: SwasClientOptions): SwasClient {
+  const policy: RetryPolicy = {
+    maxAttempts: Math.max(1, options.retry?.maxAttempts ?? DEFAULT_RETRY_POLICY.maxAttempts),
+    baseMs: options.retry?.baseMs ?? DEFAULT_RETRY_POLICY.baseMs,
+    capMs: options.retry?.capMs ?? DEFAULT_RETRY_POLICY.capMs,
+    maxElapsedMs: options.retry?.maxElapsedMs ?? DEFAULT_RETRY_POLICY.maxElapsedMs,
+  };
+  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const rootLogger = (deps.logger ?? pino({ level: 'silent' })).child({
+    component: 'swas',
+    account: options.account,
+  });
+  const { credentials } = options;
+  // Scrubbed from every error message (errors.ts); read once, never logged.
+  const secrets = [credentials.accessKeySecret.reveal(), credentials.securityToken?.reveal() ?? ''].filter(
+    (value) => value !== '',
+  );
+
+  const endpointFor = (hostRegion: string): URL => {
+    const url = new URL(options.endpoint.replaceAll('{region}', hostRegion));
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new TypeError(`SWAS endpoint must be http(s), got ${url.protocol}`);
+    }
+    return url;
+  };
+  endpointFor(LIST_REGIONS_HOST_REGION); // fail at construction on a bad template
+
+  /** One HTTP attempt: budget, sign, send, read the whole body, classify, decode. */
+  async function attempt<T>(
+    spec: CallSpec<T>,
+    attemptNumber: number,
+    signal: AbortSignal | undefined,
+    onSent: () => void,
+    log: Logger,
+  ): Promise<T> {
+    const { context } = spec;
+    try {
+      await deps.rateBudget.acquire(`${options.account}:${context.action}`, signal);
+    } catch (error) {
+      if (signal?.aborted) throw abortedError(context, signal.reason);
+      throw error;
+    }
+    const url = endpointFor(spec.hostRegion);
+    const queryString = canonicalQueryString(spec.query);
+    const signed = signAcs3(
+      {
+        method: 'POST',
+        host: url.host,
+        query: spec.query,
+        action: context.action,
+        version: API_VERSION,
+        date: formatAcsDate(deps.clock.now()),
+        nonce: deps.ids.nonce(),
+      },
+      {
+        accessKeyId: credentials.accessKeyId,
+        accessKeySecret: credentials.accessKeySecret.reveal(),
+        securityToken: credentials.securityToken?.reveal(),
+      },
+    );
+    const deadline = AbortSignal.timeout(requestTimeoutMs);
+    const attemptSignal = signal ? AbortSignal.any([signal, deadline]) : deadline;
+    const failed = (error: unknown) => {
+      if (signal?.aborted) return abortedError(context, signal.reason);
+      if (deadline.aborted) return attemptTimeoutError(context, requestTimeoutMs, error);
+      return transportError(context, error, secrets);
+    };
+    const startedAt = deps.clock.now();
+    let response: Dispatcher.ResponseData;
+    onSent();
+    try {
+      response = await deps.dispatcher.request({
+        origin: url.origin,
+        path: queryString === '' ? '/' : `/?${queryString}`,
+        method: 'POST',
+        headers: { ...signed.headers, accept: 'application/json', 'user-agent': USER_AGENT },
+        signal: attemptSignal,
+      });
+    } catch (error) {
+      throw failed(error);
+    }
+    let body: string;
+    try {
+      // Always read the body to the end, whatever the status: an unread body holds its connection.
+      body = await response.body.text();
+    } catch (error) {
+      await response.body.dump().catch(() => undefined);
+      throw failed(error);
+    }
+    const httpStatus = response.statusCode;
+    const headerRequestId = text(response.headers['x-acs-request-id']);
+    const parsed = readApiJson(body);
+    const object =
+      parsed.ok && parsed.value !== null && typeof parsed.value === 'object'
+        ? (parsed.value as Record<string, unknown>)
+        : undefined;
+    const requestId = text(object?.RequestId) ?? text(object?.requestId) ?? headerRequestId;
+    log.debug(
+      { requestId, httpStatus, attempt: attemptNumber, durationMs: deps.clock.now() - startedAt },
+      'swas response',
+    );
+    if (httpStatus < 200 || httpStatus > 299) {
+      throw apiError(
+        context,
+        {
+          httpStatus,
+          apiCode: text(object?.Code) ?? text(object?.code),
+          requestId,
+          message: text(object?.Message) ?? text(object?.message),
+          retryAfterMs: serverRetryDelayMs(response.headers, deps.clock.now()),
+        },
+        secrets,
+      );
+    }
+    if (!parsed.ok) throw malformedResponseError(context, httpStatus, parsed.reason, requestId, secrets);
+    return spec.decode(parsed.value, requestId);
+  }
+
+  /** One logical call: attempts with retries; counts the HTTP attempts it sends. */
+  async function call<T>(spec: CallSpec<T>, signal: AbortSignal | undefined): Promise<CallResult<T>> {
+    const log = rootLogger.child({ regionId: spec.context.regionId, action: spec.context.action });
+    let apiCalls = 0;
+    if (signal?.aborted) throw abortedError(spec.context, signal.reason);
+    try {
+      const value = await runWithRetries(
+        (n) =>
+          attempt(
+            spec,
+            n,
+            signal,
+            () => {
+              apiCalls++;
+            },
+            log,
+          ),
+        policy,
+        {
+          clock: deps.clock,
+          random: deps.random,
+          signal,
+          abortError: (reason) => abortedError(spec.context, reason),
+          onRetry: ({ error, attempt: failedAttempt, delayMs }) => {
+            log.warn(
+              {
+                code: error.code,
+                apiCode: error.details.apiCode,
+                httpStatus: error.details.httpStatus,
+                requestId: error.details.requestId,
+                page: spec.context.page,
+                attempt: failedAttempt,
+                delayMs,
+              },
+              'swas call failed, retrying',
+            );
+          },
+        },
+      );
+      return { value, apiCalls };
+    } catch (error) {
+      if (isAppError(error)) error.details.apiCalls = apiCalls;
+      throw error;
+    }
+  }
+
+  function checkRegion(context: CallContext, regionId: string): void {
+    if (!REGION_ID.test(regionId)) throw badArgumentError(context, `invalid region id "${regionId}"`);
+  }
+
+  async function readPage(
+    regionId: string,
+    request: PageRequest,
+    signal: AbortSignal | undefined,
+  ): Promise<PageRead> {
+    const context: CallContext = { action: 'ListCustomImages', regionId, page: request.pageNumber };
+    checkRegion(context, regionId);
+    if (!Number.isInteger(request.pageNumber) || request.pageNumber < 1) {
+      throw badArgumentError(context, `PageNumber must be an integer ≥ 1, got ${request.pageNumber}`);
+    }
+    if (!Number.isInteger(request.pageSize) || request.pageSize < 1 || request.pageSize > LISTING_PAGE_SIZE) {
+      throw badArgumentError(context, `PageSize must be an integer in 1..100, got ${request.pageSize}`);
+    }
+    if (request.imageIds !== undefined && request.imageIds.length > IMAGE_IDS_PER_CALL) {
+      throw badArgumentError(context, `ImageIds takes at most 100 ids, got ${request.imageIds.length}`);
+    }
+    const query: Record<string, string> = {
+      RegionId: regionId,
+      PageNumber: String(request.pageNumber),
+      PageSize: String(request.pageSize),
+    };
+    // A JSON array in one string parameter (swas-api.md §2.2).
+    if (request.imageIds !== undefined) query.ImageIds = JSON.stringify(request.imageIds);
+    const result = await call<CustomImagesPage>(
+      {
+        context,
+        hostRegion: regionId,
+        query,
+        decode: (body, requestId) => {
+          const envelope = listCustomImagesResponseSchema.safeParse(body);
+          if (!envelope.success) {
+            throw invalidResponseError(context, describeIssue('', body, envelope.error), requestId, secrets);
+          }
+          const items: ListedImage[] = envelope.data.CustomImages.map((item, index) => {
+            const checked = wireCustomImageSchema.safeParse(item);
+            if (!checked.success) {
+              throw invalidResponseError(
+                context,
+                describeIssue(`CustomImages[${index}]`, item, checked.error),
+                requestId,
+                secrets,
+              );
+            }
+            // `raw` is the item as listed (unknown fields and original spellings kept), not zod's output.
+            return { state: toImageState(checked.data, regionId), raw: item as Record<string, unknown> };
+          });
+          return {
+            totalCount: envelope.data.TotalCount,
+            pageNumber: envelope.data.PageNumber ?? request.pageNumber,
+            pageSize: envelope.data.PageSize ?? request.pageSize,
+            items,
+            requestId,
+          };
+        },
+      },
+      signal,
+    );
+    return { page: result.value, apiCalls: result.apiCalls };
+  }
+
+  return {
+    async listRegions(signal) {
+      const context: CallContext = { action: 'ListRegions' };
+      const result = await call<Region[]>(
+        {
+          context,
+          hostRegion: LIST_REGIONS_HOST_REGION,
+          query: {},
+          decode: (body, requestId) => {
+            const parsed = listRegionsResponseSchema.safeParse(body);
+            if (!parsed.success) {
+              throw invalidResponseError(context, describeIssue('', body, parsed.error), requestId, secrets);
+            }
+            return parsed.data.Regions.map((region) => ({
+              regionId: region.RegionId,
+              localName: region.LocalName ?? null,
+              endpoint: region.RegionEndpoint ?? null,
+            }));
+          },
+        },
+        signal,
+      );
+      return result.value;
+    },
+
+    async listCustomImagesPage(request, signal) {
+      const { page } = await readPage(request.regionId, request, signal);
+      return page;
+    },
+
+    async listAllImages(regionId, signal) {
+      const log = rootLogger.child({ regionId, action: 'ListCustomImages' });
+      const listing = await readFullListing((request) => readPage(regionId, request, signal), {
+        maxRereads: options.maxListingRereads,
+        onUnstable: ({ read, reason }) =>
+          log.warn({ read, reason }, 'listing changed under paging, re-reading'),
+      });
+      const { complete, incompleteReason, totalCount, apiCalls, pages } = listing;
+      log.debug({ complete, incompleteReason, totalCount, apiCalls, pages }, 'full listing read');
+      return listing;
+    },
+
+    async listImagesByIds(regionId, imageIds, signal) {
+      return readWatchListing((request) => readPage(regionId, request, signal), imageIds);
+    },
+  };
+}

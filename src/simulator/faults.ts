@@ -1,0 +1,223 @@
+import { z } from 'zod';
+import { AppError } from '../shared/app-error.ts';
+
+/**
+ * Injected faults. A fault applies to API calls that passed the signature and quota checks and
+ * match its scope (action, region, page, key); it applies `times` times (default 1, `Infinity`
+ * until removed), counted when it takes effect. For one call:
+ * 1. every matching `latency` fault adds its delay;
+ * 2. the first matching `throttle`, `error`, `hang` or `reset` fault answers instead of the API;
+ * 3. otherwise, on a successful answer, every matching `missing-field`, `extra-fields`,
+ *    `numeric-counts` and `malformed-json` fault reshapes the body (in that order), and every
+ *    matching `drift` fault changes the region after the page has been read.
+ * An answer that is an API error (bad parameter, say) is never reshaped.
+ */
+
+export const FAULT_KINDS = [
+  'throttle',
+  'error',
+  'latency',
+  'hang',
+  'reset',
+  'malformed-json',
+  'missing-field',
+  'drift',
+  'numeric-counts',
+  'extra-fields',
+] as const;
+
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export const THROTTLING_CODES = ['Throttling.User', 'Throttling', 'Throttling.Api'] as const;
+export type ThrottlingCode = (typeof THROTTLING_CODES)[number];
+
+/** Which calls a fault applies to; every field left out matches anything. */
+export interface FaultScope {
+  /** `ListCustomImages` or `ListRegions`. */
+  action?: string;
+  regionId?: string;
+  /** A ListCustomImages page (PageNumber, 1 when not sent). Never matches ListRegions. */
+  pageNumber?: number;
+  accessKeyId?: string;
+  /** How many calls it affects: default 1, `Infinity` (JSON: `"Infinity"`) until removed. */
+  times?: number;
+}
+
+export type FaultEffect =
+  /** `Throttling.User` (or `code`) with 400; with `timeLeftMs`, the `x-ratelimit-user-api` wait hint. */
+  | { kind: 'throttle'; code?: ThrottlingCode; timeLeftMs?: number }
+  /** Any error answer; `message` defaults to the code's usual message. */
+  | { kind: 'error'; status: number; code: string; message?: string }
+  /** Delays the answer by `ms` (real time, not the simulator's clock). */
+  | { kind: 'latency'; ms: number }
+  /** Never answers; the socket stays open until the client gives up or the simulator closes. */
+  | { kind: 'hang' }
+  /** Resets the connection (TCP RST) instead of answering. */
+  | { kind: 'reset' }
+  /** 200 with the JSON body cut in half. */
+  | { kind: 'malformed-json' }
+  /**
+   * Drops `field` from the item at `index` (default 0) of the page (`CustomImages`, or `Regions`
+   * for ListRegions), or with `target: 'body'` from the body itself (e.g. `TotalCount`).
+   */
+  | { kind: 'missing-field'; field: string; index?: number; target?: 'item' | 'body' }
+  /**
+   * ListCustomImages only: after page `pageNumber` (of the scope; any page when unset) has been
+   * read, removes `remove` images listed on pages up to it (from the top of the listing) and adds
+   * `add` new images (created now, so at the top). Default: remove 1. The next page then reports
+   * another `TotalCount`, and after a removal an image slides onto a page already read: skipped.
+   */
+  | { kind: 'drift'; remove?: number; add?: number }
+  /** ListCustomImages only: `TotalCount`, `PageSize`, `PageNumber` as JSON numbers instead of strings. */
+  | { kind: 'numeric-counts' }
+  /** Unknown fields on the body and on every item; defaults are plausible future API fields. */
+  | { kind: 'extra-fields'; bodyFields?: Record<string, unknown>; itemFields?: Record<string, unknown> };
+
+export type Fault = FaultEffect & FaultScope;
+
+/** An injected fault with its id, the calls it may still affect and the calls it affected. */
+export type ActiveFault = Fault & { id: string; remaining: number; applied: number };
+
+/** The call a fault is matched against. */
+export interface FaultContext {
+  action: string;
+  regionId: string | null;
+  pageNumber: number | null;
+  accessKeyId: string;
+}
+
+export interface FaultRegistry {
+  /** Validates and adds a fault; throws `simulator.invalid_fault` listing the problems. */
+  inject(fault: unknown): string;
+  list(): ActiveFault[];
+  remove(id: string): boolean;
+  clear(): void;
+  /** Active faults matching the call, in injection order. Does not use them up. */
+  matching(context: FaultContext): ActiveFault[];
+  /** Uses the fault once; false when it is gone or used up (a concurrent call took it). */
+  take(id: string): boolean;
+}
+
+const LIST_CUSTOM_IMAGES_ONLY: ReadonlySet<FaultKind> = new Set(['drift', 'numeric-counts']);
+
+const scopeShape = {
+  action: z.string().min(1).optional(),
+  regionId: z.string().min(1).optional(),
+  pageNumber: z.number().int().min(1).optional(),
+  accessKeyId: z.string().min(1).optional(),
+};
+const fieldsRecord = z.record(z.string(), z.unknown());
+
+const faultSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    ...scopeShape,
+    kind: z.literal('throttle'),
+    code: z.enum(THROTTLING_CODES).optional(),
+    timeLeftMs: z.number().int().nonnegative().optional(),
+  }),
+  z.strictObject({
+    ...scopeShape,
+    kind: z.literal('error'),
+    status: z.number().int().min(400).max(599),
+    code: z.string().min(1),
+    message: z.string().optional(),
+  }),
+  z.strictObject({ ...scopeShape, kind: z.literal('latency'), ms: z.number().int().min(0).max(600_000) }),
+  z.strictObject({ ...scopeShape, kind: z.literal('hang') }),
+  z.strictObject({ ...scopeShape, kind: z.literal('reset') }),
+  z.strictObject({ ...scopeShape, kind: z.literal('malformed-json') }),
+  z.strictObject({
+    ...scopeShape,
+    kind: z.literal('missing-field'),
+    field: z.string().min(1),
+    index: z.number().int().nonnegative().optional(),
+    target: z.enum(['item', 'body']).optional(),
+  }),
+  z.strictObject({
+    ...scopeShape,
+    kind: z.literal('drift'),
+    remove: z.number().int().nonnegative().optional(),
+    add: z.number().int().nonnegative().optional(),
+  }),
+  z.strictObject({ ...scopeShape, kind: z.literal('numeric-counts') }),
+  z.strictObject({
+    ...scopeShape,
+    kind: z.literal('extra-fields'),
+    bodyFields: fieldsRecord.optional(),
+    itemFields: fieldsRecord.optional(),
+  }),
+]);
+
+function parseTimes(value: unknown): number | string {
+  if (value === undefined) return 1;
+  if (value === Infinity || value === 'Infinity') return Infinity;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 1) return value;
+  return 'times: expected an integer ≥ 1 or Infinity';
+}
+
+/** Checks a fault given programmatically or as JSON (`times` may be the string "Infinity"). */
+export function parseFault(input: unknown): { fault: Fault; times: number } {
+  const problems: string[] = [];
+  const { times: rawTimes, ...rest } = (typeof input === 'object' && input !== null ? input : {}) as Record<
+    string,
+    unknown
+  >;
+  const times = parseTimes(rawTimes);
+  if (typeof times === 'string') problems.push(times);
+  const parsed = faultSchema.safeParse(typeof input === 'object' && input !== null ? rest : input);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues)
+      problems.push(`${issue.path.join('.') || 'fault'}: ${issue.message}`);
+  }
+  if (!parsed.success || typeof times === 'string') {
+    throw new AppError('simulator.invalid_fault', `invalid fault: ${problems.join('; ')}`, {
+      details: { problems },
+    });
+  }
+  const fault = parsed.data as Fault;
+  if (
+    LIST_CUSTOM_IMAGES_ONLY.has(fault.kind) &&
+    fault.action !== undefined &&
+    fault.action !== 'ListCustomImages'
+  ) {
+    throw new AppError(
+      'simulator.invalid_fault',
+      `invalid fault: ${fault.kind} applies to ListCustomImages only`,
+    );
+  }
+  return { fault, times };
+}
+
+function matches(fault: ActiveFault, context: FaultContext): boolean {
+  if (fault.action !== undefined && fault.action !== context.action) return false;
+  if (LIST_CUSTOM_IMAGES_ONLY.has(fault.kind) && context.action !== 'ListCustomImages') return false;
+  if (fault.regionId !== undefined && fault.regionId !== context.regionId) return false;
+  if (fault.pageNumber !== undefined && fault.pageNumber !== context.pageNumber) return false;
+  if (fault.accessKeyId !== undefined && fault.accessKeyId !== context.accessKeyId) return false;
+  return true;
+}
+
+export function createFaultRegistry(): FaultRegistry {
+  const active = new Map<string, ActiveFault>();
+  let nextId = 1;
+  return {
+    inject: (input) => {
+      const { fault, times } = parseFault(input);
+      const id = `f${nextId++}`;
+      active.set(id, { ...fault, times, id, remaining: times, applied: 0 });
+      return id;
+    },
+    list: () => [...active.values()].map((fault) => structuredClone(fault)),
+    remove: (id) => active.delete(id),
+    clear: () => active.clear(),
+    matching: (context) => [...active.values()].filter((fault) => matches(fault, context)),
+    take: (id) => {
+      const fault = active.get(id);
+      if (fault === undefined) return false;
+      fault.remaining -= 1;
+      fault.applied += 1;
+      if (fault.remaining <= 0) active.delete(id);
+      return true;
+    },
+  };
+}

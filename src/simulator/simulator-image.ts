@@ -1,0 +1,116 @@
+import { z } from 'zod';
+import { AppError } from '../shared/app-error.ts';
+import { type ImageStatus, isImageStatus } from '../sync/model.ts';
+
+export interface SimulatorImageTag {
+  Key: string;
+  Value: string;
+}
+
+/**
+ * The fields of a custom image the simulator knows, with the API's names and wire types
+ * (swas-api.md §2.3). Optional fields may be absent from an item, as a real gateway omits them.
+ */
+export interface KnownImageFields {
+  ImageId: string;
+  RegionId: string;
+  /** `"0"` copying, `"1"` available, `"2"` unavailable, `"3"` creation failed, `"4"` creating. */
+  Status: ImageStatus;
+  /** `yyyy-MM-ddTHH:mm:ssZ`; the listing is ordered by it, newest first. */
+  CreationTime: string;
+  Name?: string;
+  Description?: string;
+  InShare?: boolean;
+  InShareUser?: boolean;
+  InstanceId?: string;
+  InstanceName?: string;
+  SystemSnapshotId?: string;
+  SystemSnapshotName?: string;
+  DataSnapshotId?: string;
+  DataSnapshotName?: string;
+  ResourceGroupId?: string;
+  OsType?: string;
+  /** GiB. */
+  RequiredSystemDiskSize?: number;
+  /** GiB; 0 for an image without a data disk. */
+  RequiredDataDiskSize?: number;
+  SourceImageName?: string;
+  SourceImageVersion?: string;
+  /** The owner's 16-digit account id, a JSON number as the SDK models it. */
+  UserId?: number;
+  Tags?: SimulatorImageTag[];
+  CreateInstances?: string[];
+}
+
+/** An image as the simulator stores and lists it; unknown extra fields are allowed and listed. */
+export type SimulatorImage = KnownImageFields & { [field: string]: unknown };
+
+/**
+ * A change to an image: a field set to `undefined` (or left out) is kept, a field set to `null` is
+ * removed from the item (to list items that lack an optional field), any other value replaces it.
+ * Fields the simulator does not know are listed as they are.
+ */
+export type ImagePatch = { [K in keyof KnownImageFields]?: KnownImageFields[K] | null } & {
+  [field: string]: unknown;
+};
+
+const optionalText = z.string().optional();
+const optionalSize = z.number().int().nonnegative().optional();
+
+const simulatorImageSchema = z.looseObject({
+  ImageId: z.string().min(1),
+  RegionId: z.string().min(1),
+  Status: z.string().refine(isImageStatus, 'expected a status code "0".."4"'),
+  CreationTime: z.string().refine((text) => !Number.isNaN(Date.parse(text)), 'expected an ISO 8601 time'),
+  Name: optionalText,
+  Description: optionalText,
+  InShare: z.boolean().optional(),
+  InShareUser: z.boolean().optional(),
+  InstanceId: optionalText,
+  InstanceName: optionalText,
+  SystemSnapshotId: optionalText,
+  SystemSnapshotName: optionalText,
+  DataSnapshotId: optionalText,
+  DataSnapshotName: optionalText,
+  ResourceGroupId: optionalText,
+  OsType: optionalText,
+  RequiredSystemDiskSize: optionalSize,
+  RequiredDataDiskSize: optionalSize,
+  SourceImageName: optionalText,
+  SourceImageVersion: optionalText,
+  UserId: z.number().int().nonnegative().optional(),
+  Tags: z.array(z.object({ Key: z.string(), Value: z.string() })).optional(),
+  CreateInstances: z.array(z.string()).optional(),
+});
+
+/** Applies `patch` to `base` (see {@link ImagePatch}) and validates the result. */
+export function patchImage(base: Readonly<Record<string, unknown>>, patch: ImagePatch): SimulatorImage {
+  const next: Record<string, unknown> = { ...base };
+  for (const [field, value] of Object.entries(patch)) {
+    if (value === undefined) continue;
+    if (value === null) delete next[field];
+    else next[field] = value;
+  }
+  return validateImage(next);
+}
+
+/** Checks the known fields' types; throws `simulator.invalid_image` listing every problem. */
+export function validateImage(candidate: Record<string, unknown>): SimulatorImage {
+  const parsed = simulatorImageSchema.safeParse(candidate);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.') || '(item)'}: ${issue.message}`,
+    );
+    throw new AppError('simulator.invalid_image', `invalid image: ${problems.join('; ')}`, {
+      details: { problems },
+    });
+  }
+  return parsed.data as SimulatorImage;
+}
+
+/** Listing order: newest `CreationTime` first, then `ImageId`, so paging is stable. */
+export function compareListingOrder(a: SimulatorImage, b: SimulatorImage): number {
+  const byTime = Date.parse(b.CreationTime) - Date.parse(a.CreationTime);
+  if (byTime !== 0) return byTime;
+  return a.ImageId < b.ImageId ? -1 : a.ImageId > b.ImageId ? 1 : 0;
+}

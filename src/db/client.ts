@@ -1,0 +1,83 @@
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import pg from 'pg';
+import { describeDatabaseUrl, toDatabaseError } from './errors.ts';
+import * as schema from './schema/index.ts';
+
+/** The drizzle database of the project (node-postgres over a pool). */
+export type Db = NodePgDatabase<typeof schema>;
+/** A transaction of {@link Db}: what `db.transaction` hands to its callback. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+/** Stores accept either: a call on `db` runs alone, a call on `tx` joins that transaction. */
+export type DbOrTx = Db | Tx;
+
+/** The part of a pino logger the db layer uses (objects first, message second). */
+export interface DbLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface DatabaseOptions {
+  /** Connections in the pool; default 10 (region syncs in flight + deliveries + slack). */
+  max?: number;
+  /** `application_name` shown in `pg_stat_activity`; default `swas-inventory`. */
+  applicationName?: string;
+  /** Time to wait for a connection (new or from the pool) before failing, ms; default 10 000. */
+  connectionTimeoutMs?: number;
+  /** Idle time after which a pooled connection is closed, ms; default 30 000. */
+  idleTimeoutMs?: number;
+  /** Receives errors of idle pooled connections (e.g. a server restart); they never crash the process. */
+  logger?: DbLogger;
+}
+
+export interface Database {
+  db: Db;
+  pool: pg.Pool;
+  /** `host:port/database`, safe for logs and messages. */
+  target: string;
+  /** Runs `select 1`; throws AppError `db.unreachable` (or another `db.*` code) when it fails. */
+  ping(): Promise<void>;
+  /** Ends the pool; idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * A pool and drizzle over it. Connects lazily: the first query (or {@link Database.ping}) opens a
+ * connection. Connection failures surface as raw driver errors from drizzle calls; wrap them with
+ * `toDatabaseError(error, database.target)` where a coded error is needed.
+ */
+export function createDatabase(databaseUrl: string, options: DatabaseOptions = {}): Database {
+  const target = describeDatabaseUrl(databaseUrl);
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: options.max ?? 10,
+    application_name: options.applicationName ?? 'swas-inventory',
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
+    idleTimeoutMillis: options.idleTimeoutMs ?? 30_000,
+    keepAlive: true,
+  });
+  // An idle client's error is emitted on the pool; unhandled, it would crash the process.
+  pool.on('error', (error) => {
+    options.logger?.warn(
+      { err: toDatabaseError(error, target), target },
+      'idle PostgreSQL connection failed',
+    );
+  });
+  const db = drizzle({ client: pool, schema });
+  let closed: Promise<void> | undefined;
+  return {
+    db,
+    pool,
+    target,
+    async ping() {
+      try {
+        await pool.query('select 1');
+      } catch (error) {
+        throw toDatabaseError(error, target);
+      }
+    },
+    close() {
+      closed ??= pool.end();
+      return closed;
+    },
+  };
+}

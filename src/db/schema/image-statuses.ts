@@ -1,0 +1,28 @@
+import { sql } from 'drizzle-orm';
+import { check, pgTable, text } from 'drizzle-orm/pg-core';
+import type { ImageStatus } from '../../sync/model.ts';
+
+/**
+ * The status codes SWAS reports (`'0'`..`'4'`). Kept here as data of the db layer (which may import
+ * only types from `sync`); the `satisfies` clause and {@link AllStatusesListed} make the compiler
+ * reject a list that drifts from `ImageStatus`. Labels are seeded by a hand-written migration.
+ */
+export const IMAGE_STATUS_CODES = ['0', '1', '2', '3', '4'] as const satisfies readonly ImageStatus[];
+
+type AllStatusesListed =
+  Exclude<ImageStatus, (typeof IMAGE_STATUS_CODES)[number]> extends never ? true : never;
+const allStatusesListed: AllStatusesListed = true;
+void allStatusesListed;
+
+/** `status in ('0', …, '4')` for a CHECK constraint on any table holding a status code. */
+export const statusCodeList = sql.raw(IMAGE_STATUS_CODES.map((code) => `'${code}'`).join(', '));
+
+/** SPEC §6 `image_statuses`: the label of every status code, for joins in reports. */
+export const imageStatuses = pgTable(
+  'image_statuses',
+  {
+    code: text('code').primaryKey(),
+    label: text('label').notNull().unique('image_statuses_label_key'),
+  },
+  (t) => [check('image_statuses_code_check', sql`${t.code} in (${statusCodeList})`)],
+);

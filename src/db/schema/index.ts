@@ -1,0 +1,6 @@
+/** The tables of SPEC §6 as drizzle schema; `drizzle-kit generate` diffs this into `migrations/`. */
+export { customImageVersions } from './custom-image-versions.ts';
+export { customImages } from './custom-images.ts';
+export { imageEvents } from './image-events.ts';
+export { IMAGE_STATUS_CODES, imageStatuses } from './image-statuses.ts';
+export { RUN_STATUSES, RUN_TRIGGERS, syncRuns } from './sync-runs.ts';

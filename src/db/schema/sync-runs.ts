@@ -1,0 +1,59 @@
+import { sql } from 'drizzle-orm';
+import { boolean, check, index, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import type { RunStatus, RunTrigger } from '../../sync/model.ts';
+
+export const RUN_TRIGGERS = ['schedule', 'watch', 'manual'] as const satisfies readonly RunTrigger[];
+export const RUN_STATUSES = [
+  'running',
+  'succeeded',
+  'partial',
+  'failed',
+] as const satisfies readonly RunStatus[];
+
+type Missing<All, Listed> = Exclude<All, Listed> extends never ? true : never;
+const allListed: [
+  Missing<RunTrigger, (typeof RUN_TRIGGERS)[number]>,
+  Missing<RunStatus, (typeof RUN_STATUSES)[number]>,
+] = [true, true];
+void allListed;
+
+const list = (values: readonly string[]) => sql.raw(values.map((value) => `'${value}'`).join(', '));
+
+/**
+ * SPEC §6 `sync_runs`: one row per region sync (full or watch), written `running` when it starts
+ * and finished in the sync's transaction (or, when the sync fails, on its own).
+ *
+ * `complete` is not in the SPEC's column list: true when the run applied a complete full listing
+ * (SPEC §5.2); only a `succeeded` or `partial` run can be. A scope is at its baseline until it has
+ * a `complete` run; held deletions are read from the latest such run. It is recorded rather than
+ * derived because neither the trigger nor the status alone says whether a listing was complete.
+ */
+export const syncRuns = pgTable(
+  'sync_runs',
+  {
+    id: uuid('id').primaryKey(),
+    account: text('account').notNull(),
+    regionId: text('region_id').notNull(),
+    trigger: text('trigger').$type<RunTrigger>().notNull(),
+    status: text('status').$type<RunStatus>().notNull(),
+    startedAt: timestamp('started_at', { withTimezone: true, precision: 3 }).notNull(),
+    finishedAt: timestamp('finished_at', { withTimezone: true, precision: 3 }),
+    apiCalls: integer('api_calls').notNull().default(0),
+    pages: integer('pages').notNull().default(0),
+    imagesSeen: integer('images_seen').notNull().default(0),
+    created: integer('created').notNull().default(0),
+    updated: integer('updated').notNull().default(0),
+    deleted: integer('deleted').notNull().default(0),
+    events: integer('events').notNull().default(0),
+    error: text('error'),
+    complete: boolean('complete').notNull().default(false),
+  },
+  (t) => [
+    index('sync_runs_account_region_started_idx').on(t.account, t.regionId, t.startedAt.desc()),
+    index('sync_runs_complete_idx').on(t.account, t.regionId, t.finishedAt.desc()).where(sql`${t.complete}`),
+    check('sync_runs_trigger_check', sql`${t.trigger} in (${list(RUN_TRIGGERS)})`),
+    check('sync_runs_status_check', sql`${t.status} in (${list(RUN_STATUSES)})`),
+    check('sync_runs_finished_check', sql`(${t.status} = 'running') = (${t.finishedAt} is null)`),
+    check('sync_runs_complete_check', sql`not ${t.complete} or ${t.status} in ('succeeded', 'partial')`),
+  ],
+);

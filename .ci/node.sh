@@ -1,7 +1,6 @@
 # Source this file (`source .ci/node.sh`) to put Node.js 24 first on PATH when the machine's Node is
 # older than the project needs (engines >=22.12). Node comes from the npm registry's per-platform
 # `node-<os>-<arch>` package (the binary the `node` package installs), so no other download is needed.
-swas_node_major() { node -e 'process.stdout.write(process.versions.node.split(".")[0])' 2>/dev/null || echo 0; }
 swas_node_ok() {
   node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=12)?0:1)' 2>/dev/null
 }
@@ -21,5 +20,5 @@ if ! swas_node_ok; then
   fi
   export PATH="$SWAS_NODE_DIR/node_modules/$swas_node_pkg/bin:$PATH"
   hash -r
+  [ -n "${SWAS_NODE_QUIET:-}" ] || echo "Using Node.js $(node --version) from $SWAS_NODE_DIR" >&2
 fi
-echo "Using Node.js $(node --version) at $(command -v node)" >&2

@@ -1,10 +1,12 @@
 import { Command } from 'commander';
 import { readEnvironment } from '../config/environment.ts';
 import { createCommandContext } from './context.ts';
+import { registerDemoCommand } from './demo.ts';
 import { describeFailure } from './exit-codes.ts';
 import { registerMigrateCommand } from './migrate.ts';
 import { registerRegionsCommand } from './regions.ts';
 import { registerSimulateCommand } from './simulate.ts';
+import { registerSyncCommand } from './sync.ts';
 
 /** Process entry of the `swas-inventory` executable: parse, run one command, exit 0/1/2. */
 const context = createCommandContext();
@@ -15,9 +17,11 @@ const program = new Command('swas-inventory')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
+registerDemoCommand(program, context);
 registerMigrateCommand(program, context);
 registerRegionsCommand(program, context);
 registerSimulateCommand(program, context);
+registerSyncCommand(program, context);
 
 for (const command of program.commands) command.exitOverride();
 

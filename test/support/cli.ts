@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/swas-inventory', import.meta.url));
@@ -21,12 +22,13 @@ export function runCli(
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     execFile(
-      process.execPath,
-      ['--disable-warning=ExperimentalWarning', BIN, ...args],
+      BIN,
+      args,
       {
         cwd: tmpdir(),
         env: {
-          PATH: process.env.PATH ?? '',
+          // The test runner's own Node first, so the executable runs on the same version.
+          PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
           HOME: process.env.HOME ?? '',
           TZ: 'UTC',
           LOG_LEVEL: 'warn',

@@ -1,0 +1,41 @@
+import type { Command } from 'commander';
+import { migrateDatabase } from '../db/migrate.ts';
+import { startSimulator } from '../simulator/index.ts';
+import type { CommandContext } from './context.ts';
+import { syncOnce } from './sync.ts';
+
+/**
+ * `demo`: the one command of the README's first screen. Migrates the database, then runs one
+ * full sync — against Alibaba Cloud when credentials are configured, otherwise against the
+ * built-in simulator started for the duration of the command.
+ */
+export function registerDemoCommand(program: Command, context: CommandContext): void {
+  program
+    .command('demo')
+    .description('migrate, then one full sync: against Alibaba Cloud when credentials are set, else the built-in simulator')
+    .action(async () => {
+      const config = context.loadConfig();
+      const logger = context.logger(config).child({ component: 'demo' });
+      await migrateDatabase({ databaseUrl: config.databaseUrl, logger });
+      if (config.accounts.every((account) => account.credentials !== null)) {
+        process.exitCode = await syncOnce(context, config, []);
+        return;
+      }
+      const simulator = await startSimulator({ port: 0 });
+      try {
+        context.out(`No Alibaba Cloud credentials configured: syncing against the built-in simulator at ${simulator.url}`);
+        const simulated = context.loadConfig({
+          SWAS_ENDPOINT: simulator.url,
+          ALIBABA_CLOUD_ACCESS_KEY_ID: 'testid',
+          ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'testsecret',
+          SWAS_ACCOUNTS_FILE: '',
+        });
+        process.exitCode = await syncOnce(context, simulated, []);
+        context.out(
+          'The data is in PostgreSQL (DATABASE_URL): try `psql -c "select status, count(*) from custom_images group by 1"`.',
+        );
+      } finally {
+        await simulator.close();
+      }
+    });
+}

@@ -1,0 +1,137 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Simulator, startSimulator } from '../../src/simulator/index.ts';
+import { createSyncHarness, rows, type SyncHarness, tableCounts } from '../support/sync-harness.ts';
+import { createTestDatabase } from '../support/test-database.ts';
+
+// SPEC §5/§6/§7 end to end in-process: the real client over HTTP against the simulator, the real
+// store in this file's own PostgreSQL database.
+describe('region sync against the simulator', () => {
+  let simulator: Simulator;
+  let harness: SyncHarness;
+
+  beforeAll(async () => {
+    simulator = await startSimulator({
+      port: 0,
+      seed: 7,
+      quota: null,
+      regions: [
+        { regionId: 'cn-hangzhou', images: 250 },
+        { regionId: 'cn-shanghai', images: 3 },
+        { regionId: 'ap-southeast-1', images: 0 },
+      ],
+    });
+    harness = await createSyncHarness(await createTestDatabase(), simulator, {
+      SWAS_REGIONS: 'cn-hangzhou,cn-shanghai,ap-southeast-1',
+    });
+  });
+  afterAll(async () => {
+    await harness?.close();
+    await simulator?.close();
+  });
+
+  it('records a baseline of 3 regions: 253 images, 3 succeeded runs, 5 API calls, 253 baseline events', async () => {
+    const report = await harness.syncAll();
+    expect(report.ok).toBe(true);
+    expect(report.results.map((r) => [r.scope.regionId, r.status, r.counts.imagesSeen])).toEqual([
+      ['cn-hangzhou', 'succeeded', 250],
+      ['cn-shanghai', 'succeeded', 3],
+      ['ap-southeast-1', 'succeeded', 0],
+    ]);
+    expect(simulator.admin.calls().filter((c) => c.action === 'ListCustomImages')).toHaveLength(5);
+    expect(await tableCounts(harness.sql)).toEqual({ images: 253, deleted: 0, versions: 253, events: 253, runs: 3 });
+    const runs = await rows(harness.sql, 'select status, api_calls, pages, images_seen, created, events from sync_runs');
+    expect(runs.map((r) => r.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(runs.reduce((sum, r) => sum + Number(r.api_calls), 0)).toBe(5);
+    const events = await rows(harness.sql, 'select type, baseline, count(*)::int as n from image_events group by 1, 2');
+    expect(events).toEqual([{ type: 'image.created', baseline: true, n: 253 }]);
+  });
+
+  it('writes nothing but the run rows when re-synced over unchanged data', async () => {
+    const before = await tableCounts(harness.sql);
+    const report = await harness.syncAll();
+    expect(report.results.every((r) => r.status === 'succeeded' && r.counts.events === 0)).toBe(true);
+    expect(await tableCounts(harness.sql)).toEqual({ ...before, runs: before.runs + 3 });
+  });
+
+  it('turns seven changes into exactly the eight events of SPEC §7', async () => {
+    const images = simulator.admin.listImages('cn-hangzhou');
+    const plain = images.filter((i) => i.Status === '1' && !i.InShare && !i.InShareUser);
+    const [toFail, toShare, toRename, toDelete, toUnavailable] = plain;
+    const sharedToAccount = images.find((i) => i.InShareUser === true && i.Status === '1');
+    if (!toFail || !toShare || !toRename || !toDelete || !toUnavailable || !sharedToAccount) {
+      throw new Error('seed 7 lacks the images this test needs');
+    }
+    simulator.admin.updateImage('cn-hangzhou', toFail.ImageId, { Status: '3' });
+    simulator.admin.updateImage('cn-hangzhou', toShare.ImageId, { InShare: true });
+    simulator.admin.updateImage('cn-hangzhou', toRename.ImageId, { Name: '生产环境-网站镜像-新' });
+    simulator.admin.deleteImage('cn-hangzhou', toDelete.ImageId);
+    const added = simulator.admin.addImage('cn-hangzhou', { Name: '新建镜像', Status: '1', InShare: false, InShareUser: false });
+    simulator.admin.updateImage('cn-hangzhou', toUnavailable.ImageId, { Status: '2' });
+    simulator.admin.updateImage('cn-hangzhou', sharedToAccount.ImageId, { InShareUser: false });
+
+    const [result] = (await harness.syncAll(['cn-hangzhou'])).results;
+    expect(result).toMatchObject({ status: 'succeeded', counts: { created: 1, updated: 5, deleted: 1, events: 8 } });
+
+    const events = await rows<{ type: string; image_id: string; baseline: boolean; data: Record<string, unknown> }>(
+      harness.sql,
+      'select type, image_id, baseline, data from image_events where baseline = false order by type, image_id',
+    );
+    expect(events.map((e) => [e.type, e.image_id]).sort()).toEqual(
+      [
+        ['image.created', added.ImageId],
+        ['image.deleted', toDelete.ImageId],
+        ['image.failed', toFail.ImageId],
+        ['image.shared', toShare.ImageId],
+        ['image.status_changed', toFail.ImageId],
+        ['image.status_changed', toUnavailable.ImageId],
+        ['image.unshared', sharedToAccount.ImageId],
+        ['image.updated', toRename.ImageId],
+      ].sort(),
+    );
+    const byKey = new Map(events.map((e) => [`${e.type}:${e.image_id}`, e.data]));
+    expect(byKey.get(`image.failed:${toFail.ImageId}`)).toMatchObject({ from: '1', version: 2 });
+    expect(byKey.get(`image.status_changed:${toUnavailable.ImageId}`)).toMatchObject({
+      from: '1',
+      to: '2',
+      fromLabel: 'available',
+      toLabel: 'unavailable',
+      account: 'default',
+      regionId: 'cn-hangzhou',
+      imageId: toUnavailable.ImageId,
+    });
+    expect(byKey.get(`image.shared:${toShare.ImageId}`)).toMatchObject({ target: 'ecs' });
+    expect(byKey.get(`image.unshared:${sharedToAccount.ImageId}`)).toMatchObject({ target: 'account' });
+    expect(byKey.get(`image.updated:${toRename.ImageId}`)).toMatchObject({
+      changes: { Name: { from: toRename.Name, to: '生产环境-网站镜像-新' } },
+    });
+    expect((byKey.get(`image.created:${added.ImageId}`)?.image as Record<string, unknown>).ImageId).toBe(added.ImageId);
+
+    // History: the changed images have their first version closed and a second one open.
+    const versions = await rows<{ image_id: string; version: number; open: boolean }>(
+      harness.sql,
+      'select image_id, version, valid_to is null as open from custom_image_versions where image_id = any($1) order by 1, 2',
+      [[toFail.ImageId, toRename.ImageId]],
+    );
+    expect(versions.map((v) => [v.image_id, v.version, v.open])).toEqual(
+      [
+        [toFail.ImageId, 1, false],
+        [toFail.ImageId, 2, true],
+        [toRename.ImageId, 1, false],
+        [toRename.ImageId, 2, true],
+      ].sort((a, b) => String(a[0]).localeCompare(String(b[0])) || Number(a[1]) - Number(b[1])),
+    );
+    // The deleted image keeps its row, marked deleted, with its last version closed.
+    const [deleted] = await rows(
+      harness.sql,
+      `select ci.deleted_at is not null as gone, bool_and(v.valid_to is not null) as closed
+         from custom_images ci join custom_image_versions v using (account, image_id)
+        where ci.image_id = $1 group by ci.deleted_at`,
+      [toDelete.ImageId],
+    );
+    expect(deleted).toEqual({ gone: true, closed: true });
+    const [current] = await rows(harness.sql, 'select status, name from custom_images where image_id = $1', [
+      toFail.ImageId,
+    ]);
+    expect(current?.status).toBe('3');
+  });
+});

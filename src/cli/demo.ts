@@ -12,7 +12,9 @@ import { syncOnce } from './sync.ts';
 export function registerDemoCommand(program: Command, context: CommandContext): void {
   program
     .command('demo')
-    .description('migrate, then one full sync: against Alibaba Cloud when credentials are set, else the built-in simulator')
+    .description(
+      'migrate, then one full sync: against Alibaba Cloud when credentials are set, else the built-in simulator',
+    )
     .action(async () => {
       const config = context.loadConfig();
       const logger = context.logger(config).child({ component: 'demo' });
@@ -23,7 +25,9 @@ export function registerDemoCommand(program: Command, context: CommandContext): 
       }
       const simulator = await startSimulator({ port: 0 });
       try {
-        context.out(`No Alibaba Cloud credentials configured: syncing against the built-in simulator at ${simulator.url}`);
+        context.out(
+          `No Alibaba Cloud credentials configured: syncing against the built-in simulator at ${simulator.url}`,
+        );
         const simulated = context.loadConfig({
           SWAS_ENDPOINT: simulator.url,
           ALIBABA_CLOUD_ACCESS_KEY_ID: 'testid',

@@ -30,7 +30,9 @@ export function registerSyncCommand(program: Command, context: CommandContext): 
     .option('--region <id>', 'only this region (repeatable; overrides SWAS_REGIONS)', collect, [])
     .option('--no-deliver', 'do not deliver pending webhook events afterwards')
     .action(async (options: SyncOptions) => {
-      const config = context.loadConfig(options.region.length > 0 ? { SWAS_REGIONS: options.region.join(',') } : {});
+      const config = context.loadConfig(
+        options.region.length > 0 ? { SWAS_REGIONS: options.region.join(',') } : {},
+      );
       process.exitCode = await syncOnce(context, config, options.account);
     });
 }
@@ -43,7 +45,7 @@ export async function syncOnce(context: CommandContext, config: Config, accountN
   try {
     const database = app.database();
     await checkSchemaCurrent(database.db);
-    const store = createSyncStore(database.db);
+    const store = createSyncStore(database.db, database.target);
     const byName = new Map(accounts.map((account) => [account.name, account]));
     const clientFor = (name: string) => {
       const account = byName.get(name);
@@ -62,11 +64,18 @@ export async function syncOnce(context: CommandContext, config: Config, accountN
           ),
         onResult: (result, done, total) => {
           logger.info(
-            { account: result.scope.account, regionId: result.scope.regionId, status: result.status, ...result.counts },
+            {
+              account: result.scope.account,
+              regionId: result.scope.regionId,
+              status: result.status,
+              ...result.counts,
+            },
             'region synced',
           );
           if (context.isTty) {
-            context.err(`[${done}/${total}] ${result.scope.account} ${result.scope.regionId}: ${result.status}`);
+            context.err(
+              `[${done}/${total}] ${result.scope.account} ${result.scope.regionId}: ${result.status}`,
+            );
           }
         },
       },
@@ -88,7 +97,19 @@ export async function syncOnce(context: CommandContext, config: Config, accountN
 
 function renderSummary(results: readonly RegionSyncResult[]): string {
   const table = renderTable(
-    ['ACCOUNT', 'REGION', 'STATUS', 'PAGES', 'CALLS', 'IMAGES', 'CREATED', 'UPDATED', 'DELETED', 'EVENTS', 'TIME'],
+    [
+      'ACCOUNT',
+      'REGION',
+      'STATUS',
+      'PAGES',
+      'CALLS',
+      'IMAGES',
+      'CREATED',
+      'UPDATED',
+      'DELETED',
+      'EVENTS',
+      'TIME',
+    ],
     results.map((r) => [
       r.scope.account,
       r.scope.regionId,

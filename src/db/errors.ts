@@ -111,14 +111,27 @@ export function isConnectionError(error: unknown): boolean {
   return ruleFor(error)?.code === 'db.unreachable';
 }
 
+/** True for what the driver or the server raised (as opposed to a bug in the caller's callback). */
+export function isDatabaseFailure(error: unknown): boolean {
+  if (error instanceof AppError) return false;
+  if (error instanceof Error && error.message.startsWith('Failed query')) return true;
+  return ruleFor(error) !== undefined || sqlStateOf(error) !== undefined;
+}
+
 /**
  * The {@link AppError} for anything a database call threw; an AppError passes through unchanged.
  * `target` is {@link describeDatabaseUrl}'s description of where the call went.
  */
 export function toDatabaseError(error: unknown, target: string): AppError {
   if (error instanceof AppError) return error;
-  const rule = ruleFor(error);
-  const sqlstate = sqlStateOf(error);
+  // drizzle wraps driver errors as "Failed query: <sql> params: <values>": the driver's error
+  // carries the code and says what went wrong without echoing the data.
+  const driverError =
+    error instanceof Error && error.cause instanceof Error && error.message.startsWith('Failed query')
+      ? error.cause
+      : error;
+  const rule = ruleFor(driverError);
+  const sqlstate = sqlStateOf(driverError);
   if (rule) {
     const message =
       rule.code === 'db.unreachable'
@@ -130,7 +143,7 @@ export function toDatabaseError(error: unknown, target: string): AppError {
       details: { target, sqlstate },
     });
   }
-  const text = error instanceof Error ? error.message : String(error);
+  const text = driverError instanceof Error ? driverError.message : String(driverError);
   return new AppError('db.query', `PostgreSQL at ${target}: ${text}`, {
     cause: error,
     details: { target, sqlstate },

@@ -92,6 +92,16 @@ export interface SyncRunStore {
 
 const iso = (ms: number) => new Date(ms);
 
+/**
+ * Error text as the `error` column can hold it: PostgreSQL text cannot contain NUL (a value the
+ * failed listing or write may echo), and a run's error is a summary, not a dump.
+ */
+export function cleanErrorText(text: string | null): string | null {
+  if (text === null) return null;
+  const clean = text.replaceAll('\u0000', '\\0');
+  return clean.length > 4_000 ? `${clean.slice(0, 4_000)}…` : clean;
+}
+
 export function createSyncRunStore(db: Db): SyncRunStore {
   return {
     async startRun(input) {
@@ -121,7 +131,7 @@ export function createSyncRunStore(db: Db): SyncRunStore {
           updated: input.updated,
           deleted: input.deleted,
           events: input.events,
-          error: input.error,
+          error: cleanErrorText(input.error),
           complete: input.complete,
         })
         .where(and(eq(syncRuns.id, input.id), eq(syncRuns.status, 'running')))
@@ -143,7 +153,7 @@ export function createSyncRunStore(db: Db): SyncRunStore {
         .set({
           status: 'failed',
           finishedAt: iso(input.finishedAt),
-          error: input.error,
+          error: cleanErrorText(input.error),
           complete: false,
           ...(input.apiCalls === undefined ? {} : { apiCalls: input.apiCalls }),
           ...(input.pages === undefined ? {} : { pages: input.pages }),

@@ -1,62 +1,68 @@
-import type { RunTrigger, SyncPlan } from '../sync/model.ts';
 import type { SyncStore } from '../sync/run-sync.ts';
 import type { Db } from './client.ts';
+import { isDatabaseFailure, toDatabaseError } from './errors.ts';
 import { applyPlan, createRegionStore, loadRegionState } from './region-store.ts';
 import { createSyncRunStore } from './sync-run-store.ts';
 
 /**
- * Whether a run applied a complete full listing, from what the sync port hands over: the planner
- * marks a plan `partial` when its listing was incomplete or when the deletion brake held
- * (`held` set, which happens only on a complete listing); watch polls are never complete.
+ * The {@link SyncStore} port of `sync/run-sync.ts` over PostgreSQL. Failures come out as coded
+ * AppErrors (`db.unreachable`, `db.query`, …) naming `target` (host:port/database).
  */
-export function isCompleteRun(trigger: RunTrigger, plan: Pick<SyncPlan, 'status' | 'held'>): boolean {
-  if (trigger === 'watch') return false;
-  return plan.status === 'succeeded' || plan.held !== null;
-}
-
-/** The {@link SyncStore} port of `sync/run-sync.ts` over PostgreSQL. */
-export function createSyncStore(db: Db): SyncStore {
+export function createSyncStore(db: Db, target = 'the database'): SyncStore {
   const runs = createSyncRunStore(db);
   const regions = createRegionStore(db);
+  const coded = async <T>(work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (error) {
+      throw isDatabaseFailure(error) ? toDatabaseError(error, target) : error;
+    }
+  };
   return {
     startRun: (run) =>
-      runs.startRun({
-        id: run.id,
-        account: run.scope.account,
-        regionId: run.scope.regionId,
-        trigger: run.trigger,
-        startedAt: run.startedAt,
-      }),
+      coded(() =>
+        runs.startRun({
+          id: run.id,
+          account: run.scope.account,
+          regionId: run.scope.regionId,
+          trigger: run.trigger,
+          startedAt: run.startedAt,
+        }),
+      ),
 
     commitRegion: (run, outcome, plan) =>
-      regions.withRegionLock(run.scope, async (tx) => {
-        const computed = plan(await loadRegionState(tx, run.scope));
-        await applyPlan(tx, run.scope, run.id, computed, outcome.finishedAt);
-        await runs.finishRun(tx, {
-          id: run.id,
-          status: computed.status,
-          finishedAt: outcome.finishedAt,
-          apiCalls: outcome.apiCalls,
-          pages: outcome.pages,
-          ...computed.counts,
-          error: computed.held
-            ? `deletions held: ${computed.held.count} of ${computed.held.total} images`
-            : computed.status === 'partial' && run.trigger !== 'watch'
-              ? 'listing incomplete: deletions not applied'
-              : null,
-          complete: isCompleteRun(run.trigger, computed),
-        });
-        return computed;
-      }),
+      coded(() =>
+        regions.withRegionLock(run.scope, async (tx) => {
+          const computed = plan(await loadRegionState(tx, run.scope));
+          await applyPlan(tx, run.scope, run.id, computed, outcome.finishedAt);
+          await runs.finishRun(tx, {
+            id: run.id,
+            status: computed.status,
+            finishedAt: outcome.finishedAt,
+            apiCalls: outcome.apiCalls,
+            pages: outcome.pages,
+            ...computed.counts,
+            error: computed.held
+              ? `deletions held: ${computed.held.count} of ${computed.held.total} images`
+              : outcome.complete || run.trigger === 'watch'
+                ? null
+                : `listing incomplete, deletions not applied: ${outcome.incompleteReason ?? 'unknown reason'}`,
+            complete: outcome.complete,
+          });
+          return computed;
+        }),
+      ),
 
     async failRun(run, outcome, error) {
-      await runs.failRun({
-        id: run.id,
-        finishedAt: outcome.finishedAt,
-        error,
-        apiCalls: outcome.apiCalls,
-        pages: outcome.pages,
-      });
+      await coded(() =>
+        runs.failRun({
+          id: run.id,
+          finishedAt: outcome.finishedAt,
+          error,
+          apiCalls: outcome.apiCalls,
+          pages: outcome.pages,
+        }),
+      );
     },
   };
 }

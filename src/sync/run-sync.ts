@@ -21,8 +21,12 @@ export interface RunRecord {
 export interface RunOutcome {
   apiCalls: number;
   pages: number;
-  /** Epoch ms. */
+  /** Epoch ms: also the time of every write of the sync (versions, events, last_seen_at). */
   finishedAt: number;
+  /** The listing was a complete full listing (SPEC §5.2): it ends the scope's baseline. */
+  complete: boolean;
+  /** Why a listing was not complete, for the run's `error` column. */
+  incompleteReason?: string | undefined;
 }
 
 /** The database side of a sync (the db layer implements it). */
@@ -97,14 +101,22 @@ export async function runRegionSync(
         ? await deps.lister.listAllImages(request.scope.regionId, request.signal)
         : await deps.lister.listImagesByIds(request.scope.regionId, request.watchImageIds, request.signal);
     const done = listing;
-    const outcome = { apiCalls: done.apiCalls, pages: done.pages, finishedAt: deps.clock.now() };
+    // One instant for the whole write: versions, events and last_seen_at agree on it.
+    const now = deps.clock.now();
+    const outcome: RunOutcome = {
+      apiCalls: done.apiCalls,
+      pages: done.pages,
+      finishedAt: now,
+      complete: done.kind === 'full' && done.complete,
+      incompleteReason: done.incompleteReason,
+    };
     const plan = await deps.store.commitRegion(run, outcome, (region) =>
       planSync({
         scope: request.scope,
         listing: done,
         region,
         deleteBrake: request.deleteBrake,
-        now: deps.clock.now(),
+        now,
         newId: () => deps.ids.uuid(),
       }),
     );
@@ -125,7 +137,11 @@ export async function runRegionSync(
     const apiCalls = listing?.apiCalls ?? numberDetail(error, 'apiCalls');
     const pages = listing?.pages ?? numberDetail(error, 'pages');
     const message = describeError(error);
-    await deps.store.failRun(run, { apiCalls, pages, finishedAt: deps.clock.now() }, message);
+    await deps.store.failRun(
+      run,
+      { apiCalls, pages, finishedAt: deps.clock.now(), complete: false },
+      message,
+    );
     return {
       runId: run.id,
       scope: run.scope,

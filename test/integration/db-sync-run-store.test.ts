@@ -3,7 +3,7 @@ import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { syncRuns } from '../../src/db/schema/index.ts';
 import { createSyncRunStore } from '../../src/db/sync-run-store.ts';
-import { createSyncStore, isCompleteRun } from '../../src/db/sync-store.ts';
+import { createSyncStore } from '../../src/db/sync-store.ts';
 import { isAppError } from '../../src/shared/app-error.ts';
 import type { RegionState, Scope } from '../../src/sync/model.ts';
 import type { RunRecord } from '../../src/sync/run-sync.ts';
@@ -174,7 +174,7 @@ describe('sync store (the run-sync port)', () => {
     });
     const written = await store.commitRegion(
       run,
-      { apiCalls: 1, pages: 1, finishedAt: T1 + 500 },
+      { apiCalls: 1, pages: 1, finishedAt: T1 + 500, complete: true },
       (region) => {
         seen = region;
         return plan;
@@ -194,10 +194,14 @@ describe('sync store (the run-sync port)', () => {
 
     const next: RunRecord = { id: randomUUID(), scope, trigger: 'schedule', startedAt: T1 + 60_000 };
     await store.startRun(next);
-    await store.commitRegion(next, { apiCalls: 1, pages: 1, finishedAt: T1 + 61_000 }, (region) => {
-      seen = region;
-      return emptyPlan({ unchangedIds: ['m-a'] });
-    });
+    await store.commitRegion(
+      next,
+      { apiCalls: 1, pages: 1, finishedAt: T1 + 61_000, complete: true },
+      (region) => {
+        seen = region;
+        return emptyPlan({ unchangedIds: ['m-a'] });
+      },
+    );
     expect(seen?.baseline).toBe(false);
     expect(seen?.stored).toEqual([{ state: a, version: 1, deletedAt: null }]);
   });
@@ -211,26 +215,22 @@ describe('sync store (the run-sync port)', () => {
     };
     await store.startRun(run);
     const error = await rejection(
-      store.commitRegion(run, { apiCalls: 2, pages: 2, finishedAt: T1 + 10 }, () => {
+      store.commitRegion(run, { apiCalls: 2, pages: 2, finishedAt: T1 + 10, complete: true }, () => {
         throw new Error('planner exploded');
       }),
     );
     expect((error as Error).message).toBe('planner exploded');
     expect((await row(run.id))?.status).toBe('running');
-    await store.failRun(run, { apiCalls: 2, pages: 2, finishedAt: T1 + 20 }, 'planner exploded');
+    await store.failRun(
+      run,
+      { apiCalls: 2, pages: 2, finishedAt: T1 + 20, complete: false },
+      'planner exploded',
+    );
     expect(await row(run.id)).toMatchObject({
       status: 'failed',
       error: 'planner exploded',
       apiCalls: 2,
       complete: false,
     });
-  });
-
-  it('counts a run as complete only for a full listing that applied its deletions or held them', () => {
-    const held = { count: 6, total: 10, imageIds: [] };
-    expect(isCompleteRun('schedule', { status: 'succeeded', held: null })).toBe(true);
-    expect(isCompleteRun('manual', { status: 'partial', held })).toBe(true);
-    expect(isCompleteRun('schedule', { status: 'partial', held: null })).toBe(false);
-    expect(isCompleteRun('watch', { status: 'succeeded', held: null })).toBe(false);
   });
 });

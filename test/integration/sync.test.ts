@@ -38,11 +38,23 @@ describe('region sync against the simulator', () => {
       ['ap-southeast-1', 'succeeded', 0],
     ]);
     expect(simulator.admin.calls().filter((c) => c.action === 'ListCustomImages')).toHaveLength(5);
-    expect(await tableCounts(harness.sql)).toEqual({ images: 253, deleted: 0, versions: 253, events: 253, runs: 3 });
-    const runs = await rows(harness.sql, 'select status, api_calls, pages, images_seen, created, events from sync_runs');
+    expect(await tableCounts(harness.sql)).toEqual({
+      images: 253,
+      deleted: 0,
+      versions: 253,
+      events: 253,
+      runs: 3,
+    });
+    const runs = await rows(
+      harness.sql,
+      'select status, api_calls, pages, images_seen, created, events from sync_runs',
+    );
     expect(runs.map((r) => r.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
     expect(runs.reduce((sum, r) => sum + Number(r.api_calls), 0)).toBe(5);
-    const events = await rows(harness.sql, 'select type, baseline, count(*)::int as n from image_events group by 1, 2');
+    const events = await rows(
+      harness.sql,
+      'select type, baseline, count(*)::int as n from image_events group by 1, 2',
+    );
     expect(events).toEqual([{ type: 'image.created', baseline: true, n: 253 }]);
   });
 
@@ -65,14 +77,27 @@ describe('region sync against the simulator', () => {
     simulator.admin.updateImage('cn-hangzhou', toShare.ImageId, { InShare: true });
     simulator.admin.updateImage('cn-hangzhou', toRename.ImageId, { Name: '生产环境-网站镜像-新' });
     simulator.admin.deleteImage('cn-hangzhou', toDelete.ImageId);
-    const added = simulator.admin.addImage('cn-hangzhou', { Name: '新建镜像', Status: '1', InShare: false, InShareUser: false });
+    const added = simulator.admin.addImage('cn-hangzhou', {
+      Name: '新建镜像',
+      Status: '1',
+      InShare: false,
+      InShareUser: false,
+    });
     simulator.admin.updateImage('cn-hangzhou', toUnavailable.ImageId, { Status: '2' });
     simulator.admin.updateImage('cn-hangzhou', sharedToAccount.ImageId, { InShareUser: false });
 
     const [result] = (await harness.syncAll(['cn-hangzhou'])).results;
-    expect(result).toMatchObject({ status: 'succeeded', counts: { created: 1, updated: 5, deleted: 1, events: 8 } });
+    expect(result).toMatchObject({
+      status: 'succeeded',
+      counts: { created: 1, updated: 5, deleted: 1, events: 8 },
+    });
 
-    const events = await rows<{ type: string; image_id: string; baseline: boolean; data: Record<string, unknown> }>(
+    const events = await rows<{
+      type: string;
+      image_id: string;
+      baseline: boolean;
+      data: Record<string, unknown>;
+    }>(
       harness.sql,
       'select type, image_id, baseline, data from image_events where baseline = false order by type, image_id',
     );
@@ -104,7 +129,9 @@ describe('region sync against the simulator', () => {
     expect(byKey.get(`image.updated:${toRename.ImageId}`)).toMatchObject({
       changes: { Name: { from: toRename.Name, to: '生产环境-网站镜像-新' } },
     });
-    expect((byKey.get(`image.created:${added.ImageId}`)?.image as Record<string, unknown>).ImageId).toBe(added.ImageId);
+    expect((byKey.get(`image.created:${added.ImageId}`)?.image as Record<string, unknown>).ImageId).toBe(
+      added.ImageId,
+    );
 
     // History: the changed images have their first version closed and a second one open.
     const versions = await rows<{ image_id: string; version: number; open: boolean }>(

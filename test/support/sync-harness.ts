@@ -42,7 +42,7 @@ export async function createSyncHarness(
   await sql.connect();
   const account = config.accounts[0]!;
   const client = app.swasClient(account);
-  const store = createSyncStore(app.database().db);
+  const store = createSyncStore(app.database().db, app.database().target);
   const syncRegion = (regionId: string) =>
     runRegionSync(
       { lister: client, store, clock: app.clock, ids: app.ids },
@@ -69,7 +69,11 @@ export async function createSyncHarness(
 }
 
 /** Rows of a query, for terse assertions. */
-export async function rows<T = Record<string, unknown>>(client: pg.Client, text: string, values: unknown[] = []) {
+export async function rows<T = Record<string, unknown>>(
+  client: pg.Client,
+  text: string,
+  values: unknown[] = [],
+) {
   return (await client.query(text, values)).rows as T[];
 }
 
@@ -91,5 +95,7 @@ export async function tableCounts(client: pg.Client): Promise<TableCounts> {
             (select count(*) from image_events) as events,
             (select count(*) from sync_runs) as runs`,
   );
-  return Object.fromEntries(Object.entries(counts ?? {}).map(([k, v]) => [k, Number(v)])) as unknown as TableCounts;
+  return Object.fromEntries(
+    Object.entries(counts ?? {}).map(([k, v]) => [k, Number(v)]),
+  ) as unknown as TableCounts;
 }

@@ -25,7 +25,9 @@ function sourceFiles(dir = SRC): SourceFile[] {
     else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) {
       const text = readFileSync(full, 'utf8');
       const path = relative(SRC, full);
-      const imports = [...text.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+'([^']+)'/gms)].map((m) => m[1] ?? '');
+      const imports = [...text.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+'([^']+)'/gms)].map(
+        (m) => m[1] ?? '',
+      );
       files.push({ path, folder: path.includes('/') ? (path.split('/')[0] ?? '') : path, text, imports });
     }
   }
@@ -73,7 +75,8 @@ describe('architecture', () => {
       }
       for (const target of internalTargets(file)) {
         const folder = folderOf(target);
-        if (folder !== file.folder && !allowed.includes(folder)) violations.push(`${file.path} imports ${target}`);
+        if (folder !== file.folder && !allowed.includes(folder))
+          violations.push(`${file.path} imports ${target}`);
       }
     }
     expect(violations).toEqual([]);
@@ -88,7 +91,9 @@ describe('architecture', () => {
   });
 
   it('lets only config read process.env', () => {
-    const offenders = files.filter((f) => f.folder !== 'config' && /process\.env\b/.test(f.text)).map((f) => f.path);
+    const offenders = files
+      .filter((f) => f.folder !== 'config' && /process\.env\b/.test(f.text))
+      .map((f) => f.path);
     expect(offenders).toEqual([]);
   });
 

@@ -1,0 +1,197 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Simulator, startSimulator } from '../../src/simulator/index.ts';
+import { createSyncHarness, rows, type SyncHarness, tableCounts } from '../support/sync-harness.ts';
+import { createTestDatabase } from '../support/test-database.ts';
+
+// SPEC §5 fault behaviour: a failed sync writes nothing but its sync_runs row, and no listing
+// that failed or changed under paging ever deletes an image. Each test owns a region.
+describe('sync under faults', () => {
+  let simulator: Simulator;
+  let harness: SyncHarness;
+
+  beforeAll(async () => {
+    simulator = await startSimulator({ port: 0, seed: 11, quota: null, regions: [] });
+    harness = await createSyncHarness(await createTestDatabase(), simulator, {
+      // Keep retry waits short: the client's own backoff still runs, with real sleeps.
+      SYNC_CONCURRENCY: '2',
+    });
+  });
+  afterAll(async () => {
+    await harness?.close();
+    await simulator?.close();
+  });
+
+  const seed = async (regionId: string, images: number) => {
+    simulator.admin.setRegion(regionId, images);
+    const result = await harness.syncRegion(regionId);
+    expect(result.status).toBe('succeeded');
+    return result;
+  };
+  const regionCounts = async (regionId: string) =>
+    rows(
+      harness.sql,
+      `select (select count(*)::int from custom_images where region_id = $1) as images,
+              (select count(*)::int from custom_images where region_id = $1 and deleted_at is not null) as deleted,
+              (select count(*)::int from custom_image_versions where region_id = $1) as versions,
+              (select count(*)::int from image_events where region_id = $1) as events`,
+      [regionId],
+    );
+  const lastRun = async (regionId: string) =>
+    (
+      await rows<{ status: string; error: string | null; api_calls: number; pages: number }>(
+        harness.sql,
+        'select status, error, api_calls, pages from sync_runs where region_id = $1 order by started_at desc limit 1',
+        [regionId],
+      )
+    )[0];
+
+  it('retries throttled pages and succeeds', async () => {
+    simulator.admin.setRegion('cn-qingdao', 150);
+    simulator.admin.injectFault({ kind: 'throttle', regionId: 'cn-qingdao', pageNumber: 2, times: 2 });
+    const result = await harness.syncRegion('cn-qingdao');
+    expect(result).toMatchObject({ status: 'succeeded', pages: 2, apiCalls: 4, counts: { created: 150 } });
+    expect(await lastRun('cn-qingdao')).toMatchObject({ status: 'succeeded', api_calls: 4, pages: 2 });
+  });
+
+  it('records a region failing with InternalError while another succeeds, deleting nothing', async () => {
+    await seed('cn-beijing', 30);
+    simulator.admin.setRegion('cn-zhangjiakou', 5);
+    const before = await regionCounts('cn-beijing');
+    simulator.admin.deleteImage('cn-beijing', simulator.admin.listImages('cn-beijing')[0]!.ImageId);
+    simulator.admin.injectFault({
+      kind: 'error',
+      status: 500,
+      code: 'InternalError',
+      regionId: 'cn-beijing',
+      times: Number.POSITIVE_INFINITY,
+    });
+    const report = await harness.syncAll(['cn-beijing', 'cn-zhangjiakou']);
+    simulator.admin.clearFaults();
+    expect(report.ok).toBe(false);
+    expect(report.results.map((r) => [r.scope.regionId, r.status])).toEqual([
+      ['cn-beijing', 'failed'],
+      ['cn-zhangjiakou', 'succeeded'],
+    ]);
+    const failed = await lastRun('cn-beijing');
+    expect(failed?.status).toBe('failed');
+    expect(failed?.error).toContain('InternalError');
+    expect(failed?.api_calls).toBeGreaterThan(1);
+    expect(await regionCounts('cn-beijing')).toEqual(before);
+  });
+
+  it('fails a listing whose page stays malformed, naming the page', async () => {
+    await seed('cn-huhehaote', 120);
+    const before = await tableCounts(harness.sql);
+    simulator.admin.injectFault({
+      kind: 'malformed-json',
+      regionId: 'cn-huhehaote',
+      pageNumber: 2,
+      times: Number.POSITIVE_INFINITY,
+    });
+    const result = await harness.syncRegion('cn-huhehaote');
+    simulator.admin.clearFaults();
+    expect(result.status).toBe('failed');
+    expect(result.error).toMatch(/page 2/);
+    expect(await tableCounts(harness.sql)).toEqual({ ...before, runs: before.runs + 1 });
+  });
+
+  it('fails a listing with an item lacking ImageId, naming the field and the page', async () => {
+    simulator.admin.setRegion('cn-shenzhen', 12);
+    simulator.admin.injectFault({
+      kind: 'missing-field',
+      field: 'ImageId',
+      index: 3,
+      regionId: 'cn-shenzhen',
+      times: Number.POSITIVE_INFINITY,
+    });
+    const result = await harness.syncRegion('cn-shenzhen');
+    simulator.admin.clearFaults();
+    expect(result.status).toBe('failed');
+    expect(result.error).toMatch(/page 1/);
+    expect(result.error).toContain('ImageId');
+    expect(await regionCounts('cn-shenzhen')).toEqual([{ images: 0, deleted: 0, versions: 0, events: 0 }]);
+  });
+
+  it('accepts numeric counts and keeps unknown fields in raw', async () => {
+    simulator.admin.setRegion('cn-chengdu', 4);
+    simulator.admin.injectFault({ kind: 'numeric-counts', regionId: 'cn-chengdu' });
+    simulator.admin.injectFault({
+      kind: 'extra-fields',
+      regionId: 'cn-chengdu',
+      bodyFields: { NextToken: 'x' },
+      itemFields: { ImageFamily: 'web', Architecture: 'x86_64' },
+    });
+    const result = await harness.syncRegion('cn-chengdu');
+    expect(result).toMatchObject({ status: 'succeeded', counts: { created: 4 } });
+    const raws = await rows<{ raw: Record<string, unknown> }>(
+      harness.sql,
+      "select raw from custom_images where region_id = 'cn-chengdu'",
+    );
+    expect(raws).toHaveLength(4);
+    for (const { raw } of raws) expect(raw).toMatchObject({ ImageFamily: 'web', Architecture: 'x86_64' });
+  });
+
+  it('never lets an image removed between pages make another look deleted', async () => {
+    await seed('cn-guangzhou', 250);
+    const before = await regionCounts('cn-guangzhou');
+    // Every read of the listing drifts: one image vanishes after page 1, shifting page 2.
+    simulator.admin.injectFault({
+      kind: 'drift',
+      remove: 1,
+      regionId: 'cn-guangzhou',
+      pageNumber: 1,
+      times: Number.POSITIVE_INFINITY,
+    });
+    const result = await harness.syncRegion('cn-guangzhou');
+    simulator.admin.clearFaults();
+    expect(result.status).toBe('partial');
+    expect(result.counts.deleted).toBe(0);
+    expect(result.error).toMatch(/TotalCount|distinct/);
+    const after = await regionCounts('cn-guangzhou');
+    expect(after[0]?.deleted).toBe(0);
+    expect(after[0]?.images).toBe(before[0]?.images);
+    expect(
+      await rows(
+        harness.sql,
+        "select 1 from image_events where type = 'image.deleted' and region_id = 'cn-guangzhou'",
+      ),
+    ).toEqual([]);
+    // Once the listing is stable again, the images that really went are deleted.
+    const settled = await harness.syncRegion('cn-guangzhou');
+    expect(settled.status).toBe('succeeded');
+    expect(settled.counts.deleted).toBe(250 - simulator.admin.listImages('cn-guangzhou').length);
+  });
+
+  it('leaves the data as it was when the database rejects a write', async () => {
+    await seed('cn-wulanchabu', 5);
+    const before = await tableCounts(harness.sql);
+    // PostgreSQL text cannot hold NUL: the insert fails inside the sync's transaction.
+    simulator.admin.addImage('cn-wulanchabu', { Name: 'bad\u0000name' });
+    simulator.admin.updateImage('cn-wulanchabu', simulator.admin.listImages('cn-wulanchabu')[1]!.ImageId, {
+      Description: 'changed in the same listing',
+    });
+    const result = await harness.syncRegion('cn-wulanchabu');
+    expect(result.status).toBe('failed');
+    expect(await tableCounts(harness.sql)).toEqual({ ...before, runs: before.runs + 1 });
+    const recorded = (await lastRun('cn-wulanchabu'))?.error ?? '';
+    expect(recorded).toMatch(/^db\.query: PostgreSQL at \S+: invalid byte sequence/);
+    expect(recorded).not.toContain('Failed query');
+  });
+
+  it('gives two concurrent syncs of one region one set of events', async () => {
+    simulator.admin.setRegion('cn-nanjing', 40);
+    const [a, b] = await Promise.all([harness.syncRegion('cn-nanjing'), harness.syncRegion('cn-nanjing')]);
+    expect([a.status, b.status]).toEqual(['succeeded', 'succeeded']);
+    expect(a.counts.events + b.counts.events).toBe(40);
+    const events = await rows<{ n: number }>(
+      harness.sql,
+      "select count(*)::int as n from image_events where region_id = 'cn-nanjing'",
+    );
+    expect(events[0]?.n).toBe(40);
+    const versions = await rows<{ n: number }>(
+      harness.sql,
+      "select count(*)::int as n from custom_image_versions where region_id = 'cn-nanjing'",
+    );
+    expect(versions[0]?.n).toBe(40);
+  });
+});

@@ -1,4 +1,4 @@
-import { type App, createApp } from '../app.ts';
+import type { App } from '../app.ts';
 import { readConfigFile, readEnvironment } from '../config/environment.ts';
 import { type Config, type Environment, loadConfig } from '../config/load-config.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
@@ -10,7 +10,8 @@ import { createLogger, type Logger } from '../observability/logger.ts';
 export interface CommandContext {
   loadConfig(flagOverrides?: Environment): Config;
   logger(config: Config): Logger;
-  createApp(config: Config): App;
+  /** The composition root, loaded on first use so `--help` stays fast. */
+  createApp(config: Config): Promise<App>;
   out(text: string): void;
   err(text: string): void;
   /** True when stdout is a terminal (progress lines, colours). */
@@ -31,7 +32,10 @@ export function createCommandContext(): CommandContext {
     loadConfig: (flagOverrides = {}) =>
       loadConfig(readEnvironment(flagOverrides), { readFile: readConfigFile }),
     logger: loggerFor,
-    createApp: (config) => createApp(config, { logger: loggerFor(config) }),
+    createApp: async (config) => {
+      const { createApp } = await import('../app.ts');
+      return createApp(config, { logger: loggerFor(config) });
+    },
     out: (text) => {
       process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
     },

@@ -1,8 +1,5 @@
 import type { Command } from 'commander';
-import { migrateDatabase } from '../db/migrate.ts';
-import { startSimulator } from '../simulator/index.ts';
 import type { CommandContext } from './context.ts';
-import { syncOnce } from './sync.ts';
 
 /**
  * `demo`: the one command of the README's first screen. Migrates the database, then runs one
@@ -18,6 +15,11 @@ export function registerDemoCommand(program: Command, context: CommandContext): 
     .action(async () => {
       const config = context.loadConfig();
       const logger = context.logger(config).child({ component: 'demo' });
+      const [{ migrateDatabase }, { startSimulator }, { syncOnce }] = await Promise.all([
+        import('../db/migrate.ts'),
+        import('../simulator/index.ts'),
+        import('./sync-once.ts'),
+      ]);
       await migrateDatabase({ databaseUrl: config.databaseUrl, logger });
       if (config.accounts.every((account) => account.credentials !== null)) {
         process.exitCode = await syncOnce(context, config, []);

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { migrateDatabase } from '../db/migrate.ts';
 import type { CommandContext } from './context.ts';
 
 /** `migrate`: creates the database when missing and applies pending migrations (replica-safe). */
@@ -12,6 +11,7 @@ export function registerMigrateCommand(program: Command, context: CommandContext
     .action(async () => {
       const config = context.loadConfig();
       const logger = context.logger(config).child({ component: 'migrate' });
+      const { migrateDatabase } = await import('../db/migrate.ts');
       const result = await migrateDatabase({ databaseUrl: config.databaseUrl, logger });
       context.out(`database is current: ${result.applied} migration(s) applied now, ${result.total} in all`);
     });

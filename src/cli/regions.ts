@@ -15,7 +15,7 @@ export function registerRegionsCommand(program: Command, context: CommandContext
       const format = parseFormat(options.format, ['table', 'json']);
       const config = context.loadConfig();
       const accounts = requireCredentials(config, options.account);
-      const app = context.createApp(config);
+      const app = await context.createApp(config);
       try {
         const rows: {
           account: string;

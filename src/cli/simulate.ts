@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { startSimulator } from '../simulator/index.ts';
 import type { CommandContext } from './context.ts';
 import { parseInteger } from './options.ts';
 
@@ -14,6 +13,7 @@ export function registerSimulateCommand(program: Command, context: CommandContex
     .option('--no-quota', 'serve without the 10 calls/minute per account quota')
     .action(async (options: { port: string; host: string; seed: string; quota: boolean }) => {
       const config = context.loadConfig();
+      const { startSimulator } = await import('../simulator/index.ts');
       const simulator = await startSimulator({
         host: options.host,
         port: parseInteger('--port', options.port, 0, 65_535),

@@ -1,14 +1,6 @@
 import type { Command } from 'commander';
-import { type Config, requireCredentials } from '../config/load-config.ts';
-import { checkSchemaCurrent } from '../db/migrate.ts';
-import { createSyncStore } from '../db/sync-store.ts';
-import { formatDuration } from '../shared/duration.ts';
-import { runFullSync } from '../sync/full-sync.ts';
-import { type RegionSyncResult, runRegionSync } from '../sync/run-sync.ts';
 import type { CommandContext } from './context.ts';
-import { EXIT } from './exit-codes.ts';
 import { collect } from './options.ts';
-import { renderTable } from './table.ts';
 
 interface SyncOptions {
   once?: boolean;
@@ -33,99 +25,8 @@ export function registerSyncCommand(program: Command, context: CommandContext): 
       const config = context.loadConfig(
         options.region.length > 0 ? { SWAS_REGIONS: options.region.join(',') } : {},
       );
+      // Loaded on use: the database and HTTP stacks are not needed for --help.
+      const { syncOnce } = await import('./sync-once.ts');
       process.exitCode = await syncOnce(context, config, options.account);
     });
-}
-
-/** Runs one full sync of the given accounts (all when empty), prints the summary, returns the exit code. */
-export async function syncOnce(context: CommandContext, config: Config, accountNames: readonly string[]) {
-  const accounts = requireCredentials(config, accountNames);
-  const app = context.createApp(config);
-  const logger = context.logger(config).child({ component: 'sync' });
-  try {
-    const database = app.database();
-    await checkSchemaCurrent(database.db);
-    const store = createSyncStore(database.db, database.target);
-    const byName = new Map(accounts.map((account) => [account.name, account]));
-    const clientFor = (name: string) => {
-      const account = byName.get(name);
-      if (!account) throw new Error(`unknown account ${name}`);
-      return app.swasClient(account);
-    };
-    const started = app.clock.now();
-    const report = await runFullSync(
-      {
-        concurrency: config.sync.concurrency,
-        discoverRegions: async (account) => (await clientFor(account).listRegions()).map((r) => r.regionId),
-        syncRegion: (scope) =>
-          runRegionSync(
-            { lister: clientFor(scope.account), store, clock: app.clock, ids: app.ids },
-            { scope, trigger: 'manual', deleteBrake: config.sync.deleteBrake },
-          ),
-        onResult: (result, done, total) => {
-          logger.info(
-            {
-              account: result.scope.account,
-              regionId: result.scope.regionId,
-              status: result.status,
-              ...result.counts,
-            },
-            'region synced',
-          );
-          if (context.isTty) {
-            context.err(
-              `[${done}/${total}] ${result.scope.account} ${result.scope.regionId}: ${result.status}`,
-            );
-          }
-        },
-      },
-      accounts.map((account) => ({ name: account.name, regions: account.regions ?? config.regions })),
-    );
-    context.out(renderSummary(report.results));
-    for (const failure of report.accountFailures) {
-      context.out(`account ${failure.account}: could not list regions: ${failure.error}`);
-    }
-    const failed = report.results.filter((r) => r.status === 'failed').length + report.accountFailures.length;
-    context.out(
-      `${report.results.length} region(s) in ${formatDuration(app.clock.now() - started)}; ${failed === 0 ? 'no failures' : `${failed} failed`}`,
-    );
-    return report.ok ? EXIT.ok : EXIT.failed;
-  } finally {
-    await app.close();
-  }
-}
-
-function renderSummary(results: readonly RegionSyncResult[]): string {
-  const table = renderTable(
-    [
-      'ACCOUNT',
-      'REGION',
-      'STATUS',
-      'PAGES',
-      'CALLS',
-      'IMAGES',
-      'CREATED',
-      'UPDATED',
-      'DELETED',
-      'EVENTS',
-      'TIME',
-    ],
-    results.map((r) => [
-      r.scope.account,
-      r.scope.regionId,
-      r.status,
-      r.pages,
-      r.apiCalls,
-      r.counts.imagesSeen,
-      r.counts.created,
-      r.counts.updated,
-      r.counts.deleted,
-      r.counts.events,
-      formatDuration(r.durationMs),
-    ]),
-  );
-  const notes = results
-    .filter((r) => r.error !== undefined)
-    .map((r) => `  ${r.scope.account} ${r.scope.regionId} ${r.status}: ${r.error}`);
-  return notes.length === 0 ? table : `${table}\n${notes.join('\n')}`;
 }

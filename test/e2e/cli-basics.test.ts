@@ -3,7 +3,7 @@ import { type Simulator, startSimulator } from '../../src/simulator/index.ts';
 import { runCli } from '../support/cli.ts';
 
 const CREDENTIALS = { ALIBABA_CLOUD_ACCESS_KEY_ID: 'testid', ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'testsecret' };
-const COMMANDS = ['migrate', 'regions', 'simulate'];
+const COMMANDS = ['demo', 'migrate', 'regions', 'simulate', 'sync'];
 
 describe('swas-inventory CLI', () => {
   let simulator: Simulator;
@@ -68,7 +68,7 @@ describe('swas-inventory CLI', () => {
   });
 
   it.each(COMMANDS)('%s exits 2 naming every bad variable', async (command) => {
-    const result = await runCli([command], {
+    const result = await runCli(command === 'sync' ? ['sync', '--once'] : [command], {
       ...CREDENTIALS,
       SWAS_ENDPOINT: 'not-a-url',
       SYNC_SCHEDULE: 'sometimes',

@@ -129,9 +129,7 @@ describe('region sync against the simulator', () => {
     expect(byKey.get(`image.updated:${toRename.ImageId}`)).toMatchObject({
       changes: { Name: { from: toRename.Name, to: '生产环境-网站镜像-新' } },
     });
-    expect((byKey.get(`image.created:${added.ImageId}`)?.image as Record<string, unknown>).ImageId).toBe(
-      added.ImageId,
-    );
+    expect(byKey.get(`image.created:${added.ImageId}`)).toMatchObject({ image: { ImageId: added.ImageId } });
 
     // History: the changed images have their first version closed and a second one open.
     const versions = await rows<{ image_id: string; version: number; open: boolean }>(

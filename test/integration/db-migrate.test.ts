@@ -16,6 +16,7 @@ import {
 import { isAppError } from '../../src/shared/app-error.ts';
 import { IMAGE_STATUSES } from '../../src/sync/model.ts';
 import { freshDatabases, openTestDatabase } from '../support/db-fixtures.ts';
+import { rejection } from '../support/rejection.ts';
 
 const fresh = freshDatabases();
 const database = await openTestDatabase();
@@ -29,15 +30,6 @@ async function query<T extends pg.QueryResultRow>(url: string, text: string): Pr
   } finally {
     await client.end();
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('migrateDatabase', () => {

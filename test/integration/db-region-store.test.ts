@@ -17,6 +17,7 @@ import {
   plannedEvent,
   rawItem,
 } from '../support/db-fixtures.ts';
+import { rejection } from '../support/rejection.ts';
 import { waitFor } from '../support/wait-for.ts';
 
 const database = await openTestDatabase();
@@ -70,15 +71,6 @@ const byId = (stored: StoredImage[]) =>
   [...stored].sort((a, b) =>
     a.state.imageId < b.state.imageId ? -1 : a.state.imageId > b.state.imageId ? 1 : 0,
   );
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('applyPlan', () => {
   it('writes new, changed, deleted and unchanged images with their history and events', async () => {

@@ -8,6 +8,7 @@ import { isAppError } from '../../src/shared/app-error.ts';
 import type { RegionState, Scope } from '../../src/sync/model.ts';
 import type { RunRecord } from '../../src/sync/run-sync.ts';
 import { emptyPlan, imageState, imageWrite, openTestDatabase, plannedEvent } from '../support/db-fixtures.ts';
+import { rejection } from '../support/rejection.ts';
 
 const database = await openTestDatabase();
 const { db } = database;
@@ -17,15 +18,6 @@ const T1 = Date.UTC(2026, 0, 1, 8, 0, 0, 250);
 const COUNTS = { imagesSeen: 3, created: 1, updated: 1, deleted: 0, events: 2 };
 
 const row = async (id: string) => (await db.select().from(syncRuns).where(eq(syncRuns.id, id)))[0];
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('sync run store', () => {
   it('starts a run as running and finishes it once with its outcome', async () => {

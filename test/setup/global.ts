@@ -11,6 +11,8 @@ declare module 'vitest' {
     databaseUrl: string;
     /** The migrated template database every test file copies. */
     templateDatabase: string;
+    /** Prefix of every database this test run creates (dropped at the end of the run). */
+    testDatabasePrefix: string;
     redisUrl: string;
   }
 }
@@ -55,19 +57,27 @@ export default async function setup(project: TestProject): Promise<() => Promise
     redis.disconnect();
   }
 
-  const templateDatabase = `swas_test_template_${randomBytes(4).toString('hex')}`;
+  const runId = randomBytes(4).toString('hex');
+  const templateDatabase = `swas_test_template_${runId}`;
+  const testDatabasePrefix = `swas_test_${runId}_`;
   const templateUrl = databaseUrlWithName(databaseUrl, templateDatabase);
   await migrateDatabase({ databaseUrl: templateUrl });
 
   project.provide('databaseUrl', databaseUrl);
   project.provide('templateDatabase', templateDatabase);
+  project.provide('testDatabasePrefix', testDatabasePrefix);
   project.provide('redisUrl', redisUrl);
 
   return async () => {
     const admin = new pg.Client({ connectionString: databaseUrlWithName(databaseUrl, 'postgres') });
     await admin.connect();
     try {
-      await admin.query(`drop database if exists "${templateDatabase}" with (force)`);
+      // Every database of this run: the template and each test file's copy.
+      const { rows } = await admin.query<{ datname: string }>(
+        'select datname from pg_database where datname = $1 or starts_with(datname, $2)',
+        [templateDatabase, testDatabasePrefix],
+      );
+      for (const { datname } of rows) await admin.query(`drop database if exists "${datname}" with (force)`);
     } finally {
       await admin.end();
     }

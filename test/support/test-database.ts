@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, inject } from 'vitest';
+import { inject } from 'vitest';
 import { databaseUrlWithName } from './database-url.ts';
 
 /**
  * A fresh database for the calling test file, copied from the migrated template (fast: a file
- * copy, no migrations), dropped when the file's tests end. Returns its URL.
+ * copy, no migrations). The run's global teardown drops it with the template. Returns its URL.
  */
 export async function createTestDatabase(): Promise<string> {
   const serverUrl = inject('databaseUrl');
-  const name = `swas_test_${randomBytes(6).toString('hex')}`;
+  const name = `${inject('testDatabasePrefix')}${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: databaseUrlWithName(serverUrl, 'postgres') });
   await admin.connect();
   try {
@@ -17,15 +17,6 @@ export async function createTestDatabase(): Promise<string> {
   } finally {
     await admin.end();
   }
-  afterAll(async () => {
-    const dropper = new pg.Client({ connectionString: databaseUrlWithName(serverUrl, 'postgres') });
-    await dropper.connect();
-    try {
-      await dropper.query(`drop database if exists "${name}" with (force)`);
-    } finally {
-      await dropper.end();
-    }
-  });
   return databaseUrlWithName(serverUrl, name);
 }
 

@@ -13,6 +13,12 @@ export async function syncOnce(context: CommandContext, config: Config, accountN
   const accounts = requireCredentials(config, accountNames);
   const app = await context.createApp(config);
   const logger = context.logger(config).child({ component: 'sync' });
+  // Ctrl-C stops the listings in flight: their runs are recorded as failed (aborted) and no
+  // region is left half-written, since a region's writes are one transaction after its listing.
+  const interrupt = new AbortController();
+  const onSignal = () => interrupt.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     const database = app.database();
     await checkSchemaCurrent(database.db);
@@ -31,7 +37,7 @@ export async function syncOnce(context: CommandContext, config: Config, accountN
         syncRegion: (scope) =>
           runRegionSync(
             { lister: clientFor(scope.account), store, clock: app.clock, ids: app.ids },
-            { scope, trigger: 'manual', deleteBrake: config.sync.deleteBrake },
+            { scope, trigger: 'manual', deleteBrake: config.sync.deleteBrake, signal: interrupt.signal },
           ),
         onResult: (result, done, total) => {
           logger.info(
@@ -62,6 +68,8 @@ export async function syncOnce(context: CommandContext, config: Config, accountN
     );
     return report.ok ? EXIT.ok : EXIT.failed;
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await app.close();
   }
 }

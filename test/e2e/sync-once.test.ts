@@ -1,10 +1,13 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type Simulator, startSimulator } from '../../src/simulator/index.ts';
-import { runCli } from '../support/cli.ts';
+import { BIN, runCli } from '../support/cli.ts';
 import { databaseUrlWithName } from '../support/database-url.ts';
 import { createTestDatabase } from '../support/test-database.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 const SECRET = 'testsecret';
 
@@ -194,6 +197,55 @@ describe('migrate and demo', () => {
       expect(Number(rows[0]?.n)).toBeGreaterThan(100);
     } finally {
       await client.end();
+    }
+  });
+});
+
+describe('sync --once interrupted', () => {
+  it('records the runs in flight as failed (aborted) on SIGINT and exits 1', async () => {
+    const simulator = await startSimulator({
+      port: 0,
+      quota: null,
+      regions: [{ regionId: 'cn-hangzhou', images: 5 }],
+    });
+    const databaseUrl = await createTestDatabase();
+    const sql = new pg.Client({ connectionString: databaseUrl });
+    await sql.connect();
+    try {
+      simulator.admin.injectFault({
+        kind: 'hang',
+        action: 'ListCustomImages',
+        times: Number.POSITIVE_INFINITY,
+      });
+      const child = spawn(BIN, ['sync', '--once', '--region', 'cn-hangzhou'], {
+        env: {
+          PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
+          HOME: process.env.HOME ?? '',
+          LOG_LEVEL: 'warn',
+          DATABASE_URL: databaseUrl,
+          SWAS_ENDPOINT: simulator.url,
+          ALIBABA_CLOUD_ACCESS_KEY_ID: 'testid',
+          ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'testsecret',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      child.stdout?.on('data', (chunk) => {
+        stdout += String(chunk);
+      });
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      await waitFor('the listing to hang', () =>
+        simulator.admin.calls().some((c) => c.action === 'ListCustomImages'),
+      );
+      child.kill('SIGINT');
+      expect(await exited).toBe(1);
+      expect(stdout).toMatch(/default\s+cn-hangzhou\s+failed/);
+      const runs = await sql.query<{ status: string; error: string }>('select status, error from sync_runs');
+      expect(runs.rows).toEqual([{ status: 'failed', error: expect.stringContaining('swas.aborted') }]);
+      expect((await sql.query('select 1 from custom_images')).rowCount).toBe(0);
+    } finally {
+      await sql.end();
+      await simulator.close();
     }
   });
 });

@@ -38,10 +38,19 @@ export function registerDemoCommand(program: Command, context: CommandContext): 
         });
         process.exitCode = await syncOnce(context, simulated, []);
         context.out(
-          'The data is in PostgreSQL (DATABASE_URL): try `psql -c "select status, count(*) from custom_images group by 1"`.',
+          `The data is in PostgreSQL: try\n  psql ${psqlTarget(config.databaseUrl)} -c "select status, count(*) from custom_images group by 1"`,
         );
       } finally {
         await simulator.close();
       }
     });
+}
+
+/** psql connection flags for a database URL, without its password (that stays in the environment). */
+function psqlTarget(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  const parts = [`-h ${url.hostname || '127.0.0.1'}`, `-p ${url.port || '5432'}`];
+  if (url.username) parts.push(`-U ${decodeURIComponent(url.username)}`);
+  parts.push(`-d ${decodeURIComponent(url.pathname.slice(1))}`);
+  return parts.join(' ');
 }

@@ -1,153 +1,161 @@
 import type { AnyPgColumn } from 'drizzle-orm/pg-core';
-import type { ImageAttribute, ImageState, ImageStatus, ImageTag } from '../sync/model.ts';
+import type { ImageAttribute, ImageState, ImageStatus, ImageTag, StoredImage } from '../sync/model.ts';
 import { customImages } from './schema/index.ts';
 
 /**
- * How each versioned attribute travels from {@link ImageState} to its column: the element type of
- * its bound `unnest` array and the cast back in SQL. One table drives both the `custom_images`
- * upsert and the `custom_image_versions` insert, so neither can forget a column; the read side is
- * {@link rowToState}, whose return type names every attribute.
+ * How each versioned attribute travels between {@link ImageState} and its column. One table
+ * drives the `custom_images` upsert, the `custom_image_versions` insert and the region read, so
+ * none of them can forget a column.
  */
 export interface AttributeColumn {
   attribute: ImageAttribute;
   /** The column in `custom_images` (same name in `custom_image_versions`). */
   column: AnyPgColumn;
-  /** Element type of the bound array (`text` for jsonb and timestamptz, cast in SQL). */
-  arrayType: 'text' | 'boolean' | 'integer';
-  /** SQL cast applied to the unnested value. */
-  cast: 'text' | 'boolean' | 'integer' | 'jsonb' | 'timestamptz';
-  toParam(state: ImageState): string | number | boolean | null;
+  /** The column's SQL type: how a value written as JSON is turned back into it. */
+  type: 'text' | 'boolean' | 'integer' | 'jsonb' | 'timestamptz';
 }
 
-const text = (attribute: ImageAttribute & keyof typeof customImages): AttributeColumn => ({
-  attribute,
-  column: customImages[attribute],
-  arrayType: 'text',
-  cast: 'text',
-  toParam: (state) => state[attribute] as string | null,
+const attribute = (name: ImageAttribute & keyof typeof customImages, type: AttributeColumn['type']) => ({
+  attribute: name,
+  column: customImages[name],
+  type,
 });
 
+/** Every attribute of {@link ImageState} but the key, in column order. */
 export const ATTRIBUTE_COLUMNS: readonly AttributeColumn[] = [
-  text('regionId'),
-  text('name'),
-  text('description'),
-  text('status'),
-  {
-    attribute: 'inShare',
-    column: customImages.inShare,
-    arrayType: 'boolean',
-    cast: 'boolean',
-    toParam: (s) => s.inShare,
-  },
-  {
-    attribute: 'inShareUser',
-    column: customImages.inShareUser,
-    arrayType: 'boolean',
-    cast: 'boolean',
-    toParam: (s) => s.inShareUser,
-  },
-  text('instanceId'),
-  text('instanceName'),
-  text('systemSnapshotId'),
-  text('systemSnapshotName'),
-  text('dataSnapshotId'),
-  text('dataSnapshotName'),
-  text('resourceGroupId'),
-  text('osType'),
-  {
-    attribute: 'requiredSystemDiskSize',
-    column: customImages.requiredSystemDiskSize,
-    arrayType: 'integer',
-    cast: 'integer',
-    toParam: (s) => s.requiredSystemDiskSize,
-  },
-  {
-    attribute: 'requiredDataDiskSize',
-    column: customImages.requiredDataDiskSize,
-    arrayType: 'integer',
-    cast: 'integer',
-    toParam: (s) => s.requiredDataDiskSize,
-  },
-  text('sourceImageName'),
-  text('sourceImageVersion'),
-  text('userId'),
-  {
-    attribute: 'tags',
-    column: customImages.tags,
-    arrayType: 'text',
-    cast: 'jsonb',
-    toParam: (s) => JSON.stringify(s.tags),
-  },
-  {
-    attribute: 'createInstances',
-    column: customImages.createInstances,
-    arrayType: 'text',
-    cast: 'jsonb',
-    toParam: (s) => JSON.stringify(s.createInstances),
-  },
-  {
-    attribute: 'creationTime',
-    column: customImages.creationTime,
-    arrayType: 'text',
-    cast: 'timestamptz',
-    toParam: (s) => s.creationTime,
-  },
+  attribute('regionId', 'text'),
+  attribute('name', 'text'),
+  attribute('description', 'text'),
+  attribute('status', 'text'),
+  attribute('inShare', 'boolean'),
+  attribute('inShareUser', 'boolean'),
+  attribute('instanceId', 'text'),
+  attribute('instanceName', 'text'),
+  attribute('systemSnapshotId', 'text'),
+  attribute('systemSnapshotName', 'text'),
+  attribute('dataSnapshotId', 'text'),
+  attribute('dataSnapshotName', 'text'),
+  attribute('resourceGroupId', 'text'),
+  attribute('osType', 'text'),
+  attribute('requiredSystemDiskSize', 'integer'),
+  attribute('requiredDataDiskSize', 'integer'),
+  attribute('sourceImageName', 'text'),
+  attribute('sourceImageVersion', 'text'),
+  attribute('userId', 'text'),
+  attribute('tags', 'jsonb'),
+  attribute('createInstances', 'jsonb'),
+  attribute('creationTime', 'timestamptz'),
 ];
 
-/** A `custom_images` row as the region read selects it (timestamps as epoch ms). */
-export type ImageRow = {
-  image_id: string;
-  region_id: string;
-  name: string | null;
-  description: string | null;
-  status: string;
-  in_share: boolean;
-  in_share_user: boolean;
-  instance_id: string | null;
-  instance_name: string | null;
-  system_snapshot_id: string | null;
-  system_snapshot_name: string | null;
-  data_snapshot_id: string | null;
-  data_snapshot_name: string | null;
-  resource_group_id: string | null;
-  os_type: string | null;
-  required_system_disk_size: number | null;
-  required_data_disk_size: number | null;
-  source_image_name: string | null;
-  source_image_version: string | null;
-  user_id: string | null;
-  tags: ImageTag[];
-  create_instances: string[];
-  creation_time_ms: number | null;
-  version: number;
-  deleted_at_ms: number | null;
-};
+/**
+ * A write's row as one JSON array, `[imageId, version, raw, ...attributes in ATTRIBUTE_COLUMNS
+ * order]`: a plan's rows travel as ONE `jsonb` parameter (see {@link jsonRowColumns}).
+ * `creationTime` is already ISO 8601 text, which casts to timestamptz as is.
+ */
+export function jsonRow(imageId: string, version: number, raw: unknown, state: ImageState): unknown[] {
+  const row: unknown[] = [imageId, version, raw];
+  for (const a of ATTRIBUTE_COLUMNS) row.push(state[a.attribute]);
+  return row;
+}
 
-export function rowToState(row: ImageRow): ImageState {
-  return {
-    imageId: row.image_id,
-    regionId: row.region_id,
-    name: row.name,
-    description: row.description,
-    status: row.status as ImageStatus,
-    inShare: row.in_share,
-    inShareUser: row.in_share_user,
-    instanceId: row.instance_id,
-    instanceName: row.instance_name,
-    systemSnapshotId: row.system_snapshot_id,
-    systemSnapshotName: row.system_snapshot_name,
-    dataSnapshotId: row.data_snapshot_id,
-    dataSnapshotName: row.data_snapshot_name,
-    resourceGroupId: row.resource_group_id,
-    osType: row.os_type,
-    requiredSystemDiskSize: row.required_system_disk_size,
-    requiredDataDiskSize: row.required_data_disk_size,
-    sourceImageName: row.source_image_name,
-    sourceImageVersion: row.source_image_version,
-    userId: row.user_id,
-    tags: row.tags,
-    createInstances: row.create_instances,
-    // The same rendering as the listing's normalisation (`parseApiTime`): ISO 8601, ms, `Z`.
-    creationTime: row.creation_time_ms === null ? null : new Date(row.creation_time_ms).toISOString(),
-  };
+/**
+ * SQL over an element `e` of a {@link jsonRow} array: `image_id`, `version`, `raw` and every
+ * attribute column, cast back to its type (`->>` gives the text of a JSON string unescaped).
+ */
+export function jsonRowColumns(e: string): string {
+  const attributes = ATTRIBUTE_COLUMNS.map((a, index) => {
+    const position = index + 3;
+    const value = a.type === 'jsonb' ? `${e} -> ${position}` : `(${e} ->> ${position})::${a.type}`;
+    return `${value} as "${a.column.name}"`;
+  });
+  return [
+    `${e} ->> 0 as image_id`,
+    `(${e} ->> 1)::integer as version`,
+    `${e} -> 2 as raw`,
+    ...attributes,
+  ].join(', ');
+}
+
+/**
+ * The select list of a region read, in the order of {@link StoredRow}. Times come as epoch ms
+ * (float8): cheaper to decode than timestamptz text. `region_id` is not read: the read filters on
+ * it, so it is the scope's.
+ */
+export const STORED_COLUMNS = `image_id, name, description, status, in_share, in_share_user,
+  instance_id, instance_name, system_snapshot_id, system_snapshot_name, data_snapshot_id, data_snapshot_name,
+  resource_group_id, os_type, required_system_disk_size, required_data_disk_size,
+  source_image_name, source_image_version, user_id, tags, create_instances,
+  (extract(epoch from creation_time) * 1000)::float8, version, (extract(epoch from deleted_at) * 1000)::float8,
+  state_hash`;
+
+/** Where {@link StoredRow} holds `state_hash`. */
+export const STATE_HASH_INDEX = 24;
+
+/** One row of {@link STORED_COLUMNS} as node-postgres decodes it in array mode. */
+export type StoredRow = [
+  imageId: string,
+  name: string | null,
+  description: string | null,
+  status: string,
+  inShare: boolean,
+  inShareUser: boolean,
+  instanceId: string | null,
+  instanceName: string | null,
+  systemSnapshotId: string | null,
+  systemSnapshotName: string | null,
+  dataSnapshotId: string | null,
+  dataSnapshotName: string | null,
+  resourceGroupId: string | null,
+  osType: string | null,
+  requiredSystemDiskSize: number | null,
+  requiredDataDiskSize: number | null,
+  sourceImageName: string | null,
+  sourceImageVersion: string | null,
+  userId: string | null,
+  tags: ImageTag[],
+  createInstances: string[],
+  creationTimeMs: number | null,
+  version: number,
+  deletedAtMs: number | null,
+  stateHash: string,
+];
+
+/**
+ * The stored image of a {@link StoredRow}, frozen with its state, arrays and tags: stored images
+ * are kept and shared between reads (region-store.ts).
+ */
+export function storedFromRow(row: StoredRow, regionId: string): StoredImage {
+  const creationTimeMs = row[21];
+  return Object.freeze({
+    // The literal lists the keys in ImageState order, the order of the listing's states
+    // (swas/wire.ts), so that both have one hidden class for the planner's comparisons.
+    state: Object.freeze({
+      imageId: row[0],
+      regionId,
+      name: row[1],
+      description: row[2],
+      status: row[3] as ImageStatus,
+      inShare: row[4],
+      inShareUser: row[5],
+      instanceId: row[6],
+      instanceName: row[7],
+      systemSnapshotId: row[8],
+      systemSnapshotName: row[9],
+      dataSnapshotId: row[10],
+      dataSnapshotName: row[11],
+      resourceGroupId: row[12],
+      osType: row[13],
+      requiredSystemDiskSize: row[14],
+      requiredDataDiskSize: row[15],
+      sourceImageName: row[16],
+      sourceImageVersion: row[17],
+      userId: row[18],
+      tags: Object.freeze(row[19].map((tag) => Object.freeze(tag))) as ImageTag[],
+      createInstances: Object.freeze(row[20]) as string[],
+      // The same rendering as the listing's normalisation (`parseApiTime`): ISO 8601, ms, `Z`.
+      creationTime: creationTimeMs === null ? null : new Date(creationTimeMs).toISOString(),
+    }),
+    version: row[22],
+    deletedAt: row[23],
+  });
 }

@@ -1,7 +1,7 @@
 import type { SyncStore } from '../sync/run-sync.ts';
 import type { Db } from './client.ts';
 import { isDatabaseFailure, toDatabaseError } from './errors.ts';
-import { applyPlan, createRegionStore, loadRegionState } from './region-store.ts';
+import { createRegionStore } from './region-store.ts';
 import { createSyncRunStore } from './sync-run-store.ts';
 
 /**
@@ -33,8 +33,8 @@ export function createSyncStore(db: Db, target = 'the database'): SyncStore {
     commitRegion: (run, outcome, plan) =>
       coded(() =>
         regions.withRegionLock(run.scope, async (tx) => {
-          const computed = plan(await loadRegionState(tx, run.scope));
-          await applyPlan(tx, run.scope, run.id, computed, outcome.finishedAt);
+          const computed = plan(await regions.loadRegionState(tx, run.scope));
+          await regions.applyPlan(tx, run.scope, run.id, computed, outcome.finishedAt);
           await runs.finishRun(tx, {
             id: run.id,
             status: computed.status,

@@ -36,7 +36,7 @@ const visible = (error: AppError) =>
 describe('database client', () => {
   it('answers a ping and names its target without credentials', async () => {
     await expect(database.ping()).resolves.toBeUndefined();
-    expect(database.target).toMatch(/^[^@/]+:\d+\/swas_test_[0-9a-f]+$/);
+    expect(database.target).toMatch(/^[^@/]+:\d+\/swas_test_[0-9a-f_]+$/);
     const { rows } = await database.pool.query<{ name: string }>('select current_setting($1) as name', [
       'application_name',
     ]);

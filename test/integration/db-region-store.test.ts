@@ -3,12 +3,12 @@ import { and, asc, eq } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/client.ts';
-import { applyPlan, createRegionStore, loadRegionState } from '../../src/db/region-store.ts';
+import { createRegionReadMemory, createRegionStore } from '../../src/db/region-store.ts';
 import * as schema from '../../src/db/schema/index.ts';
 import { customImages, customImageVersions, imageEvents, syncRuns } from '../../src/db/schema/index.ts';
 import { createSyncRunStore } from '../../src/db/sync-run-store.ts';
 import { isAppError } from '../../src/shared/app-error.ts';
-import type { ImageState, Scope, StoredImage, SyncPlan } from '../../src/sync/model.ts';
+import type { ImageAttribute, ImageState, Scope, StoredImage, SyncPlan } from '../../src/sync/model.ts';
 import {
   emptyPlan,
   imageState,
@@ -22,7 +22,8 @@ import { waitFor } from '../support/wait-for.ts';
 
 const database = await openTestDatabase();
 const { db } = database;
-const regions = createRegionStore(db);
+const memory = createRegionReadMemory();
+const regions = createRegionStore(db, memory);
 const runs = createSyncRunStore(db);
 
 const T1 = Date.UTC(2026, 0, 1, 8, 0, 0, 123);
@@ -38,7 +39,7 @@ async function sync(scope: Scope, at: number, plan: SyncPlan, complete = true): 
   const id = randomUUID();
   await runs.startRun({ id, ...scope, trigger: 'schedule', startedAt: at - 1000 });
   await regions.withRegionLock(scope, async (tx) => {
-    await applyPlan(tx, scope, id, plan, at);
+    await regions.applyPlan(tx, scope, id, plan, at);
     await runs.finishRun(tx, {
       id,
       status: plan.status,
@@ -185,7 +186,7 @@ describe('applyPlan', () => {
       Array(4).fill(['image.created', true]),
     );
 
-    const state = await loadRegionState(db, scope);
+    const state = await regions.loadRegionState(db, scope);
     expect(byId(state.stored)).toEqual([
       { state: a2, version: 2, deletedAt: null },
       { state: b, version: 1, deletedAt: null },
@@ -200,7 +201,7 @@ describe('applyPlan', () => {
       T3,
       emptyPlan({ writes: [imageWrite(c, 2)], unchangedIds: ['m-a', 'm-b', 'm-d', 'm-e'] }),
     );
-    const again = await loadRegionState(db, scope);
+    const again = await regions.loadRegionState(db, scope);
     expect(byId(again.stored)[2]).toEqual({ state: c, version: 2, deletedAt: null });
     const cHistory = (await versions(scope)).filter((v) => v.imageId === 'm-c');
     expect(cHistory.map((v) => [v.version, v.validFrom.getTime(), v.validTo?.getTime() ?? null])).toEqual([
@@ -252,14 +253,14 @@ describe('applyPlan', () => {
     });
     await sync(scope, T1, emptyPlan({ writes: [tricky, nulls, literalNull].map((s) => imageWrite(s, 1)) }));
 
-    const state = await loadRegionState(db, scope);
+    const state = await regions.loadRegionState(db, scope);
     expect(byId(state.stored)).toEqual([
       { state: literalNull, version: 1, deletedAt: null },
       { state: nulls, version: 1, deletedAt: null },
       { state: tricky, version: 1, deletedAt: null },
     ]);
     // Other scopes of the same account and other accounts are not read.
-    expect((await loadRegionState(db, scopeFor('roundtrip', 'cn-hangzhou'))).stored).toEqual([]);
+    expect((await regions.loadRegionState(db, scopeFor('roundtrip', 'cn-hangzhou'))).stored).toEqual([]);
   });
 
   it('runs a constant number of statements whatever the size of the plan', async () => {
@@ -281,8 +282,8 @@ describe('applyPlan', () => {
       });
       const id = randomUUID();
       await runs.startRun({ id, ...scope, trigger: 'manual', startedAt: T2 });
-      await logged.transaction((tx) => applyPlan(tx, scope, id, plan, T2));
-      const state = await loadRegionState(db, scope);
+      await logged.transaction((tx) => regions.applyPlan(tx, scope, id, plan, T2));
+      const state = await regions.loadRegionState(db, scope);
       expect(state.stored.filter((s) => s.version === 2)).toHaveLength(size / 2);
       expect(state.stored.filter((s) => s.deletedAt === T2)).toHaveLength(1);
       return statements.filter((query) => !/^(begin|commit|rollback)/i.test(query.trim())).length;
@@ -301,7 +302,7 @@ describe('applyPlan', () => {
     await runs.startRun({ id, ...scope, trigger: 'manual', startedAt: T2 });
     const error = await rejection(
       regions.withRegionLock(scope, (tx) =>
-        applyPlan(
+        regions.applyPlan(
           tx,
           scope,
           id,
@@ -319,15 +320,187 @@ describe('applyPlan', () => {
   });
 });
 
+describe('loadRegionState kept states', () => {
+  const hashes = async (scope: Scope) =>
+    Object.fromEntries(
+      (
+        await database.pool.query<{ image_id: string; state_hash: string }>(
+          'select image_id, state_hash from custom_images where account = $1',
+          [scope.account],
+        )
+      ).rows.map((row) => [row.image_id, row.state_hash]),
+    );
+
+  it('decodes again only the rows whose state_hash moved, whoever changed them', async () => {
+    const scope = scopeFor('kept');
+    const [a, b, c] = ['m-a', 'm-b', 'm-c'].map((id) => stateIn(scope, id)) as [
+      ImageState,
+      ImageState,
+      ImageState,
+    ];
+    await sync(scope, T1, emptyPlan({ writes: [a, b, c].map((s) => imageWrite(s, 1)) }));
+    memory.forget();
+    const cold = byId((await regions.loadRegionState(db, scope)).stored);
+    const warm = byId((await regions.loadRegionState(db, scope)).stored);
+    expect(warm).toEqual(cold);
+    // Kept states are shared by later reads, hence frozen.
+    expect(warm.map((s) => s.state)).toEqual(cold.map((s) => s.state));
+    expect(warm[0]?.state).toBe(cold[0]?.state);
+    expect(Object.isFrozen(warm[0]?.state) && Object.isFrozen(warm[0]?.state.tags)).toBe(true);
+
+    // An edit by hand (no new version) and a sync's deletion: the edited row is decoded again;
+    // version and deleted_at always come from the row.
+    await database.pool.query(
+      `update custom_images set name = 'edited by hand' where account = $1 and image_id = 'm-b'`,
+      [scope.account],
+    );
+    await sync(
+      scope,
+      T2,
+      emptyPlan({
+        unchangedIds: ['m-a', 'm-b'],
+        closeVersions: [{ imageId: 'm-c', version: 1 }],
+        deletions: [{ imageId: 'm-c', version: 1 }],
+      }),
+    );
+    const after = byId((await regions.loadRegionState(db, scope)).stored);
+    expect(after).toEqual([
+      { state: a, version: 1, deletedAt: null },
+      { state: { ...b, name: 'edited by hand' }, version: 1, deletedAt: null },
+      { state: c, version: 1, deletedAt: T2 },
+    ]);
+    expect(after[0]?.state).toBe(cold[0]?.state);
+    expect(after[2]?.state).toBe(cold[2]?.state);
+    memory.forget();
+    expect(byId((await regions.loadRegionState(db, scope)).stored)).toEqual(after);
+  });
+
+  it('gives states that differ in any one attribute different hashes, and equal states equal ones', async () => {
+    const scope = scopeFor('hashes');
+    const base = stateIn(scope, 'm-base', { dataSnapshotId: 'sd-1', requiredDataDiskSize: 20 });
+    const other: Record<ImageAttribute, unknown> = {
+      regionId: 'cn-hangzhou-other',
+      name: null,
+      description: '',
+      status: '3',
+      inShare: true,
+      inShareUser: true,
+      instanceId: 'NULL',
+      instanceName: "web-1'",
+      systemSnapshotId: 's-0002',
+      systemSnapshotName: 'system snapshot,',
+      dataSnapshotId: null,
+      dataSnapshotName: 'data',
+      resourceGroupId: 'rg-other',
+      osType: 'Windows',
+      requiredSystemDiskSize: 41,
+      requiredDataDiskSize: null,
+      sourceImageName: 'Ubuntu',
+      sourceImageVersion: '22.04',
+      userId: '1234567890123457',
+      tags: [{ Key: 'env', Value: 'prod ' }],
+      createInstances: ['ace-0001', 'ace-0002'],
+      creationTime: '2025-03-04T05:06:07.001Z',
+    };
+    const variants = (Object.keys(other) as ImageAttribute[]).map((attribute) => ({
+      ...base,
+      imageId: `m-${attribute}`,
+      [attribute]: other[attribute],
+    }));
+    const twin = { ...base, imageId: 'm-twin' };
+    await sync(scope, T1, emptyPlan({ writes: [base, twin, ...variants].map((s) => imageWrite(s, 1)) }));
+    const byImage = await hashes(scope);
+    expect(byImage['m-twin']).toBe(byImage['m-base']);
+    const distinct = new Set(variants.map((v) => byImage[v.imageId]).concat(byImage['m-base']));
+    expect(distinct.size).toBe(variants.length + 1);
+  });
+});
+
+describe('applyPlan after a read in the same transaction', () => {
+  it('moves last_seen_at of the unchanged images only, and refuses unchanged ids that are not live', async () => {
+    const scope = scopeFor('after-read');
+    const ids = ['m-a', 'm-b', 'm-c', 'm-d'];
+    await sync(scope, T1, emptyPlan({ writes: ids.map((id) => imageWrite(stateIn(scope, id), 1)) }));
+    const b2 = stateIn(scope, 'm-b', { name: 'changed' });
+    const id = randomUUID();
+    await runs.startRun({ id, ...scope, trigger: 'manual', startedAt: T2 });
+    // m-b changed, m-c deleted, m-d not listed (a partial listing): only m-a is bumped.
+    await regions.withRegionLock(scope, async (tx) => {
+      await regions.loadRegionState(tx, scope);
+      await regions.applyPlan(
+        tx,
+        scope,
+        id,
+        emptyPlan({
+          writes: [imageWrite(b2, 2)],
+          unchangedIds: ['m-a'],
+          closeVersions: [
+            { imageId: 'm-b', version: 1 },
+            { imageId: 'm-c', version: 1 },
+          ],
+          deletions: [{ imageId: 'm-c', version: 1 }],
+        }),
+        T2,
+      );
+    });
+    const seen = (await images(scope)).map((row) => [
+      row.imageId,
+      row.lastSeenAt.getTime(),
+      row.deletedAt?.getTime() ?? null,
+    ]);
+    expect(seen).toEqual([
+      ['m-a', T2, null],
+      ['m-b', T2, null],
+      ['m-c', T1, T2],
+      ['m-d', T1, null],
+    ]);
+
+    // A stale plan naming the deleted m-c as unchanged, whichever way the bump names its rows
+    // (the few live images left out, or the unchanged ones).
+    for (const unchangedIds of [
+      ['m-a', 'm-b', 'm-c'],
+      ['m-a', 'm-c'],
+    ]) {
+      const error = await rejection(
+        regions.withRegionLock(scope, async (tx) => {
+          await regions.loadRegionState(tx, scope);
+          await regions.applyPlan(tx, scope, id, emptyPlan({ unchangedIds }), T3);
+        }),
+      );
+      expect(isAppError(error) && error.code).toBe('db.plan_mismatch');
+    }
+    expect((await images(scope)).map((row) => row.lastSeenAt.getTime())).toEqual([T2, T2, T1, T1]);
+  });
+
+  it('refuses a plan that takes a stored image for new', async () => {
+    const scope = scopeFor('stale-new');
+    const a = stateIn(scope, 'm-a');
+    await sync(scope, T1, emptyPlan({ writes: [imageWrite(a, 1)] }));
+    const id = randomUUID();
+    await runs.startRun({ id, ...scope, trigger: 'manual', startedAt: T2 });
+    const error = await rejection(
+      regions.withRegionLock(scope, (tx) =>
+        regions.applyPlan(tx, scope, id, emptyPlan({ writes: [imageWrite({ ...a, name: 'again' }, 1)] }), T2),
+      ),
+    );
+    expect(isAppError(error) && error.code).toBe('db.plan_mismatch');
+    expect((await images(scope)).map((row) => row.name)).toEqual([a.name]);
+  });
+});
+
 describe('loadRegionState baseline and held deletions', () => {
   it('is at the baseline until a complete run, then reads the held ids of the latest complete run', async () => {
     const scope = scopeFor('baseline');
     const a = stateIn(scope, 'm-a');
-    expect(await loadRegionState(db, scope)).toEqual({ stored: [], baseline: true, heldDeletions: [] });
+    expect(await regions.loadRegionState(db, scope)).toEqual({
+      stored: [],
+      baseline: true,
+      heldDeletions: [],
+    });
 
     // An incomplete listing writes what it saw but leaves the scope at its baseline.
     await sync(scope, T1, emptyPlan({ writes: [imageWrite(a, 1)], status: 'partial' }), false);
-    expect(await loadRegionState(db, scope)).toMatchObject({ baseline: true, heldDeletions: [] });
+    expect(await regions.loadRegionState(db, scope)).toMatchObject({ baseline: true, heldDeletions: [] });
 
     // A complete listing whose deletions the brake held: the ids come back to the next sync.
     // (This event's data lacks imageIds: the store fills them in from plan.held.)
@@ -342,7 +515,7 @@ describe('loadRegionState baseline and held deletions', () => {
         events: [plannedEvent(scope, 'sync.deletions_held', null, T2, { count: 2, total: 3 })],
       }),
     );
-    const afterHeld = await loadRegionState(db, scope);
+    const afterHeld = await regions.loadRegionState(db, scope);
     expect(afterHeld.baseline).toBe(false);
     expect(afterHeld.heldDeletions).toEqual(['m-x', 'm-y']);
     expect(afterHeld.stored.map((s) => s.state)).toEqual([a]);
@@ -364,15 +537,15 @@ describe('loadRegionState baseline and held deletions', () => {
       error: null,
       complete: false,
     });
-    expect((await loadRegionState(db, scope)).heldDeletions).toEqual(['m-x', 'm-y']);
+    expect((await regions.loadRegionState(db, scope)).heldDeletions).toEqual(['m-x', 'm-y']);
 
     // The next complete listing held nothing: nothing is held any more.
     await sync(scope, T3, emptyPlan({ unchangedIds: ['m-a'] }));
-    expect(await loadRegionState(db, scope)).toMatchObject({ baseline: false, heldDeletions: [] });
+    expect(await regions.loadRegionState(db, scope)).toMatchObject({ baseline: false, heldDeletions: [] });
 
     // Baselines are per (account, region).
-    expect((await loadRegionState(db, scopeFor('baseline', 'eu-central-1'))).baseline).toBe(true);
-    expect((await loadRegionState(db, scopeFor('baseline-other'))).baseline).toBe(true);
+    expect((await regions.loadRegionState(db, scopeFor('baseline', 'eu-central-1'))).baseline).toBe(true);
+    expect((await regions.loadRegionState(db, scopeFor('baseline-other'))).baseline).toBe(true);
   });
 });
 
@@ -393,7 +566,13 @@ describe('withRegionLock', () => {
 
     const first = regions.withRegionLock(scope, async (tx) => {
       order.push('first');
-      await applyPlan(tx, scope, id, emptyPlan({ writes: [imageWrite(stateIn(scope, 'm-first'), 1)] }), T1);
+      await regions.applyPlan(
+        tx,
+        scope,
+        id,
+        emptyPlan({ writes: [imageWrite(stateIn(scope, 'm-first'), 1)] }),
+        T1,
+      );
       locked();
       await gate;
       order.push('first done');
@@ -401,7 +580,7 @@ describe('withRegionLock', () => {
     await firstHoldsLock;
     const second = regions.withRegionLock(scope, async (tx) => {
       order.push('second');
-      return loadRegionState(tx, scope);
+      return regions.loadRegionState(tx, scope);
     });
     await waitFor('the second caller to wait for the advisory lock', async () => {
       const { rows } = await database.pool.query<{ n: number }>(
@@ -429,7 +608,7 @@ describe('withRegionLock', () => {
     const a = stateIn(scope, 'm-a');
     const error = await rejection(
       regions.withRegionLock(scope, async (tx) => {
-        await applyPlan(
+        await regions.applyPlan(
           tx,
           scope,
           id,

@@ -10,7 +10,7 @@ import {
   text,
   timestamp,
 } from 'drizzle-orm/pg-core';
-import { imageAttributeColumns } from './image-columns.ts';
+import { imageAttributeColumns, STATE_HASH_SQL } from './image-columns.ts';
 import { imageStatuses, statusCodeList } from './image-statuses.ts';
 
 /**
@@ -22,6 +22,11 @@ import { imageStatuses, statusCodeList } from './image-statuses.ts';
  * deleted, last) `custom_image_versions` row, so a sync reads a region's state from this table
  * alone. The table is created with `fillfactor = 50` (migration 0002) so that the `last_seen_at`
  * bump of unchanged images, the commonest write, stays a HOT update.
+ *
+ * `state_hash` is not in the SPEC either: an md5 of the versioned attributes that PostgreSQL keeps
+ * (a stored generated column), so it cannot drift from the columns whoever writes them. A region
+ * read compares it with the states it decoded before and decodes again only the rows whose hash
+ * moved (region-store.ts). Updates of other columns (the `last_seen_at` bump) do not recompute it.
  */
 export const customImages = pgTable(
   'custom_images',
@@ -34,6 +39,7 @@ export const customImages = pgTable(
     lastSeenAt: timestamp('last_seen_at', { withTimezone: true, precision: 3 }).notNull(),
     deletedAt: timestamp('deleted_at', { withTimezone: true, precision: 3 }),
     raw: jsonb('raw').$type<Record<string, unknown>>().notNull(),
+    stateHash: text('state_hash').notNull().generatedAlwaysAs(sql.raw(STATE_HASH_SQL)),
   },
   (t) => [
     primaryKey({ name: 'custom_images_pkey', columns: [t.account, t.imageId] }),

@@ -32,3 +32,36 @@ export function imageAttributeColumns() {
     creationTime: timestamp('creation_time', { withTimezone: true, precision: 3 }),
   };
 }
+
+/**
+ * The SQL of `custom_images.state_hash`: md5 of one text that renders every attribute of
+ * {@link imageAttributeColumns} unambiguously (text as `quote_nullable` literals, jsonb as its
+ * canonical text, `creation_time` as epoch seconds), so that two different states never render
+ * alike. Only IMMUTABLE functions, as a generated column requires: `creation_time::text` would
+ * depend on the session's TimeZone and DateStyle, an interval's epoch does not.
+ */
+export const STATE_HASH_SQL = [
+  'md5(',
+  [
+    ...['region_id', 'name', 'description', 'status'].map((c) => `quote_nullable(${c})`),
+    'in_share::text',
+    'in_share_user::text',
+    ...[
+      'instance_id',
+      'instance_name',
+      'system_snapshot_id',
+      'system_snapshot_name',
+      'data_snapshot_id',
+      'data_snapshot_name',
+      'resource_group_id',
+      'os_type',
+    ].map((c) => `quote_nullable(${c})`),
+    "coalesce(required_system_disk_size::text, 'NULL')",
+    "coalesce(required_data_disk_size::text, 'NULL')",
+    ...['source_image_name', 'source_image_version', 'user_id'].map((c) => `quote_nullable(${c})`),
+    'tags::text',
+    'create_instances::text',
+    "coalesce(extract(epoch from creation_time - '1970-01-01 00:00:00+00'::timestamptz)::text, 'NULL')",
+  ].join(" || ',' || "),
+  ')',
+].join('');

@@ -56,6 +56,9 @@ describe('region sync against the simulator', () => {
       'select type, baseline, count(*)::int as n from image_events group by 1, 2',
     );
     expect(events).toEqual([{ type: 'image.created', baseline: true, n: 253 }]);
+    const ids = await rows<{ id: string }>(harness.sql, 'select id::text as id from image_events');
+    for (const { id } of ids)
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 
   it('writes nothing but the run rows when re-synced over unchanged data', async () => {
@@ -158,5 +161,12 @@ describe('region sync against the simulator', () => {
       toFail.ImageId,
     ]);
     expect(current?.status).toBe('3');
+    // Event ids are UUID v7: every event of this later sync sorts after every baseline event.
+    const [order] = await rows<{ ordered: boolean }>(
+      harness.sql,
+      `select (select max(id::text) from image_events where baseline)
+            < (select min(id::text) from image_events where not baseline) as ordered`,
+    );
+    expect(order?.ordered).toBe(true);
   });
 });

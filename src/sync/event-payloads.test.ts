@@ -1,32 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { API_FIELD_NAMES, IMAGE_ATTRIBUTES, toApiShape } from './event-payloads.ts';
+import { imageState } from './image-state.fixture.ts';
 import type { ImageState } from './model.ts';
 
-const state: ImageState = {
-  imageId: 'm-1',
-  regionId: 'cn-hangzhou',
+const state: ImageState = imageState('m-1', {
   name: 'web',
-  description: null,
   status: '4',
   inShare: true,
-  inShareUser: false,
-  instanceId: 'i-1',
-  instanceName: 'web-1',
-  systemSnapshotId: 's-1',
   systemSnapshotName: 'sys',
-  dataSnapshotId: null,
-  dataSnapshotName: null,
-  resourceGroupId: 'rg-1',
-  osType: 'Linux',
-  requiredSystemDiskSize: 40,
-  requiredDataDiskSize: 0,
-  sourceImageName: 'Ubuntu',
-  sourceImageVersion: '22.04',
-  userId: '1234567890123456',
   tags: [{ Key: 'env', Value: 'prod' }],
   createInstances: ['i-2'],
-  creationTime: '2026-01-01T00:00:00.000Z',
-};
+});
 
 describe('toApiShape', () => {
   it('renders every attribute under its API field name', () => {

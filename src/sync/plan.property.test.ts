@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { toApiShape } from './event-payloads.ts';
+import { imageState } from './image-state.fixture.ts';
 import {
   IMAGE_STATUSES,
   type ImageState,
@@ -95,31 +96,16 @@ const scenarioArb = fc.record({
 });
 
 function stateOf(imageId: string, variant: Variant): ImageState {
-  return {
-    imageId,
+  return imageState(imageId, {
     regionId: SCOPE.regionId,
     name: variant.name,
-    description: null,
     status: variant.status,
     inShare: variant.inShare,
     inShareUser: variant.inShareUser,
-    instanceId: 'i-1',
-    instanceName: 'web-1',
-    systemSnapshotId: 's-1',
-    systemSnapshotName: null,
-    dataSnapshotId: null,
-    dataSnapshotName: null,
-    resourceGroupId: 'rg-1',
-    osType: 'Linux',
-    requiredSystemDiskSize: 40,
     requiredDataDiskSize: variant.disk,
-    sourceImageName: 'Ubuntu',
-    sourceImageVersion: '22.04',
-    userId: '1234567890123456',
     tags: structuredClone(TAG_SETS[variant.tags] ?? []),
     createInstances: [...(INSTANCE_SETS[variant.instances] ?? [])],
-    creationTime: '2026-01-01T00:00:00.000Z',
-  };
+  });
 }
 
 const DEFAULT_VARIANT: Variant = {

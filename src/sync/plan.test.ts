@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { toApiShape } from './event-payloads.ts';
+import { imageState } from './image-state.fixture.ts';
 import type {
   ImageState,
   ListedImage,
@@ -14,37 +15,7 @@ import { planSync } from './plan.ts';
 const SCOPE = { account: 'acme', regionId: 'cn-hangzhou' };
 const NOW = Date.UTC(2026, 0, 2, 3, 4, 5);
 
-function image(imageId: string, overrides: Partial<ImageState> = {}): ImageState {
-  return {
-    imageId,
-    regionId: 'cn-hangzhou',
-    name: `name-${imageId}`,
-    description: null,
-    status: '1',
-    inShare: false,
-    inShareUser: false,
-    instanceId: 'i-1',
-    instanceName: 'web-1',
-    systemSnapshotId: 's-1',
-    systemSnapshotName: null,
-    dataSnapshotId: null,
-    dataSnapshotName: null,
-    resourceGroupId: 'rg-1',
-    osType: 'Linux',
-    requiredSystemDiskSize: 40,
-    requiredDataDiskSize: 0,
-    sourceImageName: 'Ubuntu',
-    sourceImageVersion: '22.04',
-    userId: '1234567890123456',
-    tags: [
-      { Key: 'env', Value: 'prod' },
-      { Key: 'team', Value: 'core' },
-    ],
-    createInstances: ['i-1'],
-    creationTime: '2026-01-01T00:00:00.000Z',
-    ...overrides,
-  };
-}
+const image = imageState;
 
 /** The raw item carries a field the model does not know, as the API's items may. */
 const listed = (state: ImageState): ListedImage => ({

@@ -1,36 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { IMAGE_ATTRIBUTES } from './event-payloads.ts';
+import { imageState } from './image-state.fixture.ts';
 import type { ImageAttribute, ImageState } from './model.ts';
 import { changedAttributes, compareText, sameState, sameStrings, sameTags } from './state-changes.ts';
 
-const base: ImageState = {
-  imageId: 'm-1',
-  regionId: 'cn-hangzhou',
+const base: ImageState = imageState('m-1', {
   name: 'web',
   description: 'web tier',
-  status: '1',
-  inShare: false,
-  inShareUser: false,
-  instanceId: 'i-1',
-  instanceName: 'web-1',
-  systemSnapshotId: 's-1',
   systemSnapshotName: 'sys',
   dataSnapshotId: 's-2',
   dataSnapshotName: 'data',
-  resourceGroupId: 'rg-1',
-  osType: 'Linux',
-  requiredSystemDiskSize: 40,
   requiredDataDiskSize: 20,
-  sourceImageName: 'Ubuntu',
-  sourceImageVersion: '22.04',
-  userId: '1234567890123456',
-  tags: [
-    { Key: 'env', Value: 'prod' },
-    { Key: 'team', Value: 'core' },
-  ],
   createInstances: ['i-1', 'i-2'],
-  creationTime: '2026-01-01T00:00:00.000Z',
-};
+});
 
 /** A different value of the same type for each attribute. */
 const otherValue: { [K in ImageAttribute]: ImageState[K] } = {

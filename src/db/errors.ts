@@ -106,11 +106,6 @@ export function describeDatabaseUrl(databaseUrl: string): string {
   return `${host}:${port}/${database}`;
 }
 
-/** True when the error means the database could not be reached at all (see `db.unreachable`). */
-export function isConnectionError(error: unknown): boolean {
-  return ruleFor(error)?.code === 'db.unreachable';
-}
-
 /** True for what the driver or the server raised (as opposed to a bug in the caller's callback). */
 export function isDatabaseFailure(error: unknown): boolean {
   if (error instanceof AppError) return false;

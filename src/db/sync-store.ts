@@ -1,4 +1,4 @@
-import type { SyncStore } from '../sync/run-sync.ts';
+import { partialReason, type SyncStore } from '../sync/run-sync.ts';
 import type { Db } from './client.ts';
 import { isDatabaseFailure, toDatabaseError } from './errors.ts';
 import { createRegionStore } from './region-store.ts';
@@ -42,11 +42,7 @@ export function createSyncStore(db: Db, target = 'the database'): SyncStore {
             apiCalls: outcome.apiCalls,
             pages: outcome.pages,
             ...computed.counts,
-            error: computed.held
-              ? `deletions held: ${computed.held.count} of ${computed.held.total} images`
-              : outcome.complete || run.trigger === 'watch'
-                ? null
-                : `listing incomplete, deletions not applied: ${outcome.incompleteReason ?? 'unknown reason'}`,
+            error: partialReason(computed, outcome, run.trigger),
             complete: outcome.complete,
           });
           return computed;

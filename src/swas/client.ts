@@ -35,7 +35,7 @@ import {
   listCustomImagesResponseSchema,
   listRegionsResponseSchema,
   type Region,
-  toImageState,
+  toListedImage,
   wireCustomImageSchema,
 } from './wire.ts';
 
@@ -415,7 +415,7 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
               );
             }
             // `raw` is the item as listed (unknown fields and original spellings kept), not zod's output.
-            return { state: toImageState(checked.data, regionId), raw: item as Record<string, unknown> };
+            return toListedImage(checked.data, regionId, item as Record<string, unknown>);
           });
           return {
             totalCount: envelope.data.TotalCount,

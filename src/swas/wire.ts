@@ -116,6 +116,14 @@ export function toImageState(item: WireCustomImage, scopeRegionId: string): Imag
   };
 }
 
-export function toListedImage(item: WireCustomImage, scopeRegionId: string): ListedImage {
-  return { state: toImageState(item, scopeRegionId), raw: item as Record<string, unknown> };
+/**
+ * A validated item as a listed image. `raw` is the item exactly as listed (unknown fields and
+ * string numbers kept), which may differ from the validated copy.
+ */
+export function toListedImage(
+  item: WireCustomImage,
+  scopeRegionId: string,
+  raw: Record<string, unknown> = item,
+): ListedImage {
+  return { state: toImageState(item, scopeRegionId), raw };
 }

@@ -120,6 +120,7 @@ export async function runRegionSync(
         newId: () => deps.ids.uuid(),
       }),
     );
+    const reason = partialReason(plan, outcome, run.trigger);
     return {
       runId: run.id,
       scope: run.scope,
@@ -128,10 +129,7 @@ export async function runRegionSync(
       pages: done.pages,
       counts: plan.counts,
       durationMs: deps.clock.now() - run.startedAt,
-      ...(done.complete || done.kind === 'watch'
-        ? {}
-        : { error: done.incompleteReason ?? 'listing incomplete' }),
-      ...(plan.held ? { error: `deletions held: ${plan.held.count} of ${plan.held.total} images` } : {}),
+      ...(reason === null ? {} : { error: reason }),
     };
   } catch (error) {
     const apiCalls = listing?.apiCalls ?? numberDetail(error, 'apiCalls');
@@ -154,6 +152,20 @@ export async function runRegionSync(
       ...(error instanceof AppError ? { errorCode: error.code } : {}),
     };
   }
+}
+
+/**
+ * Why a committed run is `partial` (its `error` column and the summary), or null: the deletion
+ * brake held, or a full listing stayed incomplete so no deletion was applied.
+ */
+export function partialReason(
+  plan: Pick<SyncPlan, 'held'>,
+  outcome: Pick<RunOutcome, 'complete' | 'incompleteReason'>,
+  trigger: RunTrigger,
+): string | null {
+  if (plan.held) return `deletions held: ${plan.held.count} of ${plan.held.total} images`;
+  if (outcome.complete || trigger === 'watch') return null;
+  return `listing incomplete, deletions not applied: ${outcome.incompleteReason ?? 'unknown reason'}`;
 }
 
 function describeError(error: unknown): string {

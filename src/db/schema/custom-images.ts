@@ -10,7 +10,7 @@ import {
   text,
   timestamp,
 } from 'drizzle-orm/pg-core';
-import { imageAttributeColumns, STATE_HASH_SQL } from './image-columns.ts';
+import { imageAttributeColumns } from './image-columns.ts';
 import { imageStatuses, statusCodeList } from './image-statuses.ts';
 
 /**
@@ -23,10 +23,16 @@ import { imageStatuses, statusCodeList } from './image-statuses.ts';
  * alone. The table is created with `fillfactor = 50` (migration 0002) so that the `last_seen_at`
  * bump of unchanged images, the commonest write, stays a HOT update.
  *
- * `state_hash` is not in the SPEC either: an md5 of the versioned attributes that PostgreSQL keeps
- * (a stored generated column), so it cannot drift from the columns whoever writes them. A region
- * read compares it with the states it decoded before and decodes again only the rows whose hash
- * moved (region-store.ts). Updates of other columns (the `last_seen_at` bump) do not recompute it.
+ * `state_hash` is not in the SPEC either: the canonical content hash of the versioned attributes
+ * (sync/state-hash.ts), computed by the listing side and stored with every write, so that a sync
+ * reads only ids, versions, observation times and hashes, and decodes full rows only for the images
+ * whose hash moved. Null only on rows written before the column existed: such a row is compared
+ * in full once and its hash written (docs/sync-design.md).
+ *
+ * `last_seen_at` is written only when the row is written (a change, a deletion's listing, a watch
+ * poll's observation); a no-op sync writes nothing here. `reporting.current_images` derives the
+ * true last-seen time from the region's latest complete listing. `greatest(last_seen_at,
+ * deleted_at)` is the row's own observation time, which fences older listings (docs/sync-design.md).
  */
 export const customImages = pgTable(
   'custom_images',
@@ -39,7 +45,7 @@ export const customImages = pgTable(
     lastSeenAt: timestamp('last_seen_at', { withTimezone: true, precision: 3 }).notNull(),
     deletedAt: timestamp('deleted_at', { withTimezone: true, precision: 3 }),
     raw: jsonb('raw').$type<Record<string, unknown>>().notNull(),
-    stateHash: text('state_hash').notNull().generatedAlwaysAs(sql.raw(STATE_HASH_SQL)),
+    stateHash: text('state_hash'),
   },
   (t) => [
     primaryKey({ name: 'custom_images_pkey', columns: [t.account, t.imageId] }),

@@ -8,6 +8,7 @@ export const RUN_STATUSES = [
   'succeeded',
   'partial',
   'failed',
+  'superseded',
 ] as const satisfies readonly RunStatus[];
 
 type Missing<All, Listed> = Exclude<All, Listed> extends never ? true : never;
@@ -27,6 +28,13 @@ const list = (values: readonly string[]) => sql.raw(values.map((value) => `'${va
  * (SPEC §5.2); only a `succeeded` or `partial` run can be. A scope is at its baseline until it has
  * a `complete` run; held deletions are read from the latest such run. It is recorded rather than
  * derived because neither the trigger nor the status alone says whether a listing was complete.
+ *
+ * `started_at` is the run's observation instant, taken from the database's clock when the run
+ * starts (one clock for every replica): it fences older listings, and the run's versions, events,
+ * deletions and `last_seen_at` carry it. The scope's newest complete run by `started_at` is its
+ * latest complete listing. `held_image_ids`: deletions the brake held (the next complete listing
+ * confirms them). `heartbeat_at`: moved by the live process while the run lists; a `running` run
+ * whose heartbeat is older than the bound was abandoned by a dead process and is closed `failed`.
  */
 export const syncRuns = pgTable(
   'sync_runs',
@@ -47,10 +55,13 @@ export const syncRuns = pgTable(
     events: integer('events').notNull().default(0),
     error: text('error'),
     complete: boolean('complete').notNull().default(false),
+    heldImageIds: text('held_image_ids').array(),
+    heartbeatAt: timestamp('heartbeat_at', { withTimezone: true, precision: 3 }),
   },
   (t) => [
     index('sync_runs_account_region_started_idx').on(t.account, t.regionId, t.startedAt.desc()),
-    index('sync_runs_complete_idx').on(t.account, t.regionId, t.finishedAt.desc()).where(sql`${t.complete}`),
+    index('sync_runs_complete_started_idx').on(t.account, t.regionId, t.startedAt.desc()).where(sql`${t.complete}`),
+    index('sync_runs_running_idx').on(t.heartbeatAt).where(sql`${t.status} = 'running'`),
     check('sync_runs_trigger_check', sql`${t.trigger} in (${list(RUN_TRIGGERS)})`),
     check('sync_runs_status_check', sql`${t.status} in (${list(RUN_STATUSES)})`),
     check('sync_runs_finished_check', sql`(${t.status} = 'running') = (${t.finishedAt} is null)`),

@@ -22,7 +22,12 @@ export async function syncOnce(context: CommandContext, config: Config, accountN
   try {
     const database = app.database();
     await checkSchemaCurrent(database.db);
-    const store = createSyncStore(database.db, database.target);
+    const store = createSyncStore(database, {
+      heartbeatMs: config.sync.heartbeatMs,
+      lockTimeoutMs: config.sync.lockTimeoutMs,
+      clock: app.clock,
+      onHeartbeatError: (error) => logger.warn({ err: error }, 'sync run heartbeat failed'),
+    });
     const byName = new Map(accounts.map((account) => [account.name, account]));
     const clientFor = (name: string) => {
       const account = byName.get(name);

@@ -22,6 +22,8 @@ export const CONFIG_DEFAULTS = {
   SYNC_WATCH_INTERVAL: '1m',
   SYNC_CONCURRENCY: '4',
   SYNC_DELETE_BRAKE: '50%',
+  SYNC_RUN_HEARTBEAT: '15s',
+  SYNC_LOCK_TIMEOUT: '2m',
   WEBHOOK_URL: undefined,
   WEBHOOK_SECRET: undefined,
   WEBHOOK_EVENTS: undefined,
@@ -68,6 +70,10 @@ export interface Config {
     concurrency: number;
     /** Share in (0, 1]; 1 disables the brake. */
     deleteBrake: number;
+    /** ms between heartbeats of a running sync; a run silent for 4 of them is abandoned. */
+    heartbeatMs: number;
+    /** ms a sync waits for another process's commit of the same region before failing. */
+    lockTimeoutMs: number;
   };
   webhook: {
     bootstrap: { url: string; secret: Secret | null; events: EventType[] | null } | null;
@@ -147,6 +153,18 @@ const environmentSchema = z.object({
       : { error: `must be a duration of at least 1s (e.g. 1m) or "off", got "${text}"` };
   }),
   SYNC_CONCURRENCY: integerField(1, 64),
+  SYNC_RUN_HEARTBEAT: parsed((text) => {
+    const ms = parseDuration(text);
+    return ms !== undefined && ms >= 100 && ms <= 3_600_000
+      ? ms
+      : { error: `must be a duration from 100ms to 1h (e.g. 15s), got "${text}"` };
+  }),
+  SYNC_LOCK_TIMEOUT: parsed((text) => {
+    const ms = parseDuration(text);
+    return ms !== undefined && ms >= 100 && ms <= 3_600_000
+      ? ms
+      : { error: `must be a duration from 100ms to 1h (e.g. 2m), got "${text}"` };
+  }),
   SYNC_DELETE_BRAKE: parsed(
     (text) =>
       parseShare(text) ?? { error: `must be a percentage from 1% to 100% (100% disables it), got "${text}"` },
@@ -235,6 +253,8 @@ export function loadConfig(env: Environment, deps: LoadConfigDeps): Config {
       watchIntervalMs: data.SYNC_WATCH_INTERVAL,
       concurrency: data.SYNC_CONCURRENCY,
       deleteBrake: data.SYNC_DELETE_BRAKE,
+      heartbeatMs: data.SYNC_RUN_HEARTBEAT,
+      lockTimeoutMs: data.SYNC_LOCK_TIMEOUT,
     },
     webhook: {
       bootstrap:

@@ -1,5 +1,6 @@
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
+import { AppError } from '../shared/app-error.ts';
 import { describeDatabaseUrl, toDatabaseError } from './errors.ts';
 import * as schema from './schema/index.ts';
 
@@ -9,6 +10,16 @@ export type Db = NodePgDatabase<typeof schema>;
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 /** Stores accept either: a call on `db` runs alone, a call on `tx` joins that transaction. */
 export type DbOrTx = Db | Tx;
+
+/**
+ * A transaction opened by {@link Database.transaction}: drizzle over the transaction's connection,
+ * and that connection itself for what drizzle cannot express (array row mode). The one seam
+ * between the project and node-postgres; nothing reaches into drizzle's internals.
+ */
+export interface Transaction {
+  db: Db;
+  client: Pick<pg.ClientBase, 'query'>;
+}
 
 /** The part of a pino logger the db layer uses (objects first, message second). */
 export interface DbLogger {
@@ -36,6 +47,13 @@ export interface Database {
   target: string;
   /** Runs `select 1`; throws AppError `db.unreachable` (or another `db.*` code) when it fails. */
   ping(): Promise<void>;
+  /**
+   * Runs `work` in one transaction on a connection of its own: BEGIN, `work`, COMMIT; ROLLBACK and
+   * rethrow when `work` fails. A connection lost mid-transaction (server restart, terminated
+   * backend) fails `work`'s queries and this call with a coded AppError (`db.unreachable`); it is
+   * never an unhandled `'error'` event, and the connection is discarded, not pooled again.
+   */
+  transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
   /** Ends the pool; idempotent. */
   close(): Promise<void>;
 }
@@ -75,9 +93,48 @@ export function createDatabase(databaseUrl: string, options: DatabaseOptions = {
         throw toDatabaseError(error, target);
       }
     },
+    async transaction(work) {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (error) {
+        throw toDatabaseError(error, target);
+      }
+      // The pool listens for errors only while a client is idle: a checked-out client whose
+      // backend dies between queries would emit an unhandled 'error' and crash the process.
+      let lost: Error | undefined;
+      const onError = (error: Error) => {
+        lost ??= error;
+      };
+      client.on('error', onError);
+      let broken: Error | undefined;
+      try {
+        await client.query('begin');
+        const result = await work({ db: drizzle({ client }), client });
+        await client.query('commit');
+        return result;
+      } catch (error) {
+        broken = lost;
+        if (lost === undefined) await client.query('rollback').catch((rollbackError: unknown) => {
+          broken = asError(rollbackError);
+        });
+        throw lost !== undefined && !(error instanceof AppError) ? toDatabaseError(lost, target) : error;
+      } finally {
+        if (broken !== undefined || lost !== undefined) {
+          // Destroyed, not pooled again; a late error from its socket must not go unheard either.
+          client.on('error', () => undefined);
+          client.release(broken ?? lost);
+        } else {
+          client.release();
+        }
+        client.off('error', onError);
+      }
+    },
     close() {
       closed ??= pool.end();
       return closed;
     },
   };
 }
+
+const asError = (value: unknown): Error => (value instanceof Error ? value : new Error(String(value)));

@@ -1,3 +1,4 @@
+import { DrizzleQueryError } from 'drizzle-orm/errors';
 import { AppError } from '../shared/app-error.ts';
 
 /**
@@ -109,7 +110,7 @@ export function describeDatabaseUrl(databaseUrl: string): string {
 /** True for what the driver or the server raised (as opposed to a bug in the caller's callback). */
 export function isDatabaseFailure(error: unknown): boolean {
   if (error instanceof AppError) return false;
-  if (error instanceof Error && error.message.startsWith('Failed query')) return true;
+  if (error instanceof DrizzleQueryError) return true;
   return ruleFor(error) !== undefined || sqlStateOf(error) !== undefined;
 }
 
@@ -121,10 +122,7 @@ export function toDatabaseError(error: unknown, target: string): AppError {
   if (error instanceof AppError) return error;
   // drizzle wraps driver errors as "Failed query: <sql> params: <values>": the driver's error
   // carries the code and says what went wrong without echoing the data.
-  const driverError =
-    error instanceof Error && error.cause instanceof Error && error.message.startsWith('Failed query')
-      ? error.cause
-      : error;
+  const driverError = error instanceof DrizzleQueryError && error.cause instanceof Error ? error.cause : error;
   const rule = ruleFor(driverError);
   const sqlstate = sqlStateOf(driverError);
   if (rule) {

@@ -1,5 +1,5 @@
 import type { AnyPgColumn } from 'drizzle-orm/pg-core';
-import type { ImageAttribute, ImageState, ImageStatus, ImageTag, StoredImage } from '../sync/model.ts';
+import type { ImageAttribute, ImageState, ImageStatus, ImageTag } from '../sync/model.ts';
 import { customImages } from './schema/index.ts';
 
 /**
@@ -48,12 +48,18 @@ export const ATTRIBUTE_COLUMNS: readonly AttributeColumn[] = [
 ];
 
 /**
- * A write's row as one JSON array, `[imageId, version, raw, ...attributes in ATTRIBUTE_COLUMNS
- * order]`: a plan's rows travel as ONE `jsonb` parameter (see {@link jsonRowColumns}).
- * `creationTime` is already ISO 8601 text, which casts to timestamptz as is.
+ * A write's row as one JSON array, `[imageId, version, hash, raw, ...attributes in
+ * ATTRIBUTE_COLUMNS order]`: a plan's rows travel as ONE `jsonb` parameter (see
+ * {@link jsonRowColumns}). `creationTime` is already ISO 8601 text, which casts to timestamptz.
  */
-export function jsonRow(imageId: string, version: number, raw: unknown, state: ImageState): unknown[] {
-  const row: unknown[] = [imageId, version, raw];
+export function jsonRow(
+  imageId: string,
+  version: number,
+  hash: string,
+  raw: unknown,
+  state: ImageState,
+): unknown[] {
+  const row: unknown[] = [imageId, version, hash, raw];
   for (const a of ATTRIBUTE_COLUMNS) row.push(state[a.attribute]);
   return row;
 }
@@ -64,32 +70,29 @@ export function jsonRow(imageId: string, version: number, raw: unknown, state: I
  */
 export function jsonRowColumns(e: string): string {
   const attributes = ATTRIBUTE_COLUMNS.map((a, index) => {
-    const position = index + 3;
+    const position = index + 4;
     const value = a.type === 'jsonb' ? `${e} -> ${position}` : `(${e} ->> ${position})::${a.type}`;
     return `${value} as "${a.column.name}"`;
   });
   return [
     `${e} ->> 0 as image_id`,
     `(${e} ->> 1)::integer as version`,
-    `${e} -> 2 as raw`,
+    `${e} ->> 2 as state_hash`,
+    `${e} -> 3 as raw`,
     ...attributes,
   ].join(', ');
 }
 
 /**
- * The select list of a region read, in the order of {@link StoredRow}. Times come as epoch ms
- * (float8): cheaper to decode than timestamptz text. `region_id` is not read: the read filters on
- * it, so it is the scope's.
+ * The select list of a state read, in the order of {@link StoredRow}. `creation_time` comes as
+ * epoch ms (float8): cheaper to decode than timestamptz text. `region_id` is not read: the read
+ * filters on it, so it is the scope's.
  */
 export const STORED_COLUMNS = `image_id, name, description, status, in_share, in_share_user,
   instance_id, instance_name, system_snapshot_id, system_snapshot_name, data_snapshot_id, data_snapshot_name,
   resource_group_id, os_type, required_system_disk_size, required_data_disk_size,
   source_image_name, source_image_version, user_id, tags, create_instances,
-  (extract(epoch from creation_time) * 1000)::float8, version, (extract(epoch from deleted_at) * 1000)::float8,
-  state_hash`;
-
-/** Where {@link StoredRow} holds `state_hash`. */
-export const STATE_HASH_INDEX = 24;
+  (extract(epoch from creation_time) * 1000)::float8`;
 
 /** One row of {@link STORED_COLUMNS} as node-postgres decodes it in array mode. */
 export type StoredRow = [
@@ -115,47 +118,35 @@ export type StoredRow = [
   tags: ImageTag[],
   createInstances: string[],
   creationTimeMs: number | null,
-  version: number,
-  deletedAtMs: number | null,
-  stateHash: string,
 ];
 
-/**
- * The stored image of a {@link StoredRow}, frozen with its state, arrays and tags: stored images
- * are kept and shared between reads (region-store.ts).
- */
-export function storedFromRow(row: StoredRow, regionId: string): StoredImage {
+/** The image state of a {@link StoredRow}. */
+export function stateFromRow(row: StoredRow, regionId: string): ImageState {
   const creationTimeMs = row[21];
-  return Object.freeze({
-    // The literal lists the keys in ImageState order, the order of the listing's states
-    // (swas/wire.ts), so that both have one hidden class for the planner's comparisons.
-    state: Object.freeze({
-      imageId: row[0],
-      regionId,
-      name: row[1],
-      description: row[2],
-      status: row[3] as ImageStatus,
-      inShare: row[4],
-      inShareUser: row[5],
-      instanceId: row[6],
-      instanceName: row[7],
-      systemSnapshotId: row[8],
-      systemSnapshotName: row[9],
-      dataSnapshotId: row[10],
-      dataSnapshotName: row[11],
-      resourceGroupId: row[12],
-      osType: row[13],
-      requiredSystemDiskSize: row[14],
-      requiredDataDiskSize: row[15],
-      sourceImageName: row[16],
-      sourceImageVersion: row[17],
-      userId: row[18],
-      tags: Object.freeze(row[19].map((tag) => Object.freeze(tag))) as ImageTag[],
-      createInstances: Object.freeze(row[20]) as string[],
-      // The same rendering as the listing's normalisation (`parseApiTime`): ISO 8601, ms, `Z`.
-      creationTime: creationTimeMs === null ? null : new Date(creationTimeMs).toISOString(),
-    }),
-    version: row[22],
-    deletedAt: row[23],
-  });
+  return {
+    imageId: row[0],
+    regionId,
+    name: row[1],
+    description: row[2],
+    status: row[3] as ImageStatus,
+    inShare: row[4],
+    inShareUser: row[5],
+    instanceId: row[6],
+    instanceName: row[7],
+    systemSnapshotId: row[8],
+    systemSnapshotName: row[9],
+    dataSnapshotId: row[10],
+    dataSnapshotName: row[11],
+    resourceGroupId: row[12],
+    osType: row[13],
+    requiredSystemDiskSize: row[14],
+    requiredDataDiskSize: row[15],
+    sourceImageName: row[16],
+    sourceImageVersion: row[17],
+    userId: row[18],
+    tags: row[19],
+    createInstances: row[20],
+    // The same rendering as the listing's normalisation (`parseApiTime`): ISO 8601, ms, `Z`.
+    creationTime: creationTimeMs === null ? null : new Date(creationTimeMs).toISOString(),
+  };
 }

@@ -1,241 +1,188 @@
 import { type SQL, sql } from 'drizzle-orm';
-import { PgTransaction } from 'drizzle-orm/pg-core';
-import type pg from 'pg';
 import { AppError } from '../shared/app-error.ts';
-import type { RegionState, Scope, StoredImage, SyncPlan } from '../sync/model.ts';
-import type { Db, DbOrTx, Tx } from './client.ts';
+import type { ImageState, Scope, StoredImage, SyncPlan } from '../sync/model.ts';
+import type { RegionKeys } from '../sync/run-sync.ts';
+import type { DbOrTx, Transaction } from './client.ts';
 import { sqlStateOf } from './errors.ts';
 import {
   ATTRIBUTE_COLUMNS,
   jsonRow,
   jsonRowColumns,
-  STATE_HASH_INDEX,
   STORED_COLUMNS,
   type StoredRow,
-  storedFromRow,
+  stateFromRow,
 } from './image-row.ts';
-import { customImages, customImageVersions, imageEvents, syncRuns } from './schema/index.ts';
+import { customImages, customImageVersions, imageEvents } from './schema/index.ts';
 
 /**
- * The database side of a region sync (SPEC §5.3): the per-scope lock, the one read of a scope's
- * state, and the set-based write of a {@link SyncPlan}. Every write is a fixed number of
- * statements whatever the region's size: rows travel as one bound parameter each (a jsonb
- * document, or arrays `unnest`ed with `sql.param` so drizzle does not expand them).
+ * The database side of a region sync (SPEC §5.3): the per-scope lock, the reads of a scope at
+ * commit (keys and hashes of every image, full states of the few the plan needs), and the
+ * set-based write of a {@link SyncPlan}. Every write is a fixed number of statements whatever the
+ * region's size: rows travel as one bound parameter each (a jsonb document, or arrays `unnest`ed
+ * with `sql.param` so drizzle does not expand them). Nothing is kept between syncs: any process
+ * syncs any region equally fast.
  */
-export interface RegionStore {
-  /**
-   * Runs `fn` in one transaction holding the scope's advisory lock
-   * (`pg_advisory_xact_lock(hashtextextended('swas-sync:<account>:<region>', 0))`). A second
-   * caller for the same scope waits, then runs against what the first committed. The lock is
-   * released with the transaction; an error in `fn` rolls everything back and is rethrown.
-   */
-  withRegionLock<T>(scope: Scope, fn: (tx: Tx) => Promise<T>): Promise<T>;
-  /** {@link loadRegionState} with this store's {@link RegionReadMemory}. */
-  loadRegionState(tx: DbOrTx, scope: Scope): Promise<RegionState>;
-  /** {@link applyPlan} with this store's {@link RegionReadMemory}. */
-  applyPlan(tx: DbOrTx, scope: Scope, runId: string, plan: SyncPlan, now: number): Promise<void>;
+
+export interface RegionLockOptions {
+  /** How long to wait for another process's commit of the scope before failing, ms. */
+  timeoutMs: number;
+  signal?: AbortSignal | undefined;
+  /** Waits between tries (the clock's sleep, abortable). */
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
-/** A store over `db`; its read memory lives as long as the store (one per process in practice). */
-export function createRegionStore(db: Db, memory: RegionReadMemory = createRegionReadMemory()): RegionStore {
-  return {
-    withRegionLock: (scope, fn) =>
-      db.transaction(async (tx) => {
-        await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${regionLockKey(scope)}, 0))`);
-        return fn(tx);
-      }),
-    loadRegionState: (tx, scope) => loadRegionState(tx, scope, memory),
-    applyPlan: (tx, scope, runId, plan, now) => applyPlan(tx, scope, runId, plan, now, memory),
-  };
+/**
+ * Takes the scope's transaction-level advisory lock
+ * (`pg_try_advisory_xact_lock(hashtextextended('swas-sync:<account>:<region>', 0))`), retrying
+ * with a growing pause until `timeoutMs`, so a wait is bounded and Ctrl-C ends it. A transaction
+ * lock (not a session one) keeps working behind a transaction-mode pooler; it is released with
+ * the transaction.
+ */
+export async function lockRegion(tx: Transaction, scope: Scope, options: RegionLockOptions): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (let pause = 20; ; pause = Math.min(pause * 2, 500)) {
+    const { rows } = await tx.client.query<[boolean]>({
+      text: 'select pg_try_advisory_xact_lock(hashtextextended($1, 0))',
+      values: [regionLockKey(scope)],
+      rowMode: 'array',
+    });
+    if (rows[0]?.[0] === true) return;
+    if (Date.now() + pause > deadline) {
+      throw new AppError(
+        'db.lock_timeout',
+        `another process has been committing ${scope.account}/${scope.regionId} for more than ${Math.round(options.timeoutMs / 1000)}s`,
+        { retryable: true, details: { account: scope.account, regionId: scope.regionId } },
+      );
+    }
+    await options.sleep(pause, options.signal);
+  }
 }
 
 /** The text hashed into the scope's advisory lock key. */
 export const regionLockKey = (scope: Scope): string => `swas-sync:${scope.account}:${scope.regionId}`;
 
-/**
- * What the database holds for a scope: every image ever seen there (deleted ones too, so that a
- * re-listed image continues its history), without `raw`; plus whether the scope is still at its
- * baseline and which deletions its latest complete run held.
- *
- * - `baseline`: no `sync_runs` row of the scope with `complete` (a `succeeded`/`partial` run that
- *   applied a complete full listing).
- * - `heldDeletions`: `data.imageIds` of the `sync.deletions_held` event of the scope's latest
- *   complete run (by `finished_at`), or `[]` when that run held nothing.
- *
- * Decoding two dozen columns of every image is most of a no-op sync's read, and between two syncs
- * almost no state changes. So the states decoded for a scope are kept (per process, replaced by
- * each read of the scope: one entry per image it holds) with the row's `state_hash`, and a read of
- * a scope read before fetches only `image_id, version, deleted_at, state_hash`, then decodes the
- * rows whose hash is not the one their kept state was decoded under. The hash is computed by
- * PostgreSQL from the columns themselves (a generated column), so a kept state is returned only
- * when the row holds exactly that state, whoever wrote it. The stored images returned are frozen
- * (with their states): later reads share them. Memory: about one decoded state (~1 kB) per image
- * of every scope the process syncs, the size of one listing of them.
- *
- * In a transaction, the ids of the live images read are also remembered for the {@link applyPlan}
- * that follows in it (its `last_seen_at` step).
- */
-export async function loadRegionState(
-  tx: DbOrTx,
-  scope: Scope,
-  memory: RegionReadMemory = createRegionReadMemory(),
-): Promise<RegionState> {
-  const runs = await tx.execute<{ held: unknown }>(sql`
-    select (
-      select e.data -> 'imageIds' from ${imageEvents} e
-      where e.sync_run_id = r.id and e.type = 'sync.deletions_held'
-      limit 1
-    ) as held
-    from ${syncRuns} r
-    where r.account = ${scope.account} and r.region_id = ${scope.regionId} and r.complete
-    order by r.finished_at desc, r.started_at desc
-    limit 1`);
-  const client = pgClient(tx);
-  const key = scopeKey(scope);
-  const known = memory.decoded.get(key);
-  const decoded = new Map<string, DecodedState>();
-  const stored: StoredImage[] = [];
-  const liveIds: string[] = [];
-  let missing: string[] | null = null;
-  if (known !== undefined && known.size > 0) {
-    missing = [];
-    const keys = await client.query<
-      [imageId: string, version: number, deletedAt: number | null, hash: string]
-    >({
-      text: `select image_id, version, ${epochMs('deleted_at')}, state_hash
-        from custom_images where account = $1 and region_id = $2`,
-      values: [scope.account, scope.regionId],
-      rowMode: 'array',
-    });
-    for (const [imageId, version, deletedAt, hash] of keys.rows) {
-      const kept = known.get(imageId);
-      if (kept === undefined || kept.hash !== hash) {
-        missing.push(imageId);
-        continue;
-      }
-      const image =
-        kept.image.version === version && kept.image.deletedAt === deletedAt
-          ? kept.image
-          : Object.freeze({ state: kept.image.state, version, deletedAt });
-      decoded.set(imageId, image === kept.image ? kept : { hash, image });
-      stored.push(image);
-      if (deletedAt === null) liveIds.push(imageId);
-    }
-  }
-  if (missing === null || missing.length > 0) {
-    // Rows as arrays straight from node-postgres (drizzle would key every row by column name).
-    const rows = await client.query<StoredRow>({
-      text: `select ${STORED_COLUMNS} from custom_images where account = $1 and region_id = $2
-        ${missing === null ? '' : 'and image_id = any($3::text[])'}`,
-      values: missing === null ? [scope.account, scope.regionId] : [scope.account, scope.regionId, missing],
-      rowMode: 'array',
-    });
-    for (const row of rows.rows) {
-      const image = storedFromRow(row, scope.regionId);
-      decoded.set(image.state.imageId, { hash: row[STATE_HASH_INDEX], image });
-      stored.push(image);
-      if (image.deletedAt === null) liveIds.push(image.state.imageId);
-    }
-  }
-  memory.decoded.set(key, decoded);
-  if (tx instanceof PgTransaction) memory.liveIds.set(tx, { scopeKey: key, ids: liveIds });
-  const last = runs.rows[0];
-  const held = last?.held;
-  return {
-    stored,
-    baseline: last === undefined,
-    heldDeletions: Array.isArray(held) ? held.filter((id): id is string => typeof id === 'string') : [],
-  };
-}
-
-interface DecodedState {
-  /** `custom_images.state_hash` of the row the state was decoded from. */
-  hash: string;
-  /** What the last read returned for the image (reused while its version and deletion stay). */
-  image: StoredImage;
-}
-
-/**
- * What reads of a region remember for later ones: the states last decoded per scope (validated
- * per row by `state_hash` before reuse, so never stale), and the live ids a read found, for the
- * {@link applyPlan} that follows it in the same transaction. Owned by a store, not by the module.
- */
-export interface RegionReadMemory {
-  readonly decoded: Map<string, Map<string, DecodedState>>;
-  readonly liveIds: WeakMap<object, { scopeKey: string; ids: readonly string[] }>;
-  /** Drops every kept state: the next read of each scope decodes all its rows (cold reads). */
-  forget(): void;
-}
-
-export function createRegionReadMemory(): RegionReadMemory {
-  const decoded = new Map<string, Map<string, DecodedState>>();
-  return { decoded, liveIds: new WeakMap(), forget: () => decoded.clear() };
-}
-
-const scopeKey = (scope: Scope): string => JSON.stringify([scope.account, scope.regionId]);
-
 const epochMs = (column: string) => `(extract(epoch from ${column}) * 1000)::float8`;
 
 /**
- * The node-postgres client (or pool) under a drizzle database or transaction, for what drizzle
- * cannot express: array row mode. Inside a transaction it is the transaction's connection.
+ * The keys of every image ever seen in the scope (deleted ones too, so that a re-listed image
+ * continues its history) — id, version, deletion, own observation time, hash — plus what the
+ * scope's newest complete listing (by `started_at`) says: whether the baseline is over, which
+ * deletions it held, and when it began. About 100 bytes an image; no state is decoded.
  */
-function pgClient(tx: DbOrTx): Pick<pg.ClientBase, 'query'> {
-  return (tx as unknown as { _: { session: { client: Pick<pg.ClientBase, 'query'> } } })._.session.client;
+export async function readRegionKeys(tx: Transaction, scope: Scope): Promise<RegionKeys> {
+  const latest = await tx.client.query<[startedAt: number, held: string[] | null]>({
+    text: `select ${epochMs('started_at')}, held_image_ids from sync_runs
+      where account = $1 and region_id = $2 and complete order by started_at desc limit 1`,
+    values: [scope.account, scope.regionId],
+    rowMode: 'array',
+  });
+  const keys = await tx.client.query<
+    [imageId: string, version: number, deletedAt: number | null, observedAt: number, hash: string | null]
+  >({
+    text: `select image_id, version, ${epochMs('deleted_at')},
+        ${epochMs('greatest(last_seen_at, deleted_at)')}, state_hash
+      from custom_images where account = $1 and region_id = $2`,
+    values: [scope.account, scope.regionId],
+    rowMode: 'array',
+  });
+  const stored: StoredImage[] = keys.rows.map(([imageId, version, deletedAt, observedAt, hash]) => ({
+    imageId,
+    version,
+    deletedAt,
+    observedAt,
+    hash,
+  }));
+  const last = latest.rows[0];
+  return {
+    stored,
+    baseline: last === undefined,
+    heldDeletions: last?.[1] ?? [],
+    lastCompleteAt: last?.[0] ?? null,
+  };
+}
+
+/** Full states of the given images of the scope (rows as arrays, decoded by {@link stateFromRow}). */
+export async function readRegionStates(
+  tx: Transaction,
+  scope: Scope,
+  imageIds: readonly string[],
+): Promise<Map<string, ImageState>> {
+  const states = new Map<string, ImageState>();
+  if (imageIds.length === 0) return states;
+  const rows = await tx.client.query<StoredRow>({
+    text: `select ${STORED_COLUMNS} from custom_images
+      where account = $1 and region_id = $2 and image_id = any($3::text[])`,
+    values: [scope.account, scope.regionId, imageIds],
+    rowMode: 'array',
+  });
+  for (const row of rows.rows) states.set(row[0], stateFromRow(row, scope.regionId));
+  return states;
+}
+
+/** Of `imageIds`, those the account stores under another region → that region. */
+export async function findImagesElsewhere(
+  tx: Transaction,
+  scope: Scope,
+  imageIds: readonly string[],
+): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  if (imageIds.length === 0) return found;
+  const rows = await tx.client.query<[string, string]>({
+    text: `select image_id, region_id from custom_images
+      where account = $1 and image_id = any($2::text[]) and region_id <> $3`,
+    values: [scope.account, imageIds, scope.regionId],
+    rowMode: 'array',
+  });
+  for (const [imageId, regionId] of rows.rows) found.set(imageId, regionId);
+  return found;
 }
 
 /**
- * Writes a plan for `scope` as run `runId` at `now` (epoch ms), inside the caller's transaction:
- * 1. moves `last_seen_at` of `plan.unchangedIds` to `now`;
- * 2. closes `plan.closeVersions` (`valid_to = now`);
- * 3. inserts the new images of `plan.writes` and updates the others (attributes, `version`,
- *    `raw`, `last_seen_at = now`, `deleted_at = null`; new ones `first_seen_at = now`), and
- *    inserts their new current versions (`valid_from = now`), in one statement;
- * 4. sets `deleted_at = now` for `plan.deletions`;
- * 5. inserts `plan.events` into `image_events`.
- * Each step checks the number of rows it touched against the plan and throws `db.plan_mismatch`
- * (rolling the transaction back) when they differ: the plan was computed from another state.
+ * Writes a plan for `scope` as run `runId`, every instant being `observedAt` (epoch ms, the run's
+ * start), inside the caller's transaction:
+ * 1. records a watch poll's observation of the unchanged images it read (`last_seen_at`);
+ * 2. rewrites stale or missing hashes of unchanged states (no version);
+ * 3. closes `plan.closeVersions` (`valid_to = observedAt`);
+ * 4. inserts the new images of `plan.writes` and updates the others (attributes, hash, `version`,
+ *    `raw`, `last_seen_at`, `deleted_at = null`; new ones `first_seen_at`), and inserts their new
+ *    current versions (`valid_from = observedAt`), in one statement;
+ * 5. sets `deleted_at = observedAt` for `plan.deletions`;
+ * 6. inserts `plan.events` into `image_events`.
+ * An unchanged listing writes nothing here. Each step checks the number of rows it touched against
+ * the plan and throws `db.plan_mismatch` (rolling the transaction back) when they differ.
  *
  * Written for the sizes of a large region: rows travel as ONE `jsonb` parameter per statement (an
  * array of row arrays, unpacked by `jsonb_array_elements` in the select list, which streams rows
- * instead of collecting them in a tuplestore): `JSON.stringify` and the server's JSON parser are
- * several times faster than node-postgres' serialisation of two dozen parallel arrays and the
- * server's array parsing (`raw` and event data are JSON inside the document, not JSON text quoted
- * in array literals). New images are plain inserts, not `on conflict` upserts (no speculative
- * insertion). Statements that touch a few rows by id find them through the primary key.
+ * instead of collecting them in a tuplestore). New images are plain inserts, not `on conflict`
+ * upserts. Statements that touch a few rows by id find them through the primary key.
  */
 export async function applyPlan(
   tx: DbOrTx,
   scope: Scope,
   runId: string,
   plan: SyncPlan,
-  now: number,
-  memory?: RegionReadMemory,
+  observedAt: number,
 ): Promise<void> {
-  const at = new Date(now).toISOString();
+  const at = new Date(observedAt).toISOString();
   const { account, regionId } = scope;
-  const read = memory?.liveIds.get(tx);
-  memory?.liveIds.delete(tx);
 
-  if (plan.unchangedIds.length > 0) {
-    // The commonest write: only last_seen_at, an unindexed column, so the update can stay HOT.
-    // After a read in this transaction the unchanged images are its live images less a few (the
-    // changed, the deleted, those a partial listing missed): naming those few spares sending,
-    // parsing and hashing every id of the region. The row count check holds either way.
-    let excluded: string[] | null = null;
-    if (read?.scopeKey === scopeKey(scope)) {
-      const unchanged = new Set(plan.unchangedIds);
-      excluded = read.ids.filter((id) => !unchanged.has(id));
-      if (excluded.length >= plan.unchangedIds.length) excluded = null;
-    }
-    const bumped = await tx.execute(sql`
-      update ${customImages} set last_seen_at = ${at}::timestamptz
-      where account = ${account} and region_id = ${regionId} and deleted_at is null and ${
-        excluded === null
-          ? sql`image_id = any(${sql.param(plan.unchangedIds)}::text[])`
-          : sql`image_id <> all(${sql.param(excluded)}::text[])`
-      }`);
-    expectRows('bump last_seen_at', bumped.rowCount, plan.unchangedIds.length, scope);
+  if (plan.touches.length > 0) {
+    const touched = await tx.execute(sql`
+      update ${customImages} set last_seen_at = greatest(last_seen_at, ${at}::timestamptz)
+      where account = ${account} and region_id = ${regionId} and deleted_at is null
+        and image_id = any(${sql.param(plan.touches)}::text[])`);
+    expectRows('record observations', touched.rowCount, plan.touches.length, scope);
+  }
+
+  if (plan.rehashes.length > 0) {
+    const rehashed = await tx.execute(sql`
+      update ${customImages} c set state_hash = u.hash
+      from ${unnest([
+        ['image_id', 'text', plan.rehashes.map((r) => r.imageId)],
+        ['hash', 'text', plan.rehashes.map((r) => r.hash)],
+      ])}
+      where c.account = ${account} and c.image_id = u.image_id and c.region_id = ${regionId}`);
+    expectRows('rewrite hashes', rehashed.rowCount, plan.rehashes.length, scope);
   }
 
   if (plan.closeVersions.length > 0) {
@@ -276,10 +223,7 @@ export async function applyPlan(
         event.imageId,
         new Date(event.occurredAt).toISOString(),
         event.baseline,
-        // The held ids are what `loadRegionState` reads back as `heldDeletions`.
-        event.type === 'sync.deletions_held' && plan.held && !Array.isArray(event.data.imageIds)
-          ? { ...event.data, imageIds: plan.held.imageIds }
-          : event.data,
+        event.data,
       ]),
     );
     await tx.execute(sql`
@@ -303,7 +247,7 @@ async function writeImages(
     JSON.stringify(
       plan.writes
         .filter((w) => w.isNew === isNew)
-        .map((w) => jsonRow(w.state.imageId, w.version, w.raw, w.state)),
+        .map((w) => jsonRow(w.state.imageId, w.version, w.hash, w.raw, w.state)),
     );
   const rows = (isNew: boolean): SQL =>
     sql`(select ${sql.raw(jsonRowColumns('e'))} from (select jsonb_array_elements(${document(isNew)}::jsonb) as e) as s) as u`;
@@ -320,15 +264,15 @@ async function writeImages(
     const result = await tx.execute<{ inserted: number; updated: number; versioned: number }>(sql`
       with inserted as (
         insert into ${customImages} as c (account, image_id, ${attributeList}, version,
-          first_seen_at, last_seen_at, deleted_at, raw)
+          first_seen_at, last_seen_at, deleted_at, raw, state_hash)
         select ${account}, u.image_id, ${attributeValues}, u.version, ${at}::timestamptz, ${at}::timestamptz,
-          null, u.raw
+          null, u.raw, u.state_hash
         from ${rows(true)}
         returning ${returned}
       ),
       updated as (
         update ${customImages} as c set ${attributeUpdates}, version = u.version,
-          last_seen_at = ${at}::timestamptz, deleted_at = null, raw = u.raw
+          last_seen_at = ${at}::timestamptz, deleted_at = null, raw = u.raw, state_hash = u.state_hash
         from ${rows(false)}
         where c.account = ${account} and c.image_id = u.image_id and c.version < u.version
         returning ${returned}

@@ -10,8 +10,11 @@ export interface StartRunInput {
   account: string;
   regionId: string;
   trigger: RunTrigger;
-  /** Epoch ms. */
-  startedAt: number;
+}
+
+/** When a `running` run counts as abandoned: its heartbeat is older than this (ms). */
+export interface AbandonOptions {
+  staleAfterMs: number;
 }
 
 export interface RunCounts {
@@ -27,8 +30,6 @@ export interface RunCounts {
 export interface FinishRunInput extends RunCounts {
   id: string;
   status: Exclude<RunStatus, 'running'>;
-  /** Epoch ms. */
-  finishedAt: number;
   /** Why the run is partial or failed; null when it succeeded. */
   error: string | null;
   /**
@@ -36,12 +37,12 @@ export interface FinishRunInput extends RunCounts {
    * and makes the run the one whose held deletions the next sync reads. Never true for `failed`.
    */
   complete: boolean;
+  /** Deletions the brake held (the next complete listing confirms them); empty when none. */
+  heldImageIds?: readonly string[];
 }
 
 export interface FailRunInput {
   id: string;
-  /** Epoch ms. */
-  finishedAt: number;
   /** The cause, as text (never a secret). */
   error: string;
   /** API calls and pages spent before the failure, as far as they are known. */
@@ -72,8 +73,20 @@ export interface LatestRunsQuery {
 }
 
 export interface SyncRunStore {
-  /** Inserts the run as `running`; commits on its own so the row is visible while the listing runs. */
-  startRun(input: StartRunInput): Promise<void>;
+  /**
+   * Closes the scope's abandoned runs ({@link reapAbandoned}), then inserts the run as `running`,
+   * committed at once so the row is visible while the listing runs. Returns its `started_at`
+   * (epoch ms): the database's clock, so every replica's runs are ordered by one clock.
+   */
+  startRun(input: StartRunInput, abandon: AbandonOptions): Promise<number>;
+  /** Moves a running run's heartbeat to now; false when the run is no longer running. */
+  heartbeat(id: string): Promise<boolean>;
+  /**
+   * Closes `running` runs whose heartbeat (or, lacking one, start) is older than the bound as
+   * `failed` (abandoned: their process died), for one scope or all. A live run is never closed,
+   * however long it lists, because its process keeps its heartbeat fresh. Returns how many.
+   */
+  reapAbandoned(abandon: AbandonOptions, scope?: { account: string; regionId: string }): Promise<number>;
   /**
    * Finishes a `running` run with its outcome and counts, in the caller's transaction (the sync's,
    * so the row commits with the data). Throws `db.run_not_running` when the row is missing or
@@ -90,8 +103,6 @@ export interface SyncRunStore {
   latestRuns(query?: LatestRunsQuery): Promise<SyncRun[]>;
 }
 
-const iso = (ms: number) => new Date(ms);
-
 /**
  * Error text as the `error` column can hold it: PostgreSQL text cannot contain NUL (a value the
  * failed listing or write may echo), and a run's error is a summary, not a dump.
@@ -103,16 +114,56 @@ export function cleanErrorText(text: string | null): string | null {
 }
 
 export function createSyncRunStore(db: Db): SyncRunStore {
-  return {
-    async startRun(input) {
-      await db.insert(syncRuns).values({
-        id: input.id,
-        account: input.account,
-        regionId: input.regionId,
-        trigger: input.trigger,
-        status: 'running',
-        startedAt: iso(input.startedAt),
-      });
+  const store: SyncRunStore = {
+    async startRun(input, abandon) {
+      await store.reapAbandoned(abandon, input);
+      const [row] = await db
+        .insert(syncRuns)
+        .values({
+          id: input.id,
+          account: input.account,
+          regionId: input.regionId,
+          trigger: input.trigger,
+          status: 'running',
+          // ms precision, as the column keeps it, so the instant returned is the one stored.
+          startedAt: sql`date_trunc('milliseconds', clock_timestamp())`,
+          heartbeatAt: sql`clock_timestamp()`,
+        })
+        .returning({ startedAt: syncRuns.startedAt });
+      if (!row) throw new AppError('db.query', `sync run ${input.id} was not inserted`);
+      return row.startedAt.getTime();
+    },
+
+    async heartbeat(id) {
+      const updated = await db
+        .update(syncRuns)
+        .set({ heartbeatAt: sql`clock_timestamp()` })
+        .where(and(eq(syncRuns.id, id), eq(syncRuns.status, 'running')))
+        .returning({ id: syncRuns.id });
+      return updated.length === 1;
+    },
+
+    async reapAbandoned(abandon, scope) {
+      const stale = sql`coalesce(${syncRuns.heartbeatAt}, ${syncRuns.startedAt}) < clock_timestamp() - make_interval(secs => ${abandon.staleAfterMs / 1000})`;
+      const reaped = await db
+        .update(syncRuns)
+        .set({
+          status: 'failed',
+          finishedAt: sql`greatest(clock_timestamp(), ${syncRuns.startedAt})`,
+          complete: false,
+          error: sql`'abandoned: its process stopped without finishing it (no heartbeat since ' || to_char(coalesce(${syncRuns.heartbeatAt}, ${syncRuns.startedAt}) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || ')'`,
+        })
+        .where(
+          and(
+            eq(syncRuns.status, 'running'),
+            stale,
+            ...(scope === undefined
+              ? []
+              : [eq(syncRuns.account, scope.account), eq(syncRuns.regionId, scope.regionId)]),
+          ),
+        )
+        .returning({ id: syncRuns.id });
+      return reaped.length;
     },
 
     async finishRun(tx, input) {
@@ -123,7 +174,8 @@ export function createSyncRunStore(db: Db): SyncRunStore {
         .update(syncRuns)
         .set({
           status: input.status,
-          finishedAt: iso(input.finishedAt),
+          // The database's clock, like started_at, so a run's duration is measured on one clock.
+          finishedAt: sql`greatest(clock_timestamp(), ${syncRuns.startedAt})`,
           apiCalls: input.apiCalls,
           pages: input.pages,
           imagesSeen: input.imagesSeen,
@@ -133,6 +185,7 @@ export function createSyncRunStore(db: Db): SyncRunStore {
           events: input.events,
           error: cleanErrorText(input.error),
           complete: input.complete,
+          heldImageIds: input.heldImageIds && input.heldImageIds.length > 0 ? [...input.heldImageIds] : null,
         })
         .where(and(eq(syncRuns.id, input.id), eq(syncRuns.status, 'running')))
         .returning({ id: syncRuns.id });
@@ -152,7 +205,7 @@ export function createSyncRunStore(db: Db): SyncRunStore {
         .update(syncRuns)
         .set({
           status: 'failed',
-          finishedAt: iso(input.finishedAt),
+          finishedAt: sql`greatest(clock_timestamp(), ${syncRuns.startedAt})`,
           error: cleanErrorText(input.error),
           complete: false,
           ...(input.apiCalls === undefined ? {} : { apiCalls: input.apiCalls }),
@@ -188,4 +241,5 @@ export function createSyncRunStore(db: Db): SyncRunStore {
       }));
     },
   };
+  return store;
 }

@@ -1,16 +1,31 @@
-import { partialReason, type SyncStore } from '../sync/run-sync.ts';
-import type { Db } from './client.ts';
+import type { Clock } from '../shared/clock.ts';
+import type { SyncStore } from '../sync/run-sync.ts';
+import type { Database } from './client.ts';
 import { isDatabaseFailure, toDatabaseError } from './errors.ts';
-import { createRegionStore } from './region-store.ts';
+import { applyPlan, findImagesElsewhere, lockRegion, readRegionKeys, readRegionStates } from './region-store.ts';
 import { createSyncRunStore } from './sync-run-store.ts';
+
+export interface SyncStoreOptions {
+  /** ms between heartbeats of a running run; a run silent for {@link ABANDON_AFTER_HEARTBEATS} of them is abandoned. */
+  heartbeatMs: number;
+  /** ms to wait for another process's commit of the same scope. */
+  lockTimeoutMs: number;
+  clock: Clock;
+  /** Told when a heartbeat fails (the database may be away); the run goes on. */
+  onHeartbeatError?: (error: unknown) => void;
+}
+
+/** Heartbeats a run may miss before another process closes it as abandoned. */
+export const ABANDON_AFTER_HEARTBEATS = 4;
 
 /**
  * The {@link SyncStore} port of `sync/run-sync.ts` over PostgreSQL. Failures come out as coded
- * AppErrors (`db.unreachable`, `db.query`, …) naming `target` (host:port/database).
+ * AppErrors (`db.unreachable`, `db.query`, `db.lock_timeout`, …) naming `host:port/database`.
  */
-export function createSyncStore(db: Db, target = 'the database'): SyncStore {
+export function createSyncStore(database: Database, options: SyncStoreOptions): SyncStore {
+  const { db, target } = database;
   const runs = createSyncRunStore(db);
-  const regions = createRegionStore(db);
+  const abandon = { staleAfterMs: options.heartbeatMs * ABANDON_AFTER_HEARTBEATS };
   const coded = async <T>(work: () => Promise<T>): Promise<T> => {
     try {
       return await work();
@@ -19,46 +34,50 @@ export function createSyncStore(db: Db, target = 'the database'): SyncStore {
     }
   };
   return {
-    startRun: (run) =>
-      coded(() =>
-        runs.startRun({
-          id: run.id,
-          account: run.scope.account,
-          regionId: run.scope.regionId,
-          trigger: run.trigger,
-          startedAt: run.startedAt,
-        }),
-      ),
+    async startRun(run) {
+      const observedAt = await coded(() =>
+        runs.startRun(
+          { id: run.id, account: run.scope.account, regionId: run.scope.regionId, trigger: run.trigger },
+          abandon,
+        ),
+      );
+      const timer = setInterval(() => {
+        runs.heartbeat(run.id).catch((error: unknown) => options.onHeartbeatError?.(error));
+      }, options.heartbeatMs);
+      // A heartbeat never keeps the process alive on its own.
+      timer.unref();
+      return { observedAt, release: () => clearInterval(timer) };
+    },
 
-    commitRegion: (run, outcome, plan) =>
+    withRegion: (scope, signal, work) =>
       coded(() =>
-        regions.withRegionLock(run.scope, async (tx) => {
-          const computed = plan(await regions.loadRegionState(tx, run.scope));
-          await regions.applyPlan(tx, run.scope, run.id, computed, outcome.finishedAt);
-          await runs.finishRun(tx, {
-            id: run.id,
-            status: computed.status,
-            finishedAt: outcome.finishedAt,
-            apiCalls: outcome.apiCalls,
-            pages: outcome.pages,
-            ...computed.counts,
-            error: partialReason(computed, outcome, run.trigger),
-            complete: outcome.complete,
+        database.transaction(async (tx) => {
+          await lockRegion(tx, scope, { timeoutMs: options.lockTimeoutMs, signal, sleep: options.clock.sleep });
+          return work({
+            readKeys: () => readRegionKeys(tx, scope),
+            readStates: (imageIds) => readRegionStates(tx, scope, imageIds),
+            findElsewhere: (imageIds) => findImagesElsewhere(tx, scope, imageIds),
+            async apply(run, started, outcome, plan) {
+              if (plan.status !== 'superseded') {
+                await applyPlan(tx.db, scope, run.id, plan, started.observedAt);
+              }
+              await runs.finishRun(tx.db, {
+                id: run.id,
+                status: plan.status,
+                apiCalls: outcome.apiCalls,
+                pages: outcome.pages,
+                ...plan.counts,
+                error: plan.reason,
+                complete: plan.complete,
+                heldImageIds: plan.held?.imageIds ?? [],
+              });
+            },
           });
-          return computed;
         }),
       ),
 
     async failRun(run, outcome, error) {
-      await coded(() =>
-        runs.failRun({
-          id: run.id,
-          finishedAt: outcome.finishedAt,
-          error,
-          apiCalls: outcome.apiCalls,
-          pages: outcome.pages,
-        }),
-      );
+      await coded(() => runs.failRun({ id: run.id, error, apiCalls: outcome.apiCalls, pages: outcome.pages }));
     },
   };
 }

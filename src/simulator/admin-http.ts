@@ -22,6 +22,8 @@ import type { ImagePatch } from './simulator-image.ts';
  * | `POST /_admin/faults` | a fault (faults.ts); `"times": "Infinity"` for a persistent one | 201, `{"id"}` |
  * | `DELETE /_admin/faults` | | 204, every fault removed |
  * | `DELETE /_admin/faults/:id` | | 204, or 404 |
+ * | `GET /_admin/faults/:id/held` | | `{"held": n}`: answers a `hold` fault is holding |
+ * | `POST /_admin/faults/:id/release` | | 204: the `hold` fault's answers go out; or 404 |
  * | `GET /_admin/calls` | | `{"calls":[…]}` (call-log.ts), oldest first |
  * | `DELETE /_admin/calls` | | 204, the log emptied |
  * | `DELETE /_admin/quota` | | 204, every counted call forgotten |
@@ -138,6 +140,12 @@ export function createAdminHttpHandler(admin: SimulatorAdmin): AdminHttpHandler 
         }
       } else if (method === 'DELETE') {
         if (!admin.removeFault(key)) throw new AppError('simulator.not_found', `no fault ${key}`);
+        return [204];
+      }
+    } else if (resource === 'faults' && key !== undefined && itemId === undefined) {
+      if (collection === 'held' && method === 'GET') return [200, { held: admin.heldCalls(key) }];
+      if (collection === 'release' && method === 'POST') {
+        if (!admin.releaseFault(key)) throw new AppError('simulator.not_found', `no fault ${key}`);
         return [204];
       }
     } else if (resource === 'calls' && key === undefined) {

@@ -40,6 +40,10 @@ export interface SimulatorAdmin {
   listFaults(): ActiveFault[];
   removeFault(id: string): boolean;
   clearFaults(): void;
+  /** Answers the `hold` fault `id` is holding now. */
+  heldCalls(id: string): number;
+  /** Releases every answer the `hold` fault `id` holds (and will hold); false for an unknown id. */
+  releaseFault(id: string): boolean;
   /** The API calls handled so far, oldest first. */
   calls(): CallRecord[];
   resetCalls(): void;
@@ -71,6 +75,8 @@ export function createSimulatorAdmin(deps: SimulatorAdminDeps): SimulatorAdmin {
     listFaults: () => deps.faults.list(),
     removeFault: (id) => deps.faults.remove(id),
     clearFaults: () => deps.faults.clear(),
+    heldCalls: (id) => deps.faults.holding(id),
+    releaseFault: (id) => deps.faults.release(id),
     calls: () => deps.calls.list(),
     resetCalls: () => deps.calls.reset(),
     resetQuota: () => deps.quota?.reset(),

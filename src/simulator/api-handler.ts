@@ -129,6 +129,13 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
       if (target !== undefined) delete target[fault.field];
     }
     for (const fault of matched) {
+      if (fault.kind !== 'patch-item' || !use(fault)) continue;
+      const index = fault.index ?? 0;
+      if (index >= items.length) continue;
+      if (fault.item !== undefined) items[index] = fault.item as Record<string, unknown>;
+      else Object.assign(items[index] as Record<string, unknown>, fault.fields ?? {});
+    }
+    for (const fault of matched) {
       if (fault.kind !== 'extra-fields' || !use(fault)) continue;
       Object.assign(body, fault.bodyFields ?? DEFAULT_BODY_EXTRAS);
       for (const item of items) Object.assign(item, fault.itemFields ?? DEFAULT_ITEM_EXTRAS);
@@ -269,6 +276,13 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
       action === 'ListRegions' ? listRegions(params) : listCustomImages(params, context, call.faults);
     if (!outcome.ok) return fail(outcome.failure);
     const text = reshape(action, { RequestId: requestId, ...outcome.body }, context, call.faults);
+    for (const fault of deps.faults.matching(context)) {
+      if (fault.kind !== 'hold' || !deps.faults.take(fault.id)) continue;
+      call.faults.push(fault.kind);
+      const closed = new Promise<void>((resolve) => deps.closed.addEventListener('abort', () => resolve(), { once: true }));
+      await Promise.race([deps.faults.held(fault.id), closed]);
+      if (deps.closed.aborted) return;
+    }
     log(200, null);
     sendJsonText(response, 200, text, { 'x-acs-request-id': requestId });
   };

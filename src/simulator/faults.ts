@@ -7,9 +7,11 @@ import { AppError } from '../shared/app-error.ts';
  * until removed), counted when it takes effect. For one call:
  * 1. every matching `latency` fault adds its delay;
  * 2. the first matching `throttle`, `error`, `hang` or `reset` fault answers instead of the API;
- * 3. otherwise, on a successful answer, every matching `missing-field`, `extra-fields`,
- *    `numeric-counts` and `malformed-json` fault reshapes the body (in that order), and every
- *    matching `drift` fault changes the region after the page has been read.
+ * 3. otherwise, on a successful answer, every matching `missing-field`, `patch-item`,
+ *    `extra-fields`, `numeric-counts` and `malformed-json` fault reshapes the body (in that order),
+ *    and every matching `drift` fault changes the region after the page has been read;
+ * 4. a matching `hold` fault then keeps the answer (already read: the region as it was) until the
+ *    test releases it, so a listing can be made to commit after a newer one.
  * An answer that is an API error (bad parameter, say) is never reshaped.
  */
 
@@ -24,6 +26,8 @@ export const FAULT_KINDS = [
   'drift',
   'numeric-counts',
   'extra-fields',
+  'patch-item',
+  'hold',
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -71,7 +75,14 @@ export type FaultEffect =
   /** ListCustomImages only: `TotalCount`, `PageSize`, `PageNumber` as JSON numbers instead of strings. */
   | { kind: 'numeric-counts' }
   /** Unknown fields on the body and on every item; defaults are plausible future API fields. */
-  | { kind: 'extra-fields'; bodyFields?: Record<string, unknown>; itemFields?: Record<string, unknown> };
+  | { kind: 'extra-fields'; bodyFields?: Record<string, unknown>; itemFields?: Record<string, unknown> }
+  /**
+   * ListCustomImages only: the item at `index` (default 0) of the page gets `fields` set (any JSON
+   * values: wrong types, huge or hostile text), or is replaced by `item` (any JSON value).
+   */
+  | { kind: 'patch-item'; index?: number; fields?: Record<string, unknown>; item?: unknown }
+  /** Holds the answer, read already, until released (`SimulatorAdmin.releaseFault`). */
+  | { kind: 'hold' };
 
 export type Fault = FaultEffect & FaultScope;
 
@@ -96,9 +107,15 @@ export interface FaultRegistry {
   matching(context: FaultContext): ActiveFault[];
   /** Uses the fault once; false when it is gone or used up (a concurrent call took it). */
   take(id: string): boolean;
+  /** Resolves when the `hold` fault `id` is released (at once if it already was). */
+  held(id: string): Promise<void>;
+  /** How many answers the `hold` fault `id` is holding now. */
+  holding(id: string): number;
+  /** Lets every answer held by `id` go, now and later; false for an unknown id. */
+  release(id: string): boolean;
 }
 
-const LIST_CUSTOM_IMAGES_ONLY: ReadonlySet<FaultKind> = new Set(['drift', 'numeric-counts']);
+const LIST_CUSTOM_IMAGES_ONLY: ReadonlySet<FaultKind> = new Set(['drift', 'numeric-counts', 'patch-item']);
 
 const scopeShape = {
   action: z.string().min(1).optional(),
@@ -140,6 +157,14 @@ const faultSchema = z.discriminatedUnion('kind', [
     add: z.number().int().nonnegative().optional(),
   }),
   z.strictObject({ ...scopeShape, kind: z.literal('numeric-counts') }),
+  z.strictObject({
+    ...scopeShape,
+    kind: z.literal('patch-item'),
+    index: z.number().int().nonnegative().optional(),
+    fields: fieldsRecord.optional(),
+    item: z.unknown().optional(),
+  }),
+  z.strictObject({ ...scopeShape, kind: z.literal('hold') }),
   z.strictObject({
     ...scopeShape,
     kind: z.literal('extra-fields'),
@@ -199,8 +224,34 @@ function matches(fault: ActiveFault, context: FaultContext): boolean {
 
 export function createFaultRegistry(): FaultRegistry {
   const active = new Map<string, ActiveFault>();
+  // Hold gates outlive their fault (a used-up fault leaves the active list while it holds).
+  const gates = new Map<string, { released: Promise<void>; release: () => void; holding: number }>();
   let nextId = 1;
+  const gate = (id: string) => {
+    let entry = gates.get(id);
+    if (entry === undefined) {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      entry = { released: promise, release: resolve, holding: 0 };
+      gates.set(id, entry);
+    }
+    return entry;
+  };
   return {
+    held: async (id) => {
+      const entry = gate(id);
+      entry.holding++;
+      try {
+        await entry.released;
+      } finally {
+        entry.holding--;
+      }
+    },
+    holding: (id) => gates.get(id)?.holding ?? 0,
+    release: (id) => {
+      if (!gates.has(id) && !active.has(id)) return false;
+      gate(id).release();
+      return true;
+    },
     inject: (input) => {
       const { fault, times } = parseFault(input);
       const id = `f${nextId++}`;

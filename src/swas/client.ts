@@ -6,7 +6,7 @@ import { isAppError } from '../shared/app-error.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { IdSource } from '../shared/ids.ts';
 import type { Secret } from '../shared/secret.ts';
-import type { ListedImage, Listing } from '../sync/model.ts';
+import type { ListedImage, Listing, RejectedItem } from '../sync/model.ts';
 import {
   abortedError,
   apiError,
@@ -34,9 +34,9 @@ import {
   API_VERSION,
   listCustomImagesResponseSchema,
   listRegionsResponseSchema,
+  decodeItem,
+  isRejected,
   type Region,
-  toListedImage,
-  wireCustomImageSchema,
 } from './wire.ts';
 
 /**
@@ -404,24 +404,24 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
           if (!envelope.success) {
             throw invalidResponseError(context, describeIssue('', body, envelope.error), requestId, secrets);
           }
-          const items: ListedImage[] = envelope.data.CustomImages.map((item, index) => {
-            const checked = wireCustomImageSchema.safeParse(item);
-            if (!checked.success) {
-              throw invalidResponseError(
-                context,
-                describeIssue(`CustomImages[${index}]`, item, checked.error),
-                requestId,
-                secrets,
-              );
-            }
-            // `raw` is the item as listed (unknown fields and original spellings kept), not zod's output.
-            return toListedImage(checked.data, regionId, item as Record<string, unknown>);
+          const items: ListedImage[] = [];
+          const rejected: RejectedItem[] = [];
+          const position = { page: request.pageNumber, index: 0 };
+          envelope.data.CustomImages.forEach((item, index) => {
+            position.index = index;
+            const decoded = decodeItem(item, regionId, { ...position }, (input, error) => {
+              const [field, ...reason] = describeIssue('', input, error).split(': ');
+              return { field: field || 'item', reason: reason.join(': ') || 'invalid' };
+            });
+            if (isRejected(decoded)) rejected.push(decoded);
+            else items.push(decoded);
           });
           return {
             totalCount: envelope.data.TotalCount,
             pageNumber: envelope.data.PageNumber ?? request.pageNumber,
             pageSize: envelope.data.PageSize ?? request.pageSize,
             items,
+            rejected,
             requestId,
           };
         },

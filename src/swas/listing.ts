@@ -1,5 +1,5 @@
 import { isAppError } from '../shared/app-error.ts';
-import type { ListedImage, Listing } from '../sync/model.ts';
+import type { ListedImage, Listing, RejectedItem } from '../sync/model.ts';
 
 /**
  * Paged listings over a page reader (SPEC §5.2, §5.5): the full listing with its completeness
@@ -13,12 +13,21 @@ export const LISTING_PAGE_SIZE = 100;
 export const IMAGE_IDS_PER_CALL = 100;
 /** Re-reads of a full listing that changed under paging, after the first read. */
 export const DEFAULT_MAX_REREADS = 2;
+/**
+ * Pages one read may take beyond what the first page's `TotalCount` implies (a count that grows
+ * mid-way is followed that far), and an absolute cap: a server that ignores `PageNumber` and
+ * reports a huge count ends with an incomplete listing, not weeks of paging at the quota.
+ */
+export const PAGE_SLACK = { pages: 2, share: 0.1 } as const;
+export const MAX_PAGES = 10_000;
 
 export interface CustomImagesPage {
   totalCount: number;
   pageNumber: number;
   pageSize: number;
   items: ListedImage[];
+  /** Items left out (failed validation or cannot be stored), with their page position. */
+  rejected: RejectedItem[];
   requestId?: string | undefined;
 }
 
@@ -49,47 +58,86 @@ export interface FullListingOptions {
 
 interface ReadResult {
   images: Map<string, ListedImage>;
+  rejected: RejectedItem[];
   totalCount: number;
   pages: number;
   apiCalls: number;
   incompleteReason: string | undefined;
 }
 
-/** Adds the calls made so far to a page failure, so the run can still record `api_calls`. */
-function withCallsSoFar(error: unknown, callsBefore: number): unknown {
+/** Adds the calls and pages made so far to a page failure, so the run can still record them. */
+function withCallsSoFar(error: unknown, callsBefore: number, pagesBefore = 0): unknown {
   if (isAppError(error)) {
     const own = typeof error.details.apiCalls === 'number' ? error.details.apiCalls : 0;
     error.details.apiCalls = callsBefore + own;
+    const ownPages = typeof error.details.pages === 'number' ? error.details.pages : 0;
+    error.details.pages = pagesBefore + ownPages;
   }
   return error;
 }
 
+/** The page bound of a read whose first page reported `totalCount`. */
+export function pageCap(totalCount: number): number {
+  const expected = Math.ceil(totalCount / LISTING_PAGE_SIZE);
+  return Math.min(MAX_PAGES, expected + Math.max(PAGE_SLACK.pages, Math.ceil(expected * PAGE_SLACK.share)));
+}
+
+const sameIds = (a: readonly ListedImage[], b: readonly ListedImage[]): boolean =>
+  a.length === b.length && a.every((image, index) => image.state.imageId === b[index]?.state.imageId);
+
 /**
  * One pass over pages 1..n, n = ceil(TotalCount / pageSize) of the latest page (so a count that
- * grows mid-way is followed), stopping early on an empty page. Then the verdict of SPEC §5.2.
+ * grows mid-way is followed, up to {@link pageCap} of the first page's count), stopping early on
+ * an empty page or on a page that repeats the one before (a server ignoring `PageNumber`). Then
+ * the verdict of SPEC §5.2, where a rejected item with a usable id counts as listed.
  */
-async function readOnce(readPage: PageReader, callsBefore: number): Promise<ReadResult> {
+async function readOnce(readPage: PageReader, callsBefore: number, pagesBefore: number): Promise<ReadResult> {
   const images = new Map<string, ListedImage>();
+  const rejected: RejectedItem[] = [];
   const totals: { page: number; totalCount: number }[] = [];
   let apiCalls = 0;
   let pages = 0;
+  let cap = MAX_PAGES;
+  let previous: readonly ListedImage[] = [];
+  let stopped: string | undefined;
   for (let pageNumber = 1; ; pageNumber++) {
     let read: PageRead;
     try {
       read = await readPage({ pageNumber, pageSize: LISTING_PAGE_SIZE });
     } catch (error) {
-      throw withCallsSoFar(error, callsBefore + apiCalls);
+      throw withCallsSoFar(error, callsBefore + apiCalls, pagesBefore + pages);
     }
     apiCalls += read.apiCalls;
     pages++;
-    totals.push({ page: pageNumber, totalCount: read.page.totalCount });
+    const { page } = read;
+    if (pageNumber === 1) cap = pageCap(page.totalCount);
+    totals.push({ page: pageNumber, totalCount: page.totalCount });
+    if (pageNumber > 1 && page.items.length > 0 && sameIds(page.items, previous)) {
+      stopped = `page ${pageNumber} repeated page ${pageNumber - 1} (the server ignores PageNumber)`;
+      break;
+    }
+    previous = page.items;
     // Duplicates across pages (an image moved under paging): the later one is the fresher.
-    for (const image of read.page.items) images.set(image.state.imageId, image);
-    if (read.page.items.length === 0) break;
-    if (pageNumber >= Math.ceil(read.page.totalCount / LISTING_PAGE_SIZE)) break;
+    for (const image of page.items) images.set(image.state.imageId, image);
+    rejected.push(...page.rejected);
+    if (page.items.length === 0 && page.rejected.length === 0) break;
+    if (pageNumber >= Math.ceil(page.totalCount / LISTING_PAGE_SIZE)) break;
+    if (pageNumber >= cap) {
+      stopped = `stopped after ${pageNumber} pages, the most the first page's TotalCount allows`;
+      break;
+    }
   }
   const totalCount = totals.at(-1)?.totalCount ?? 0;
-  return { images, totalCount, pages, apiCalls, incompleteReason: verdict(totals, images.size) };
+  const listedIds = new Set(images.keys());
+  for (const item of rejected) if (item.imageId !== null) listedIds.add(item.imageId);
+  return {
+    images,
+    rejected,
+    totalCount,
+    pages,
+    apiCalls,
+    incompleteReason: stopped ?? verdict(totals, listedIds.size),
+  };
 }
 
 /** Why a read is not complete, or undefined when it is. */
@@ -124,7 +172,7 @@ export async function readFullListing(
   let apiCalls = 0;
   let pages = 0;
   for (let read = 1; ; read++) {
-    const result = await readOnce(readPage, apiCalls);
+    const result = await readOnce(readPage, apiCalls, pages);
     apiCalls += result.apiCalls;
     pages += result.pages;
     const lastRead = read > maxRereads;
@@ -135,6 +183,7 @@ export async function readFullListing(
     return {
       kind: 'full',
       images: [...result.images.values()],
+      rejected: result.rejected,
       complete: result.incompleteReason === undefined,
       incompleteReason:
         result.incompleteReason === undefined
@@ -157,6 +206,7 @@ export async function readFullListing(
 export async function readWatchListing(readPage: PageReader, imageIds: readonly string[]): Promise<Listing> {
   const unique = [...new Set(imageIds)];
   const images = new Map<string, ListedImage>();
+  const rejected: RejectedItem[] = [];
   let apiCalls = 0;
   let pages = 0;
   for (let start = 0; start < unique.length; start += IMAGE_IDS_PER_CALL) {
@@ -165,11 +215,20 @@ export async function readWatchListing(readPage: PageReader, imageIds: readonly 
     try {
       read = await readPage({ pageNumber: 1, pageSize: IMAGE_IDS_PER_CALL, imageIds: chunk });
     } catch (error) {
-      throw withCallsSoFar(error, apiCalls);
+      throw withCallsSoFar(error, apiCalls, pages);
     }
     apiCalls += read.apiCalls;
     pages++;
     for (const image of read.page.items) images.set(image.state.imageId, image);
+    rejected.push(...read.page.rejected);
   }
-  return { kind: 'watch', images: [...images.values()], complete: false, totalCount: 0, apiCalls, pages };
+  return {
+    kind: 'watch',
+    images: [...images.values()],
+    rejected,
+    complete: false,
+    totalCount: 0,
+    apiCalls,
+    pages,
+  };
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import type { ImageState, ListedImage } from '../sync/model.ts';
+import type { ImageState, ListedImage, RejectedItem } from '../sync/model.ts';
 import { isImageStatus } from '../sync/model.ts';
+import { stateHash } from '../sync/state-hash.ts';
 
 /**
  * Wire shapes of the SWAS API (swas-api.md §2.3, §3) and their validation. Objects are loose:
@@ -20,12 +21,35 @@ const countField = z.union([
 ]);
 
 const optionalText = z.string().nullish();
-const optionalNumber = z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]).nullish();
+/** PostgreSQL `integer`: what the disk-size columns hold. */
+const MAX_INT4 = 2_147_483_647;
+const optionalNumber = z
+  .union([
+    z.number().int('expected an integer').nonnegative().max(MAX_INT4),
+    z
+      .string()
+      .regex(/^\d{1,10}$/, 'expected an integer')
+      .transform(Number)
+      .refine((n) => n <= MAX_INT4, 'expected an integer up to 2147483647'),
+  ])
+  .nullish();
+
+/**
+ * Image ids as SWAS issues them (`m-…`): printable ASCII without spaces, at most 128 characters,
+ * so that an id fits the primary key's index and reads back as listed.
+ */
+export const IMAGE_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
+
+/**
+ * ISO 8601 date-time as the API renders it (`2024-05-01T08:00:00Z`, seconds and fraction
+ * optional, zone optional), years 1970..9999: a bare number such as `"0"` is not a time.
+ */
+const API_TIME = /^(19[7-9]\d|[2-9]\d{3})-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/i;
 
 export const wireTagSchema = z.looseObject({ Key: z.string(), Value: z.string().nullish() });
 
 export const wireCustomImageSchema = z.looseObject({
-  ImageId: z.string().min(1),
+  ImageId: z.string().regex(IMAGE_ID_PATTERN, 'expected printable ASCII, 1 to 128 characters'),
   Status: z.string().refine(isImageStatus, 'expected a status code "0".."4"'),
   RegionId: optionalText,
   Name: optionalText,
@@ -45,12 +69,15 @@ export const wireCustomImageSchema = z.looseObject({
   SourceImageName: optionalText,
   SourceImageVersion: optionalText,
   // Account ids have 16 digits: the client's JSON reader hands them over as decimal text.
-  UserId: z.union([z.string().regex(/^\d+$/), z.number().int()]).nullish(),
+  UserId: z.union([z.string().regex(/^\d{1,40}$/), z.number().int().nonnegative()]).nullish(),
   Tags: z.array(wireTagSchema).nullish(),
   CreateInstances: z.array(z.string()).nullish(),
   CreationTime: z
     .string()
-    .refine((text) => !Number.isNaN(Date.parse(text)), 'expected an ISO 8601 time')
+    .refine(
+      (text) => API_TIME.test(text) && !Number.isNaN(Date.parse(hasZone(text) ? text : `${text}Z`)),
+      'expected an ISO 8601 time',
+    )
     .nullish(),
 });
 
@@ -83,9 +110,10 @@ export interface Region {
 
 /** Parses API times as UTC: a time without zone designator is taken as UTC, as the API means it. */
 export function parseApiTime(text: string): string {
-  const hasZone = /(Z|[+-]\d{2}:?\d{2})$/i.test(text);
-  return new Date(hasZone ? text : `${text}Z`).toISOString();
+  return new Date(hasZone(text) ? text : `${text}Z`).toISOString();
 }
+
+const hasZone = (text: string): boolean => /(Z|[+-]\d{2}:?\d{2})$/i.test(text);
 
 /** The normalised state of a validated item; `regionId` falls back to the scope's region. */
 export function toImageState(item: WireCustomImage, scopeRegionId: string): ImageState {
@@ -125,5 +153,39 @@ export function toListedImage(
   scopeRegionId: string,
   raw: Record<string, unknown> = item,
 ): ListedImage {
-  return { state: toImageState(item, scopeRegionId), raw };
+  const state = toImageState(item, scopeRegionId);
+  return { state, raw, hash: stateHash(state) };
 }
+
+/** Where an item sits in its listing, for a rejection that names it. */
+export interface ItemPosition {
+  page: number;
+  index: number;
+}
+
+/**
+ * One item of a ListCustomImages page: the listed image, or why it is left out (SPEC §5.3). A
+ * rejection keeps the item's `ImageId` when that is usable, so the item still counts as listed.
+ * `describe` renders a validation issue as `Field.path: problem`.
+ */
+export function decodeItem(
+  item: unknown,
+  scopeRegionId: string,
+  position: ItemPosition,
+  describe: (item: unknown, error: z.ZodError) => { field: string; reason: string },
+): ListedImage | RejectedItem {
+  const candidate =
+    item !== null && typeof item === 'object' && !Array.isArray(item) ? (item as Record<string, unknown>) : null;
+  const id = candidate?.ImageId;
+  const imageId = typeof id === 'string' && IMAGE_ID_PATTERN.test(id) ? id : null;
+  if (candidate === null) return { imageId: null, ...position, field: 'item', reason: 'expected an object' };
+  const checked = wireCustomImageSchema.safeParse(candidate);
+  if (!checked.success) return { imageId, ...position, ...describe(candidate, checked.error) };
+  const regionId = checked.data.RegionId;
+  if (regionId !== null && regionId !== undefined && regionId !== scopeRegionId) {
+    return { imageId, ...position, field: 'RegionId', reason: `listed in ${scopeRegionId} but says ${regionId}` };
+  }
+  return toListedImage(checked.data, scopeRegionId, candidate);
+}
+
+export const isRejected = (value: ListedImage | RejectedItem): value is RejectedItem => !('state' in value);

@@ -81,6 +81,23 @@ export interface ListedImage {
   state: ImageState;
   /** The API item, every field kept, unknown ones included (the `raw` column). */
   raw: Record<string, unknown>;
+  /** {@link stateHash} of `state`: what the row stores and the next sync compares. */
+  hash: string;
+}
+
+/**
+ * An item of a listing left out because it failed validation or cannot be stored (SPEC §5.3). With
+ * a usable `imageId` it still counts as listed: it is neither written nor deleted.
+ */
+export interface RejectedItem {
+  /** The item's `ImageId` when usable, else null (then the listing cannot be complete). */
+  imageId: string | null;
+  /** Page number and position on the page (from 0). */
+  page: number;
+  index: number;
+  /** API field name (`RegionId`, `Tags[2].Key`, …) or `ImageId`. */
+  field: string;
+  reason: string;
 }
 
 export interface Scope {
@@ -94,7 +111,12 @@ export type ListingKind = 'full' | 'watch';
 export interface Listing {
   kind: ListingKind;
   images: ListedImage[];
-  /** SPEC §5.2; always false for a watch poll, which never infers deletions. */
+  /** Items left out (validation or storage limits); the rest of the listing is applied. */
+  rejected: RejectedItem[];
+  /**
+   * SPEC §5.2, rejected items with a usable id counted as listed; always false for a watch poll,
+   * which never infers deletions.
+   */
   complete: boolean;
   /** Why the listing is not complete (for the run's `error` and logs), when it is not. */
   incompleteReason?: string | undefined;
@@ -104,17 +126,29 @@ export interface Listing {
   pages: number;
 }
 
-/** An image as the database holds it for the scope, read once at the start of a sync. */
+/**
+ * An image as the database holds it for the scope: the keys read for every image of the scope at
+ * commit, and its full state only where the plan needs it (the hash moved, or it is deleted).
+ */
 export interface StoredImage {
-  state: ImageState;
+  imageId: string;
   /** Current version number (≥ 1). */
   version: number;
   /** Epoch ms when it was found deleted, or null while listed. */
   deletedAt: number | null;
+  /**
+   * Epoch ms of the newest observation the row itself records (its last write or deletion). The
+   * scope's latest complete listing observed it too: see {@link RegionState.lastCompleteAt}.
+   */
+  observedAt: number;
+  /** The stored content hash; null on rows written before hashes were stored. */
+  hash: string | null;
+  /** Decoded on demand ({@link statesNeeded}); absent otherwise. */
+  state?: ImageState | undefined;
 }
 
 export type RunTrigger = 'schedule' | 'watch' | 'manual';
-export type RunStatus = 'running' | 'succeeded' | 'partial' | 'failed';
+export type RunStatus = 'running' | 'succeeded' | 'partial' | 'failed' | 'superseded';
 
 /** An event as planned, before it is written to `image_events`. */
 export interface PlannedEvent {
@@ -129,13 +163,20 @@ export interface PlannedEvent {
   data: Record<string, unknown>;
 }
 
-/** What the database holds for a scope when a sync starts (read once, inside the region lock). */
+/** What the database holds for a scope at commit (read inside the scope's lock). */
 export interface RegionState {
   stored: StoredImage[];
   /** True until the scope has had a complete full listing: every event written is a baseline event. */
   baseline: boolean;
   /** Ids whose deletion the scope's latest complete listing held with the brake (else empty). */
   heldDeletions: string[];
+  /**
+   * Epoch ms when the scope's newest committed complete full listing began (by start, not by
+   * commit), or null: that listing observed every image of the scope.
+   */
+  lastCompleteAt: number | null;
+  /** Listed ids that are not stored here but under another region of the account → that region. */
+  elsewhere: ReadonlyMap<string, string>;
 }
 
 export interface PlanInput {
@@ -144,8 +185,11 @@ export interface PlanInput {
   region: RegionState;
   /** Share of the scope's live images above which deletions are held, in (0, 1]; 1 disables it. */
   deleteBrake: number;
-  /** Epoch ms of the sync: `valid_from`/`valid_to`/`occurred_at`/`last_seen_at`/`deleted_at`. */
-  now: number;
+  /**
+   * Epoch ms when the listing began (the run's start, database clock): its observation instant,
+   * used for fencing and as `valid_from`/`valid_to`/`occurred_at`/`last_seen_at`/`deleted_at`.
+   */
+  observedAt: number;
   /** Source of event ids (UUID v7). */
   newId: () => string;
 }
@@ -154,26 +198,36 @@ export interface PlanInput {
 export interface ImageWrite {
   state: ImageState;
   raw: Record<string, unknown>;
+  hash: string;
   /** The version this state becomes (1 for a new image). */
   version: number;
   /** True when the image has no `custom_images` row yet. */
   isNew: boolean;
 }
 
+export type PlanStatus = 'succeeded' | 'partial' | 'superseded';
+
 /** Everything one sync writes, computed purely from {@link PlanInput}; empty for an unchanged listing. */
 export interface SyncPlan {
   /** New images and images whose state changed (or that were listed again after a deletion). */
   writes: ImageWrite[];
-  /** Listed images whose state is unchanged: only `last_seen_at` moves. */
-  unchangedIds: string[];
-  /** Current versions to close (`valid_to = now`): changed and deleted images. */
+  /** Images a watch poll saw unchanged: their observation (`last_seen_at`) is recorded. */
+  touches: string[];
+  /** Rows whose stored hash was missing or stale for an unchanged state: only the hash is written. */
+  rehashes: { imageId: string; hash: string }[];
+  /** Current versions to close (`valid_to = observedAt`): changed and deleted images. */
   closeVersions: { imageId: string; version: number }[];
-  /** Images found deleted: `deleted_at = now`, their version closed (listed in `closeVersions` too). */
+  /** Images found deleted: `deleted_at = observedAt`, their version closed (in `closeVersions` too). */
   deletions: { imageId: string; version: number }[];
   events: PlannedEvent[];
   /** Deletions held by the brake, when it engaged. */
   held: { count: number; total: number; imageIds: string[] } | null;
   counts: { imagesSeen: number; created: number; updated: number; deleted: number; events: number };
-  /** `partial` when changes were applied but deletions were not (incomplete listing or brake). */
-  status: 'succeeded' | 'partial';
+  /** Changes not applied because the row records a newer observation (fencing). */
+  fenced: number;
+  status: PlanStatus;
+  /** True when this run applied a complete full listing: it ends the baseline, becomes `lastCompleteAt`. */
+  complete: boolean;
+  /** Why the run is `partial` or `superseded` (the run's `error` column), else null. */
+  reason: string | null;
 }

@@ -15,7 +15,10 @@ import {
   type ImageState,
   type ImageStatus,
   type ListedImage,
+  type Listing,
   type PlanInput,
+  type RegionState,
+  type RejectedItem,
   type StoredImage,
   type SyncPlan,
 } from './model.ts';
@@ -33,84 +36,179 @@ const OWN_EVENT_ATTRIBUTES: ReadonlySet<ImageAttribute> = new Set(['status', 'in
 type ImageChange =
   | { kind: 'created'; imageId: string; listed: ListedImage }
   | { kind: 'reappeared'; imageId: string; listed: ListedImage; stored: StoredImage }
-  | { kind: 'changed'; imageId: string; listed: ListedImage; stored: StoredImage }
-  | { kind: 'deleted'; imageId: string; stored: StoredImage };
+  | { kind: 'changed'; imageId: string; listed: ListedImage; stored: StoredImage; before: ImageState }
+  | { kind: 'deleted'; imageId: string; stored: StoredImage; before: ImageState };
+
+/** How each listed image and each live stored image fares, before any state is decoded. */
+interface Classification {
+  superseded: boolean;
+  created: ListedImage[];
+  /** Listed images whose row must be compared in full (hash moved or missing). */
+  compare: { listed: ListedImage; stored: StoredImage }[];
+  reappeared: { listed: ListedImage; stored: StoredImage }[];
+  /** Unchanged images a watch poll saw. */
+  touches: string[];
+  /** Listed ids stored under another region: left out, still counted as listed. */
+  foreign: { imageId: string; regionId: string }[];
+  /** Live rows a complete full listing did not return and whose observation is older. */
+  missing: StoredImage[];
+  fenced: number;
+  imagesSeen: number;
+}
+
+/**
+ * The first half of the diff, on keys and hashes only: which stored images the plan needs in
+ * full (those whose hash moved and those about to be deleted). The store decodes just these.
+ */
+export function statesNeeded(input: Omit<PlanInput, 'newId'>): string[] {
+  const classified = classify(input);
+  return [
+    ...classified.compare.map((c) => c.stored.imageId),
+    ...classified.missing.map((row) => row.imageId),
+  ];
+}
+
+/** Listed ids that have no row in the scope: the store looks them up in the account's other regions. */
+export function unknownListedIds(listing: Listing, stored: readonly StoredImage[]): string[] {
+  const known = new Set<string>();
+  for (const row of stored) known.add(row.imageId);
+  return listing.images.filter((image) => !known.has(image.state.imageId)).map((image) => image.state.imageId);
+}
+
+function classify(input: Omit<PlanInput, 'newId'>): Classification {
+  const { listing, region, observedAt } = input;
+  const result: Classification = {
+    superseded: region.lastCompleteAt !== null && observedAt <= region.lastCompleteAt,
+    created: [],
+    compare: [],
+    reappeared: [],
+    touches: [],
+    foreign: [],
+    missing: [],
+    fenced: 0,
+    imagesSeen: 0,
+  };
+  // An id listed twice (paging moved under us) keeps its last occurrence.
+  const listedById = new Map<string, ListedImage>();
+  for (const image of listing.images) listedById.set(image.state.imageId, image);
+  const rejectedIds = new Set<string>();
+  for (const item of listing.rejected) if (item.imageId !== null) rejectedIds.add(item.imageId);
+  result.imagesSeen = listedById.size;
+  for (const id of rejectedIds) if (!listedById.has(id)) result.imagesSeen++;
+  // A newer complete listing observed every image of the scope: nothing of this one may land.
+  if (result.superseded) return result;
+
+  const storedById = new Map<string, StoredImage>();
+  for (const row of region.stored) storedById.set(row.imageId, row);
+  for (const [imageId, listed] of listedById) {
+    const row = storedById.get(imageId);
+    if (row === undefined) {
+      const elsewhere = region.elsewhere.get(imageId);
+      if (elsewhere !== undefined) result.foreign.push({ imageId, regionId: elsewhere });
+      // A watch poll reads ids the scope holds; one it does not hold is none of its business.
+      else if (listing.kind === 'full') result.created.push(listed);
+      continue;
+    }
+    if (observedAt <= row.observedAt) {
+      result.fenced++;
+      continue;
+    }
+    if (row.deletedAt !== null) result.reappeared.push({ listed, stored: row });
+    else if (row.hash !== null && row.hash === listed.hash) {
+      if (listing.kind === 'watch') result.touches.push(imageId);
+    } else result.compare.push({ listed, stored: row });
+  }
+
+  if (listing.kind === 'full' && listing.complete) {
+    for (const row of region.stored) {
+      if (row.deletedAt !== null || listedById.has(row.imageId) || rejectedIds.has(row.imageId)) continue;
+      if (observedAt <= row.observedAt) result.fenced++;
+      else result.missing.push(row);
+    }
+  }
+  return result;
+}
 
 /**
  * The diff of one scope (SPEC §5, §7): what to write and which events to raise for a listing over
  * the scope's stored images. Pure and deterministic: the same input (and id sequence) gives the
- * same plan.
+ * same plan. Stored images listed in {@link statesNeeded} must carry their `state`.
  *
- * - A listed image with no row is created (version 1); one whose row is deleted reappears (next
- *   version, nothing to close); one whose state differs by {@link sameState} gets the next version
- *   and its current one closed; the rest only go to `unchangedIds`.
- * - An image listed twice (paging moved under us) counts once, with its last occurrence.
- * - Only a complete full listing deletes: live images it did not return, subject to the deletion
- *   brake. A watch listing touches only the images it returned.
+ * - Fencing: a listing that began no later than the scope's latest complete listing is
+ *   `superseded` and writes nothing. Otherwise it changes, re-creates or deletes an image only if
+ *   it began after the row's own observation (`StoredImage.observedAt`); others count as fenced.
+ * - A listed image with no row is created (version 1) — unless its id is stored under another
+ *   region of the account, then it is rejected; one whose row is deleted reappears (next version);
+ *   one whose hash differs and whose state differs by {@link sameState} gets the next version and
+ *   its current one closed; an equal state with a stale hash only gets its hash rewritten.
+ * - Only a complete full listing deletes: live images it did not return (rejected items with an id
+ *   count as returned), subject to the deletion brake. A watch listing touches only what it
+ *   returned, and records its observation of the unchanged ones (`touches`).
  * - While `region.baseline` holds, every event is flagged baseline and changes raise nothing: an
  *   image arriving gets `image.created` only; deletions and held deletions are still reported.
  *   After it, an image arriving failed or shared also gets `image.failed` / `image.shared`.
  *
  * Output order is by image id (code units), and per image: created, updated, status_changed,
  * failed, shared/unshared (ecs before account), deleted; `sync.deletions_held` last. Event ids are
- * drawn from `input.newId` in that order. `unchangedIds` follows the order of `region.stored`.
+ * drawn from `input.newId` in that order. Every instant written is `input.observedAt`.
  */
 export function planSync(input: PlanInput): SyncPlan {
   const { scope, listing, region } = input;
-  const { stored } = region;
-  // One map over the stored rows and a parallel array of what the listing returned for each: on
-  // the no-op path of a large region this is most of the work, so nothing else is keyed by id.
-  const storedIndex = new Map<string, number>();
-  for (let index = 0; index < stored.length; index++)
-    storedIndex.set((stored[index] as StoredImage).state.imageId, index);
-  const listedAt = new Array<ListedImage | undefined>(stored.length);
-  const arrivals = new Map<string, ListedImage>();
-  // An id listed twice (paging moved under us) keeps its last occurrence.
-  for (const image of listing.images) {
-    const index = storedIndex.get(image.state.imageId);
-    if (index === undefined) arrivals.set(image.state.imageId, image);
-    else listedAt[index] = image;
-  }
-
-  const changes: ImageChange[] = [];
-  const unchangedIds: string[] = [];
-  let imagesSeen = arrivals.size;
-  for (let index = 0; index < stored.length; index++) {
-    const listed = listedAt[index];
-    if (listed === undefined) continue;
-    imagesSeen++;
-    const row = stored[index] as StoredImage;
-    const imageId = row.state.imageId;
-    if (row.deletedAt !== null) changes.push({ kind: 'reappeared', imageId, listed, stored: row });
-    else if (sameState(row.state, listed.state)) unchangedIds.push(imageId);
-    else changes.push({ kind: 'changed', imageId, listed, stored: row });
-  }
-  for (const [imageId, listed] of arrivals) changes.push({ kind: 'created', imageId, listed });
-
-  const sweep =
-    listing.kind === 'full' && listing.complete
-      ? sweepDeletions(stored, listedAt, region.heldDeletions, input.deleteBrake)
-      : { deleted: [], held: null };
-  for (const row of sweep.deleted) changes.push({ kind: 'deleted', imageId: row.state.imageId, stored: row });
-  changes.sort((a, b) => compareText(a.imageId, b.imageId));
+  const classified = classify(input);
+  const rejected: RejectedItem[] = [
+    ...listing.rejected,
+    ...classified.foreign.map(({ imageId, regionId }) => ({
+      imageId,
+      page: 0,
+      index: 0,
+      field: 'ImageId',
+      reason: `already stored under region ${regionId} of this account`,
+    })),
+  ];
 
   const plan: SyncPlan = {
     writes: [],
-    unchangedIds,
+    touches: classified.touches,
+    rehashes: [],
     closeVersions: [],
     deletions: [],
     events: [],
-    held: sweep.held,
-    counts: { imagesSeen, created: 0, updated: 0, deleted: 0, events: 0 },
-    status: (listing.kind === 'full' && !listing.complete) || sweep.held !== null ? 'partial' : 'succeeded',
+    held: null,
+    counts: { imagesSeen: classified.imagesSeen, created: 0, updated: 0, deleted: 0, events: 0 },
+    fenced: classified.fenced,
+    status: 'succeeded',
+    complete: false,
+    reason: null,
   };
+  if (classified.superseded) {
+    plan.status = 'superseded';
+    plan.reason = `superseded: a complete listing that began later (${new Date(region.lastCompleteAt ?? 0).toISOString()}) was committed first`;
+    return plan;
+  }
+
+  const changes: ImageChange[] = [];
+  for (const listed of classified.created)
+    changes.push({ kind: 'created', imageId: listed.state.imageId, listed });
+  for (const { listed, stored } of classified.reappeared)
+    changes.push({ kind: 'reappeared', imageId: stored.imageId, listed, stored });
+  for (const { listed, stored } of classified.compare) {
+    const before = stateOf(stored);
+    if (sameState(before, listed.state)) plan.rehashes.push({ imageId: stored.imageId, hash: listed.hash });
+    else changes.push({ kind: 'changed', imageId: stored.imageId, listed, stored, before });
+  }
+
+  const sweep = sweepDeletions(classified.missing, region, input.deleteBrake);
+  for (const row of sweep.deleted)
+    changes.push({ kind: 'deleted', imageId: row.imageId, stored: row, before: stateOf(row) });
+  changes.sort((a, b) => compareText(a.imageId, b.imageId));
+  plan.held = sweep.held;
 
   const emit = <T extends EventType>(type: T, imageId: string | null, data: EventData<T>): void => {
     plan.events.push({
       id: input.newId(),
       type,
       imageId,
-      occurredAt: input.now,
+      occurredAt: input.observedAt,
       baseline: region.baseline,
       data,
     });
@@ -130,7 +228,7 @@ export function planSync(input: PlanInput): SyncPlan {
         const { imageId, listed } = change;
         const isNew = change.kind === 'created';
         const version = isNew ? 1 : change.stored.version + 1;
-        plan.writes.push({ state: listed.state, raw: listed.raw, version, isNew });
+        plan.writes.push({ state: listed.state, raw: listed.raw, hash: listed.hash, version, isNew });
         plan.counts.created++;
         const base = common(imageId, version, listed.raw);
         emit('image.created', imageId, isNew ? base : { ...base, reappeared: true });
@@ -139,21 +237,20 @@ export function planSync(input: PlanInput): SyncPlan {
         break;
       }
       case 'changed': {
-        const { imageId, listed, stored } = change;
+        const { imageId, listed, stored, before } = change;
         const version = stored.version + 1;
-        plan.writes.push({ state: listed.state, raw: listed.raw, version, isNew: false });
+        plan.writes.push({ state: listed.state, raw: listed.raw, hash: listed.hash, version, isNew: false });
         plan.closeVersions.push({ imageId, version: stored.version });
         plan.counts.updated++;
-        if (!region.baseline)
-          emitTransition(emit, common(imageId, version, listed.raw), stored.state, listed.state);
+        if (!region.baseline) emitTransition(emit, common(imageId, version, listed.raw), before, listed.state);
         break;
       }
       case 'deleted': {
-        const { imageId, stored } = change;
+        const { imageId, stored, before } = change;
         plan.deletions.push({ imageId, version: stored.version });
         plan.closeVersions.push({ imageId, version: stored.version });
         plan.counts.deleted++;
-        emit('image.deleted', imageId, common(imageId, stored.version, toApiShape(stored.state)));
+        emit('image.deleted', imageId, common(imageId, stored.version, toApiShape(before)));
         break;
       }
       default:
@@ -171,7 +268,38 @@ export function planSync(input: PlanInput): SyncPlan {
     });
   }
   plan.counts.events = plan.events.length;
+  plan.complete = listing.kind === 'full' && listing.complete;
+  const reasons: string[] = [];
+  if (rejected.length > 0) reasons.push(describeRejected(rejected));
+  if (sweep.held) reasons.push(`deletions held: ${sweep.held.count} of ${sweep.held.total} images`);
+  if (listing.kind === 'full' && !listing.complete) {
+    reasons.push(`listing incomplete, deletions not applied: ${listing.incompleteReason ?? 'unknown reason'}`);
+  }
+  if (reasons.length > 0) {
+    plan.status = 'partial';
+    plan.reason = reasons.join('; ');
+  }
   return plan;
+}
+
+/** Rejected items shown in a run's error: enough to find them, bounded for a hostile listing. */
+const REJECTED_SHOWN = 20;
+
+/** `3 items rejected: m-1 (page 2 #5) RegionId: …; …`, naming each item, field and reason. */
+export function describeRejected(rejected: readonly RejectedItem[]): string {
+  const shown = rejected.slice(0, REJECTED_SHOWN).map((item) => {
+    const where = item.page > 0 ? ` (page ${item.page} #${item.index})` : '';
+    return `${item.imageId ?? 'item without a usable ImageId'}${where} ${item.field}: ${item.reason}`;
+  });
+  const more = rejected.length > REJECTED_SHOWN ? `; and ${rejected.length - REJECTED_SHOWN} more` : '';
+  return `${rejected.length} item(s) rejected: ${shown.join('; ')}${more}`;
+}
+
+function stateOf(row: StoredImage): ImageState {
+  if (row.state === undefined) {
+    throw new AppError('internal.state_missing', `the stored state of ${row.imageId} was not read`);
+  }
+  return row.state;
 }
 
 type Emit = <T extends EventType>(type: T, imageId: string | null, data: EventData<T>) => void;
@@ -220,31 +348,26 @@ function emitShareFlip(
 }
 
 /**
- * Live images a complete listing did not return, less those the brake holds (SPEC §5.4): ids held
- * by the previous complete listing and missing again are confirmed and deleted; if the other
- * missing ids exceed `deleteBrake` of the live images (with at least
+ * Deletions of the live images a complete listing did not return, less those the brake holds
+ * (SPEC §5.4): ids held by the previous complete listing and missing again are confirmed and
+ * deleted; if the other missing ids exceed `deleteBrake` of the live images (with at least
  * {@link BRAKE_MIN_LIVE_IMAGES} live), they are held until the next complete listing.
  */
 function sweepDeletions(
-  stored: readonly StoredImage[],
-  listedAt: readonly (ListedImage | undefined)[],
-  heldBefore: readonly string[],
+  missing: readonly StoredImage[],
+  region: RegionState,
   deleteBrake: number,
 ): { deleted: StoredImage[]; held: SyncPlan['held'] } {
-  const previouslyHeld = new Set(heldBefore);
+  if (missing.length === 0) return { deleted: [], held: null };
+  const previouslyHeld = new Set(region.heldDeletions);
   const confirmed: StoredImage[] = [];
   const fresh: StoredImage[] = [];
+  for (const row of missing) (previouslyHeld.has(row.imageId) ? confirmed : fresh).push(row);
   let live = 0;
-  for (let index = 0; index < stored.length; index++) {
-    const image = stored[index] as StoredImage;
-    if (image.deletedAt !== null) continue;
-    live++;
-    if (listedAt[index] !== undefined) continue;
-    (previouslyHeld.has(image.state.imageId) ? confirmed : fresh).push(image);
-  }
+  for (const row of region.stored) if (row.deletedAt === null) live++;
   // A share of 1 can never be exceeded, so a brake of 1 (or more) disables it.
   if (live >= BRAKE_MIN_LIVE_IMAGES && fresh.length > 0 && fresh.length / live > deleteBrake) {
-    const imageIds = fresh.map((image) => image.state.imageId).sort(compareText);
+    const imageIds = fresh.map((row) => row.imageId).sort(compareText);
     return { deleted: confirmed, held: { count: imageIds.length, total: live, imageIds } };
   }
   return { deleted: [...confirmed, ...fresh], held: null };

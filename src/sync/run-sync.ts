@@ -1,8 +1,8 @@
 import { AppError, errorMessage } from '../shared/app-error.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { IdSource } from '../shared/ids.ts';
-import type { Listing, RegionState, RunStatus, RunTrigger, Scope, SyncPlan } from './model.ts';
-import { planSync } from './plan.ts';
+import type { ImageState, Listing, RegionState, RunStatus, RunTrigger, Scope, SyncPlan } from './model.ts';
+import { planSync, statesNeeded, unknownListedIds } from './plan.ts';
 
 /** Reads a scope's images from the API (the SWAS client implements it). */
 export interface ImageLister {
@@ -14,34 +14,48 @@ export interface RunRecord {
   id: string;
   scope: Scope;
   trigger: RunTrigger;
-  /** Epoch ms. */
-  startedAt: number;
+}
+
+/** A run the store has started: its observation instant, and its heartbeat to stop when it ends. */
+export interface StartedRun {
+  /** Epoch ms, from the database's clock: when the run (and its listing) began. */
+  observedAt: number;
+  /** Stops the run's heartbeat (the row then ages into "abandoned" unless finished). */
+  release(): void;
 }
 
 export interface RunOutcome {
   apiCalls: number;
   pages: number;
-  /** Epoch ms: also the time of every write of the sync (versions, events, last_seen_at). */
-  finishedAt: number;
-  /** The listing was a complete full listing (SPEC §5.2): it ends the scope's baseline. */
-  complete: boolean;
-  /** Why a listing was not complete, for the run's `error` column. */
-  incompleteReason?: string | undefined;
+}
+
+/** The keys of a scope's stored images and what fences them, read at commit. */
+export type RegionKeys = Omit<RegionState, 'elsewhere'>;
+
+/** A scope's commit transaction, holding the scope's lock (the db layer implements it). */
+export interface RegionSession {
+  /** Every image row of the scope as keys (no states), plus baseline, held ids and lastCompleteAt. */
+  readKeys(): Promise<RegionKeys>;
+  /** Full states of these images of the scope. */
+  readStates(imageIds: readonly string[]): Promise<Map<string, ImageState>>;
+  /** Of these ids, those stored under another region of the account → that region. */
+  findElsewhere(imageIds: readonly string[]): Promise<Map<string, string>>;
+  /** Writes the plan and finishes the run row with its outcome, in this transaction. */
+  apply(run: RunRecord, started: StartedRun, outcome: RunOutcome, plan: SyncPlan): Promise<void>;
 }
 
 /** The database side of a sync (the db layer implements it). */
 export interface SyncStore {
-  /** Inserts the run's row with status `running`, committed at once so it is visible while listing. */
-  startRun(run: RunRecord): Promise<void>;
   /**
-   * In ONE transaction under the scope's lock: reads the region's state, calls `plan` with it,
-   * writes the plan and finishes the run row with its counts. Returns the plan it wrote.
+   * Closes the scope's abandoned runs (no heartbeat within the bound), then inserts this run's row
+   * `running`, committed at once, and starts its heartbeat.
    */
-  commitRegion(
-    run: RunRecord,
-    outcome: RunOutcome,
-    plan: (region: RegionState) => SyncPlan,
-  ): Promise<SyncPlan>;
+  startRun(run: RunRecord): Promise<StartedRun>;
+  /**
+   * Runs `work` in ONE transaction holding the scope's lock (waiting for it boundedly, abortably);
+   * an error rolls everything back and is rethrown.
+   */
+  withRegion<T>(scope: Scope, signal: AbortSignal | undefined, work: (session: RegionSession) => Promise<T>): Promise<T>;
   /** Finishes the run row as `failed` with the error text; writes nothing else. */
   failRun(run: RunRecord, outcome: RunOutcome, error: string): Promise<void>;
 }
@@ -71,7 +85,7 @@ export interface RegionSyncResult {
   pages: number;
   counts: SyncPlan['counts'];
   durationMs: number;
-  /** Why the run failed or is partial. */
+  /** Why the run failed, is partial or was superseded. */
   error?: string;
   errorCode?: string;
 }
@@ -79,48 +93,46 @@ export interface RegionSyncResult {
 const NO_COUNTS: SyncPlan['counts'] = { imagesSeen: 0, created: 0, updated: 0, deleted: 0, events: 0 };
 
 /**
- * One region sync (SPEC §5): record the run, list, then diff and write in one transaction. Any
- * failure leaves the data as it was and records only the run's `failed` row with the cause.
- * Never throws for a failed sync: the result says what happened.
+ * One region sync (SPEC §5): record the run, list, then diff and write in one transaction under
+ * the scope's lock. Any failure leaves the data as it was and records only the run's `failed` row
+ * with the cause. Never throws for a failed sync (a database that cannot even record the failure
+ * included): the result says what happened.
  */
 export async function runRegionSync(
   deps: RunSyncDeps,
   request: RegionSyncRequest,
 ): Promise<RegionSyncResult> {
-  const run: RunRecord = {
-    id: deps.ids.uuid(),
-    scope: request.scope,
-    trigger: request.trigger,
-    startedAt: deps.clock.now(),
-  };
-  await deps.store.startRun(run);
+  const run: RunRecord = { id: deps.ids.uuid(), scope: request.scope, trigger: request.trigger };
+  const began = deps.clock.now();
+  let started: StartedRun | undefined;
   let listing: Listing | undefined;
   try {
+    started = await deps.store.startRun(run);
+    const observedAt = started.observedAt;
     listing =
       request.watchImageIds === undefined
         ? await deps.lister.listAllImages(request.scope.regionId, request.signal)
         : await deps.lister.listImagesByIds(request.scope.regionId, request.watchImageIds, request.signal);
     const done = listing;
-    // One instant for the whole write: versions, events and last_seen_at agree on it.
-    const now = deps.clock.now();
-    const outcome: RunOutcome = {
-      apiCalls: done.apiCalls,
-      pages: done.pages,
-      finishedAt: now,
-      complete: done.kind === 'full' && done.complete,
-      incompleteReason: done.incompleteReason,
-    };
-    const plan = await deps.store.commitRegion(run, outcome, (region) =>
-      planSync({
-        scope: request.scope,
-        listing: done,
-        region,
-        deleteBrake: request.deleteBrake,
-        now,
-        newId: () => deps.ids.uuid(),
-      }),
-    );
-    const reason = partialReason(plan, outcome, run.trigger);
+    const outcome: RunOutcome = { apiCalls: done.apiCalls, pages: done.pages };
+    const startedRun = started;
+    const plan = await deps.store.withRegion(request.scope, request.signal, async (session) => {
+      const keys = await session.readKeys();
+      const elsewhere = await lookUpElsewhere(session, done, keys);
+      const region: RegionState = { ...keys, elsewhere };
+      const input = { scope: request.scope, listing: done, region, deleteBrake: request.deleteBrake, observedAt };
+      const needed = statesNeeded(input);
+      if (needed.length > 0) {
+        const states = await session.readStates(needed);
+        region.stored = keys.stored.map((row) => {
+          const state = states.get(row.imageId);
+          return state === undefined ? row : { ...row, state };
+        });
+      }
+      const computed = planSync({ ...input, region, newId: () => deps.ids.uuid() });
+      await session.apply(run, startedRun, outcome, computed);
+      return computed;
+    });
     return {
       runId: run.id,
       scope: run.scope,
@@ -128,18 +140,21 @@ export async function runRegionSync(
       apiCalls: done.apiCalls,
       pages: done.pages,
       counts: plan.counts,
-      durationMs: deps.clock.now() - run.startedAt,
-      ...(reason === null ? {} : { error: reason }),
+      durationMs: deps.clock.now() - began,
+      ...(plan.reason === null ? {} : { error: plan.reason }),
     };
   } catch (error) {
     const apiCalls = listing?.apiCalls ?? numberDetail(error, 'apiCalls');
     const pages = listing?.pages ?? numberDetail(error, 'pages');
-    const message = describeError(error);
-    await deps.store.failRun(
-      run,
-      { apiCalls, pages, finishedAt: deps.clock.now(), complete: false },
-      message,
-    );
+    let message = describeError(error);
+    if (started !== undefined) {
+      try {
+        await deps.store.failRun(run, { apiCalls, pages }, message);
+      } catch (recordError) {
+        // The database may be what failed: the run row is then closed as abandoned later.
+        message = `${message} (the failure could not be recorded: ${describeError(recordError)})`;
+      }
+    }
     return {
       runId: run.id,
       scope: run.scope,
@@ -147,25 +162,24 @@ export async function runRegionSync(
       apiCalls,
       pages,
       counts: NO_COUNTS,
-      durationMs: deps.clock.now() - run.startedAt,
+      durationMs: deps.clock.now() - began,
       error: message,
       ...(error instanceof AppError ? { errorCode: error.code } : {}),
     };
+  } finally {
+    started?.release();
   }
 }
 
-/**
- * Why a committed run is `partial` (its `error` column and the summary), or null: the deletion
- * brake held, or a full listing stayed incomplete so no deletion was applied.
- */
-export function partialReason(
-  plan: Pick<SyncPlan, 'held'>,
-  outcome: Pick<RunOutcome, 'complete' | 'incompleteReason'>,
-  trigger: RunTrigger,
-): string | null {
-  if (plan.held) return `deletions held: ${plan.held.count} of ${plan.held.total} images`;
-  if (outcome.complete || trigger === 'watch') return null;
-  return `listing incomplete, deletions not applied: ${outcome.incompleteReason ?? 'unknown reason'}`;
+/** Listed ids the scope does not hold, looked up in the account's other regions (full listings only). */
+async function lookUpElsewhere(
+  session: RegionSession,
+  listing: Listing,
+  keys: RegionKeys,
+): Promise<ReadonlyMap<string, string>> {
+  if (listing.kind !== 'full') return new Map();
+  const unknown = unknownListedIds(listing, keys.stored);
+  return unknown.length === 0 ? new Map() : session.findElsewhere(unknown);
 }
 
 function describeError(error: unknown): string {

@@ -14,6 +14,8 @@ export interface SyncHarness {
   /** One full sync of the given regions (all configured when omitted), through the real composition root. */
   syncAll(regions?: readonly string[]): Promise<FullSyncReport>;
   syncRegion(regionId: string): Promise<RegionSyncResult>;
+  /** A watch poll (SPEC §5.5) of these images of the region. */
+  watchRegion(regionId: string, imageIds: readonly string[]): Promise<RegionSyncResult>;
   close(): Promise<void>;
 }
 
@@ -42,16 +44,31 @@ export async function createSyncHarness(
   await sql.connect();
   const account = config.accounts[0]!;
   const client = app.swasClient(account);
-  const store = createSyncStore(app.database().db, app.database().target);
+  const store = createSyncStore(app.database(), {
+    heartbeatMs: config.sync.heartbeatMs,
+    lockTimeoutMs: config.sync.lockTimeoutMs,
+    clock: app.clock,
+  });
   const syncRegion = (regionId: string) =>
     runRegionSync(
       { lister: client, store, clock: app.clock, ids: app.ids },
       { scope: { account: account.name, regionId }, trigger: 'manual', deleteBrake: config.sync.deleteBrake },
     );
+  const watchRegion = (regionId: string, imageIds: readonly string[]) =>
+    runRegionSync(
+      { lister: client, store, clock: app.clock, ids: app.ids },
+      {
+        scope: { account: account.name, regionId },
+        trigger: 'watch',
+        watchImageIds: imageIds,
+        deleteBrake: config.sync.deleteBrake,
+      },
+    );
   return {
     app,
     sql,
     syncRegion,
+    watchRegion,
     syncAll: (regions) =>
       runFullSync(
         {

@@ -1,0 +1,245 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Simulator, startSimulator } from '../../src/simulator/index.ts';
+import { createSyncHarness, rows, type SyncHarness } from '../support/sync-harness.ts';
+import { createTestDatabase } from '../support/test-database.ts';
+import { waitFor } from '../support/wait-for.ts';
+
+// SPEC §5.3: no listing overwrites a newer observation, and no single item blocks a region. The
+// races are made deterministic with the simulator's `hold` fault: a page is read (the region as
+// it was) and answered only when the test releases it. Each test owns a region.
+describe('sync fencing and item quarantine', () => {
+  let simulator: Simulator;
+  let harness: SyncHarness;
+
+  beforeAll(async () => {
+    simulator = await startSimulator({ port: 0, seed: 23, quota: null, regions: [] });
+    harness = await createSyncHarness(await createTestDatabase(), simulator);
+  });
+  afterAll(async () => {
+    await harness?.close();
+    await simulator?.close();
+  });
+
+  const images = (regionId: string) => simulator.admin.listImages(regionId);
+  const stored = (regionId: string) =>
+    rows<{ image_id: string; name: string | null; status: string; deleted: boolean; version: number }>(
+      harness.sql,
+      `select image_id, name, status, deleted_at is not null as deleted, version from custom_images
+       where region_id = $1 order by image_id`,
+      [regionId],
+    );
+  const live = async (regionId: string) =>
+    (await stored(regionId))
+      .filter((row) => !row.deleted)
+      .map(({ image_id, name, status }) => ({ image_id, name, status }));
+  const cloud = (regionId: string) =>
+    images(regionId)
+      .map((image) => ({ image_id: image.ImageId, name: image.Name ?? null, status: image.Status }))
+      .sort((a, b) => (a.image_id < b.image_id ? -1 : 1));
+  const events = (regionId: string, since = '-infinity') =>
+    rows<{ type: string; image_id: string | null }>(
+      harness.sql,
+      `select type, image_id from image_events where region_id = $1 and occurred_at > $2::timestamptz
+       order by id`,
+      [regionId, since],
+    );
+  const run = async (runId: string) =>
+    (
+      await rows<{ status: string; error: string | null; complete: boolean }>(
+        harness.sql,
+        'select status, error, complete from sync_runs where id = $1',
+        [runId],
+      )
+    )[0];
+  const holdPage = async (regionId: string, pageNumber: number) => {
+    const id = simulator.admin.injectFault({ kind: 'hold', regionId, pageNumber });
+    return {
+      id,
+      reached: () => waitFor(`page ${pageNumber} of ${regionId} held`, () => simulator.admin.heldCalls(id) > 0),
+      release: () => simulator.admin.releaseFault(id),
+    };
+  };
+
+  it('lets no stale listing that commits last revert, resurrect or delete what a newer one recorded', async () => {
+    const region = 'cn-hangzhou';
+    simulator.admin.setRegion(region, 12);
+    expect((await harness.syncRegion(region)).status).toBe('succeeded');
+    const [kept, removed, renamed] = images(region);
+
+    // The stale sync reads its only page, then waits; the cloud changes; a newer sync commits.
+    const hold = await holdPage(region, 1);
+    const stale = harness.syncRegion(region);
+    await hold.reached();
+    simulator.admin.deleteImage(region, removed!.ImageId);
+    simulator.admin.updateImage(region, renamed!.ImageId, { Name: 'renamed-after' });
+    const added = simulator.admin.addImage(region, { Name: 'added-after', InShare: false, InShareUser: false });
+    const since = new Date().toISOString();
+    const newer = await harness.syncRegion(region);
+    expect(newer.status).toBe('succeeded');
+    const afterNewer = await events(region);
+
+    hold.release();
+    const staleResult = await stale;
+    expect(staleResult.status).toBe('superseded');
+    expect((await run(staleResult.runId))?.complete).toBe(false);
+    expect((await run(staleResult.runId))?.error).toMatch(/superseded/);
+
+    // The database equals the latest listing, and the stale commit raised nothing.
+    expect(await live(region)).toEqual(cloud(region));
+    expect(await events(region)).toEqual(afterNewer);
+    expect((await events(region, since)).map((e) => [e.type, e.image_id]).sort()).toEqual(
+      [
+        ['image.created', added.ImageId],
+        ['image.deleted', removed!.ImageId],
+        ['image.updated', renamed!.ImageId],
+      ].sort(),
+    );
+    // And the next sync agrees with both: nothing flips back.
+    const next = await harness.syncRegion(region);
+    expect(next).toMatchObject({ status: 'succeeded', counts: { created: 0, updated: 0, deleted: 0, events: 0 } });
+    expect(kept).toBeDefined();
+  });
+
+  it('lets a watch poll commit while a full listing pages, and the full listing still applies its other images', async () => {
+    const region = 'cn-shanghai';
+    simulator.admin.setRegion(region, 150);
+    const [watched, other] = images(region);
+    simulator.admin.updateImage(region, watched!.ImageId, { Status: '4' });
+    expect((await harness.syncRegion(region)).status).toBe('succeeded');
+
+    simulator.admin.updateImage(region, watched!.ImageId, { Status: '3' });
+    simulator.admin.updateImage(region, other!.ImageId, { Name: 'changed-before-full-sync' });
+    const since = new Date().toISOString();
+    const hold = await holdPage(region, 2);
+    const full = harness.syncRegion(region);
+    await hold.reached();
+    const poll = await harness.watchRegion(region, [watched!.ImageId]);
+    expect(poll.status).toBe('succeeded');
+    hold.release();
+    const fullResult = await full;
+
+    expect(fullResult.status).toBe('succeeded');
+    expect((await run(fullResult.runId))?.complete).toBe(true);
+    expect(await live(region)).toEqual(cloud(region));
+    expect((await events(region, since)).map((e) => [e.type, e.image_id])).toEqual(
+      expect.arrayContaining([
+        ['image.status_changed', watched!.ImageId],
+        ['image.failed', watched!.ImageId],
+        ['image.updated', other!.ImageId],
+      ]),
+    );
+    // The failure is announced once, by the poll that saw it first.
+    expect((await events(region, since)).filter((e) => e.type === 'image.failed')).toHaveLength(1);
+    expect(await events(region, since)).toHaveLength(3);
+  });
+
+  it('records a watch poll that saw an image unchanged, so an older full listing cannot revert a change and its undo', async () => {
+    const region = 'cn-qingdao';
+    simulator.admin.setRegion(region, 5);
+    const [image] = images(region);
+    simulator.admin.updateImage(region, image!.ImageId, { Status: '4' });
+    expect((await harness.syncRegion(region)).status).toBe('succeeded');
+
+    // The full listing reads the image as copying→failed; then the image recovers to creating.
+    simulator.admin.updateImage(region, image!.ImageId, { Status: '3' });
+    const hold = await holdPage(region, 1);
+    const full = harness.syncRegion(region);
+    await hold.reached();
+    simulator.admin.updateImage(region, image!.ImageId, { Status: '4' });
+    // The poll sees the image as stored (no change), and records that observation.
+    const poll = await harness.watchRegion(region, [image!.ImageId]);
+    expect(poll).toMatchObject({ status: 'succeeded', counts: { updated: 0, events: 0 } });
+    hold.release();
+    const fullResult = await full;
+
+    expect(fullResult.status).toBe('succeeded');
+    const [row] = (await stored(region)).filter((r) => r.image_id === image!.ImageId);
+    expect(row).toMatchObject({ status: '4', version: 1 });
+  });
+
+  it('quarantines items that cannot be stored, applies the rest, and heals on the next clean listing', async () => {
+    const region = 'cn-beijing';
+    simulator.admin.setRegion(region, 12);
+    expect((await harness.syncRegion(region)).status).toBe('succeeded');
+    const listed = images(region);
+    const elsewhere = simulator.admin.setRegion('cn-zhangjiakou', 1)[0]!;
+    expect((await harness.syncRegion('cn-zhangjiakou')).status).toBe('succeeded');
+    const gone = listed[11]!;
+    simulator.admin.deleteImage(region, gone.ImageId);
+    const renamed = listed[10]!;
+    simulator.admin.updateImage(region, renamed.ImageId, { Name: 'still applied' });
+
+    const bad: Record<number, Record<string, unknown>> = {
+      0: { RegionId: 'cn-shanghai' },
+      1: { Name: 'nul\u0000inside', Description: 'lone \ud800 surrogate' },
+      2: { RequiredSystemDiskSize: 40.5 },
+      3: { RequiredDataDiskSize: -1 },
+      4: { CreationTime: '0' },
+      5: { RequiredSystemDiskSize: 2 ** 40 },
+      6: { ImageId: elsewhere.ImageId },
+    };
+    for (const [index, fields] of Object.entries(bad)) {
+      simulator.admin.injectFault({ kind: 'patch-item', regionId: region, index: Number(index), fields });
+    }
+    const result = await harness.syncRegion(region);
+
+    expect(result.status).toBe('partial');
+    const error = (await run(result.runId))?.error ?? '';
+    expect(error).toContain(`${listed[0]!.ImageId} (page 1 #0) RegionId: listed in ${region} but says cn-shanghai`);
+    expect(error).toContain(`${listed[2]!.ImageId} (page 1 #2) RequiredSystemDiskSize`);
+    expect(error).toContain(`${listed[3]!.ImageId} (page 1 #3) RequiredDataDiskSize`);
+    expect(error).toContain(`${listed[4]!.ImageId} (page 1 #4) CreationTime`);
+    expect(error).toContain(`${listed[5]!.ImageId} (page 1 #5) RequiredSystemDiskSize`);
+    expect(error).toContain(`${elsewhere.ImageId} ImageId: already stored under region cn-zhangjiakou`);
+    // Text PostgreSQL cannot hold is stored with its substitutes, not rejected.
+    const [text] = await rows<{ name: string; description: string }>(
+      harness.sql,
+      'select name, description from custom_images where image_id = $1',
+      [listed[1]!.ImageId],
+    );
+    expect(text).toEqual({ name: 'nul\u2400inside', description: 'lone \ufffd surrogate' });
+    // The rest is applied: the rename, and the deletion (rejected items with an id count as listed).
+    const after = await stored(region);
+    expect(after.find((r) => r.image_id === renamed.ImageId)?.name).toBe('still applied');
+    // The item whose ImageId became another region's id no longer lists its own: it is gone.
+    expect(after.filter((r) => r.deleted).map((r) => r.image_id).sort()).toEqual(
+      [gone.ImageId, listed[6]!.ImageId].sort(),
+    );
+    // The item listed under two regions did not move.
+    expect((await stored('cn-zhangjiakou')).map((r) => r.image_id)).toEqual([elsewhere.ImageId]);
+
+    const clean = await harness.syncRegion(region);
+    expect(clean.status).toBe('succeeded');
+    expect(await live(region)).toEqual(cloud(region));
+  });
+
+  it('withholds deletions when an item has no usable ImageId, and still applies the other items', async () => {
+    const region = 'cn-chengdu';
+    simulator.admin.setRegion(region, 6);
+    expect((await harness.syncRegion(region)).status).toBe('succeeded');
+    const listed = images(region);
+    simulator.admin.deleteImage(region, listed[5]!.ImageId);
+    simulator.admin.updateImage(region, listed[1]!.ImageId, { Name: 'applied anyway' });
+    // On every read: an incomplete listing is re-read, and a clean re-read would hide the item.
+    simulator.admin.injectFault({
+      kind: 'patch-item',
+      regionId: region,
+      index: 0,
+      fields: { ImageId: 'x'.repeat(300_000) },
+      times: Number.POSITIVE_INFINITY,
+    });
+
+    const result = await harness.syncRegion(region);
+    simulator.admin.clearFaults();
+    expect(result.status).toBe('partial');
+    const error = (await run(result.runId))?.error ?? '';
+    expect(error).toContain('item without a usable ImageId (page 1 #0) ImageId');
+    expect(error.length).toBeLessThan(5_000);
+    const after = await stored(region);
+    expect(after.find((r) => r.image_id === listed[5]!.ImageId)?.deleted).toBe(false);
+    expect(after.find((r) => r.image_id === listed[1]!.ImageId)?.name).toBe('applied anyway');
+
+    expect((await harness.syncRegion(region)).status).toBe('succeeded');
+    expect(await live(region)).toEqual(cloud(region));
+  });
+});

@@ -1,6 +1,7 @@
 import { type Config, requireCredentials } from '../config/load-config.ts';
 import { checkSchemaCurrent } from '../db/migrate.ts';
 import { createSyncStore } from '../db/sync-store.ts';
+import { displayText } from '../shared/display-text.ts';
 import { formatDuration } from '../shared/duration.ts';
 import { runFullSync } from '../sync/full-sync.ts';
 import { type RegionSyncResult, runRegionSync } from '../sync/run-sync.ts';
@@ -65,7 +66,7 @@ export async function syncOnce(context: CommandContext, config: Config, accountN
     );
     context.out(renderSummary(report.results));
     for (const failure of report.accountFailures) {
-      context.out(`account ${failure.account}: could not list regions: ${failure.error}`);
+      context.out(`account ${failure.account}: could not list regions: ${displayText(failure.error, 2_000)}`);
     }
     const failed = report.results.filter((r) => r.status === 'failed').length + report.accountFailures.length;
     context.out(
@@ -110,6 +111,6 @@ function renderSummary(results: readonly RegionSyncResult[]): string {
   );
   const notes = results
     .filter((r) => r.error !== undefined)
-    .map((r) => `  ${r.scope.account} ${r.scope.regionId} ${r.status}: ${r.error}`);
+    .map((r) => `  ${r.scope.account} ${r.scope.regionId} ${r.status}: ${displayText(r.error ?? '', 2_000)}`);
   return notes.length === 0 ? table : `${table}\n${notes.join('\n')}`;
 }

@@ -1,7 +1,12 @@
-/** Renders rows as an aligned plain-text table with a header line (no colours: safe to pipe). */
+import { displayText } from '../shared/display-text.ts';
+
+/**
+ * Renders rows as an aligned plain-text table with a header line (no colours: safe to pipe).
+ * Cells pass through {@link displayText}: API text cannot carry escape sequences to the terminal.
+ */
 export function renderTable(headers: readonly string[], rows: readonly (readonly unknown[])[]): string {
   const cells = rows.map((row) =>
-    row.map((cell) => (cell === null || cell === undefined ? '' : String(cell))),
+    row.map((cell) => (cell === null || cell === undefined ? '' : displayText(String(cell), 200))),
   );
   const widths = headers.map((header, i) =>
     Math.max(header.length, ...cells.map((row) => displayWidth(row[i] ?? ''))),

@@ -431,7 +431,13 @@ function isUrlWithProtocol(text: string, protocols: readonly string[]): boolean 
 
 /** A URL for an error message, its password replaced. */
 function redactUrl(text: string): string {
-  if (!URL.canParse(text)) return `"${text}"`;
+  if (!URL.canParse(text)) {
+    // Unparsable: whatever precedes the last '@' may hold credentials, so none of it is shown.
+    const at = text.lastIndexOf('@');
+    if (at < 0) return JSON.stringify(text.slice(0, 200));
+    const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(text)?.[0] ?? '';
+    return JSON.stringify(`${scheme}[redacted]@${text.slice(at + 1, at + 200)}`);
+  }
   const url = new URL(text);
   if (url.password) url.password = 'redacted';
   return `"${url.toString()}"`;

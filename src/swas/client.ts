@@ -3,6 +3,7 @@ import { Agent, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import packageJson from '../../package.json' with { type: 'json' };
 import { isAppError } from '../shared/app-error.ts';
+import { displayText } from '../shared/display-text.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { IdSource } from '../shared/ids.ts';
 import type { Secret } from '../shared/secret.ts';
@@ -299,7 +300,9 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
       parsed.ok && parsed.value !== null && typeof parsed.value === 'object'
         ? (parsed.value as Record<string, unknown>)
         : undefined;
-    const requestId = text(object?.RequestId) ?? text(object?.requestId) ?? headerRequestId;
+    // Shown in logs and errors: an id, so anything longer or stranger than one is cut down.
+    const foundId = text(object?.RequestId) ?? text(object?.requestId) ?? headerRequestId;
+    const requestId = foundId === undefined ? undefined : displayText(foundId, 64);
     log.debug(
       { requestId, httpStatus, attempt: attemptNumber, durationMs: deps.clock.now() - startedAt },
       'swas response',

@@ -1,4 +1,5 @@
 import { AppError } from '../shared/app-error.ts';
+import { displayText } from '../shared/display-text.ts';
 import { percentEncode } from './signer.ts';
 
 /**
@@ -154,8 +155,13 @@ export function scrubSecrets(text: string, secrets: readonly string[]): string {
 export function cleanApiMessage(message: string, secrets: readonly string[]): string {
   const cut = message.replace(/\s*server\s+string\s*to\s*sign\s+is[\s\S]*$/i, '');
   const collapsed = scrubSecrets(cut, secrets).replace(/\s+/g, ' ').trim();
-  return collapsed.length > MAX_MESSAGE_LENGTH ? `${collapsed.slice(0, MAX_MESSAGE_LENGTH)}…` : collapsed;
+  return displayText(collapsed, MAX_MESSAGE_LENGTH);
 }
+
+/** API `Code` and `RequestId` are short tokens; anything longer or stranger is cut down to one. */
+const MAX_TOKEN_LENGTH = 64;
+const cleanToken = (text: string, secrets: readonly string[]): string =>
+  displayText(scrubSecrets(text, secrets), MAX_TOKEN_LENGTH).replace(/\s+/g, '_');
 
 export interface ApiErrorResponse {
   httpStatus: number;
@@ -180,10 +186,13 @@ export function apiError(
   response: ApiErrorResponse,
   secrets: readonly string[],
 ): AppError {
-  const { code, retryable } = classifyApiError(response.httpStatus, response.apiCode);
+  const { code, retryable } = classifyApiError(
+    response.httpStatus,
+    response.apiCode === undefined ? undefined : response.apiCode.slice(0, MAX_TOKEN_LENGTH),
+  );
   const cleaned = response.message === undefined ? '' : cleanApiMessage(response.message, secrets);
-  const requestId = response.requestId === undefined ? undefined : scrubSecrets(response.requestId, secrets);
-  const apiCode = response.apiCode === undefined ? undefined : scrubSecrets(response.apiCode, secrets);
+  const requestId = response.requestId === undefined ? undefined : cleanToken(response.requestId, secrets);
+  const apiCode = response.apiCode === undefined ? undefined : cleanToken(response.apiCode, secrets);
   const where = [
     `HTTP ${response.httpStatus}`,
     requestId === undefined ? undefined : `RequestId ${requestId}`,
@@ -206,7 +215,7 @@ export function apiError(
 /** A request that failed below HTTP (connect, socket, undici timeouts). */
 export function transportError(context: CallContext, error: unknown, secrets: readonly string[]): AppError {
   const { code, retryable, transportCode: errno } = classifyTransportError(error);
-  const text = scrubSecrets(error instanceof Error ? error.message : String(error), secrets);
+  const text = displayText(scrubSecrets(error instanceof Error ? error.message : String(error), secrets));
   return new AppError(code, `${describeCall(context)}: ${errno ?? 'request failed'}: ${text}`, {
     retryable,
     cause: error,
@@ -271,7 +280,7 @@ export function invalidResponseError(
 ): AppError {
   return new AppError(
     'swas.invalid_response',
-    `${describeCall(context)}: ${scrubSecrets(problem, secrets)}`,
+    `${describeCall(context)}: ${displayText(scrubSecrets(problem, secrets))}`,
     {
       retryable: false,
       details: { ...baseDetails(context), requestId },

@@ -28,7 +28,11 @@ export const accountEntrySchema = z.strictObject({
     z.strictObject({ profile: z.string().min(1) }),
     z.strictObject({ ramRoleArn: z.string().min(1), sessionName: z.string().optional() }),
   ]),
-  regions: z.array(z.string().min(1)).nonempty().optional(),
+  // The same form SWAS_REGIONS takes, checked at start-up rather than failing every sync later.
+  regions: z
+    .array(z.string().regex(/^[a-z]{2}-[a-z0-9-]+$/, 'expected a region id such as cn-hangzhou'))
+    .nonempty()
+    .optional(),
   rateLimit: z.string().optional(),
 });
 

@@ -33,6 +33,8 @@ describe('loadConfig', () => {
       watchIntervalMs: 60_000,
       concurrency: 4,
       deleteBrake: 0.5,
+      heartbeatMs: 15_000,
+      lockTimeoutMs: 120_000,
     });
     expect(config.webhook.retryScheduleMs).toEqual([
       5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,
@@ -178,8 +180,20 @@ describe('loadConfig', () => {
     );
     expect(error.message).toContain('SWAS_ACCOUNTS_FILE: accounts.json: [0].name:');
     expect(error.message).toContain('[0].credentials');
+    const badRegion = configError(
+      { SWAS_ACCOUNTS_FILE: 'accounts.yaml' },
+      { readFile: () => '- name: prod\n  credentials: { accessKeyIdEnv: A, accessKeySecretEnv: B }\n  regions: [cn-hangzhou, "Hangzhou!"]' },
+    );
+    expect(badRegion.message).toContain('[0].regions[1]: expected a region id such as cn-hangzhou');
     const unreadable = configError({ SWAS_ACCOUNTS_FILE: '/nope.yaml' });
     expect(unreadable.message).toContain('SWAS_ACCOUNTS_FILE: cannot read "/nope.yaml"');
+  });
+
+  it('never echoes the password of an unparsable DATABASE_URL', () => {
+    const error = configError({ DATABASE_URL: 'postgres://me:pa55word@db:port/x' }, noFiles);
+    expect(error.message).toContain('DATABASE_URL');
+    expect(error.message).not.toContain('pa55word');
+    expect(error.message).not.toContain('me:');
   });
 
   it('asks for the default credentials by their variable names', () => {

@@ -1,0 +1,339 @@
+/**
+ * `npm run bench` (part): whole `sync --once` processes, cold, as a user runs them, next to floors
+ * measured in the same run (see RESULTS.md, section "sync --once processes").
+ *
+ * For each region size (BENCH_SIZES, default 20000,100000) the simulator (in this process, no
+ * quota) serves one region; every figure is a child process timed by `/usr/bin/time` (wall time
+ * and peak RSS):
+ * - floors: our own `sync --once` over an empty region (the fixed cost of a process), a minimal
+ *   signed client fetching and parsing the same pages (bench/floor-client.ts), and `COPY` of the
+ *   rows a baseline writes into the three tables (timed in this process, server side);
+ * - syncs, each in a fresh process: the baseline (first sync into a fresh database), a no-op, a
+ *   second no-op (its WAL measured with `pg_current_wal_lsn`), and a 1% change;
+ * - cold against warm: one process that syncs the unchanged region twice (bench/noop-twice.ts).
+ * Medians of BENCH_RUNS (default 3) repetitions.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { migrateDatabase } from '../src/db/migrate.ts';
+import { type Simulator, startSimulator } from '../src/simulator/index.ts';
+import { copyField, copyFromStdin } from './copy-in.ts';
+
+const SIZES = (process.env.BENCH_SIZES ?? '20000,100000').split(',').map(Number);
+const RUNS = Number(process.env.BENCH_RUNS) || 3;
+const SERVER = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const BIN = fileURLToPath(new URL('../bin/swas-inventory', import.meta.url));
+const FLOOR_CLIENT = fileURLToPath(new URL('./floor-client.ts', import.meta.url));
+const NOOP_TWICE = fileURLToPath(new URL('./noop-twice.ts', import.meta.url));
+const RESULTS_FILE = new URL('./RESULTS.md', import.meta.url);
+const TIME = '/usr/bin/time';
+const REGION = 'cn-bench';
+const TABLES = ['custom_images', 'custom_image_versions', 'image_events'] as const;
+
+/** Targets of the lean-sync work, by region size. */
+const TARGETS = {
+  noopRatio: 1.3,
+  changeRatio: 1.5,
+  baselineRatio: 3,
+  walBytes: 64 * 1024,
+  coldVsWarm: 1.1,
+  rssMb: (size: number, scenario: 'baseline' | 'noop' | 'change') =>
+    size <= 20_000 ? 200 : scenario === 'baseline' ? 512 : 256,
+};
+
+interface ProcessFigure {
+  ms: number;
+  rssMb: number;
+  stdout: string;
+}
+
+const urlFor = (name: string) => {
+  const url = new URL(SERVER);
+  url.pathname = `/${name}`;
+  return url.toString();
+};
+
+function timed(command: string, args: string[], env: Record<string, string>): Promise<ProcessFigure> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    execFile(
+      TIME,
+      ['-f', 'BENCH %e %M', command, ...args],
+      {
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...env },
+        maxBuffer: 64 << 20,
+      },
+      (error, stdout, stderr) => {
+        const ms = performance.now() - started;
+        const line = /BENCH ([\d.]+) (\d+)/.exec(stderr);
+        if (error || !line) {
+          reject(new Error(`${command} ${args.join(' ')} failed: ${stderr.slice(-2000)}`, { cause: error }));
+          return;
+        }
+        resolve({ ms, rssMb: Number(line[2]) / 1024, stdout });
+      },
+    );
+  });
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
+
+async function admin<T>(work: (client: pg.Client) => Promise<T>, database = 'postgres'): Promise<T> {
+  const client = new pg.Client({ connectionString: urlFor(database) });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(TIME)) throw new Error(`${TIME} is needed to measure peak RSS (apt-get install time)`);
+  const simulator = await startSimulator({
+    port: 0,
+    seed: 7,
+    quota: null,
+    regions: [{ regionId: 'cn-empty', images: 0 }],
+  });
+  const runId = randomBytes(3).toString('hex');
+  const template = `swas_bench_${runId}_template`;
+  const created: string[] = [template];
+  await migrateDatabase({ databaseUrl: urlFor(template) });
+  let databaseCount = 0;
+  const freshDatabase = async () => {
+    const name = `swas_bench_${runId}_${databaseCount++}`;
+    await admin((c) => c.query(`create database "${name}" template "${template}"`));
+    created.push(name);
+    return name;
+  };
+  const sections: string[] = [];
+  try {
+    for (const size of SIZES) sections.push(await measureSize(simulator, size, freshDatabase));
+  } finally {
+    await simulator.close();
+    await admin(async (c) => {
+      for (const name of created) await c.query(`drop database if exists "${name}" with (force)`);
+    });
+  }
+  const pgVersion = await admin(
+    async (c) => (await c.query<{ v: string }>('select version() as v')).rows[0]?.v ?? '',
+  );
+  const section = [
+    '<!-- sync-process:start -->',
+    '## `sync --once` processes',
+    '',
+    'Written by `bench/sync-process.ts` (part of `npm run bench`; `BENCH_SIZES`, `BENCH_RUNS`). Every',
+    'figure is a whole child process, cold, timed by `/usr/bin/time` (wall ms, peak RSS); medians of',
+    `${RUNS} runs. Floors from the same run: **fixed** = \`sync --once\` over an empty region (process`,
+    'start-up, config, connection, one page); **listing** = a minimal signed client that fetches and',
+    '`JSON.parse`s the same pages (bench/floor-client.ts); **COPY** = `COPY FROM STDIN` of the rows a',
+    'baseline writes into the three tables, one transaction (server time, from this process).',
+    '',
+    `- date: ${new Date().toISOString()}`,
+    `- machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+    `- Node ${process.version}; ${pgVersion.split(' on ')[0]}`,
+    '',
+    ...sections,
+    '<!-- sync-process:end -->',
+  ].join('\n');
+  const previous = existsSync(RESULTS_FILE) ? await readFile(RESULTS_FILE, 'utf8') : '# Benchmark results\n';
+  const marked = /<!-- sync-process:start -->[\s\S]*<!-- sync-process:end -->/;
+  await writeFile(
+    RESULTS_FILE,
+    marked.test(previous) ? previous.replace(marked, section) : `${previous.trimEnd()}\n\n${section}\n`,
+  );
+  process.stdout.write(`${section}\n`);
+}
+
+async function measureSize(
+  simulator: Simulator,
+  size: number,
+  freshDatabase: () => Promise<string>,
+): Promise<string> {
+  simulator.admin.setRegion(REGION, size);
+  const images = simulator.admin.listImages(REGION);
+  const env = (database: string) => ({
+    DATABASE_URL: urlFor(database),
+    SWAS_ENDPOINT: simulator.url,
+    ALIBABA_CLOUD_ACCESS_KEY_ID: 'testid',
+    ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'testsecret',
+    SWAS_RATE_LIMIT: '100000/1s',
+  });
+  const sync = (database: string, region = REGION) =>
+    timed(BIN, ['sync', '--once', '--no-deliver', '--region', region], env(database));
+
+  const fixed: ProcessFigure[] = [];
+  const listing: ProcessFigure[] = [];
+  const baseline: ProcessFigure[] = [];
+  const noop: ProcessFigure[] = [];
+  const noopAgain: ProcessFigure[] = [];
+  const change: ProcessFigure[] = [];
+  const wal: number[] = [];
+  const copyMs: number[] = [];
+  const cold: number[] = [];
+  const warm: number[] = [];
+  const fixedDatabase = await freshDatabase();
+  let copyPayloads: { table: string; columns: string[]; text: string }[] = [];
+
+  for (let run = 0; run < RUNS; run++) {
+    simulator.admin.setRegion(REGION, size);
+    fixed.push(await sync(fixedDatabase, 'cn-empty'));
+    listing.push(await timed(process.execPath, [FLOOR_CLIENT, simulator.url, REGION], {}));
+
+    const database = await freshDatabase();
+    baseline.push(await sync(database));
+    if (run === 0) copyPayloads = await dumpForCopy(database);
+    noop.push(await sync(database));
+    const before = await admin(
+      async (c) => (await c.query<{ l: string }>('select pg_current_wal_lsn() as l')).rows[0]?.l,
+      database,
+    );
+    noopAgain.push(await sync(database));
+    wal.push(
+      await admin(
+        async (c) =>
+          Number(
+            (await c.query<{ b: string }>('select pg_wal_lsn_diff(pg_current_wal_lsn(), $1) as b', [before]))
+              .rows[0]?.b,
+          ),
+        database,
+      ),
+    );
+    const twice = await timed(process.execPath, [NOOP_TWICE, REGION], env(database));
+    const [first, second] = twice.stdout.trim().split(' ').map(Number);
+    cold.push(first ?? Number.NaN);
+    warm.push(second ?? Number.NaN);
+
+    // 1%: renames and status changes spread over the listing.
+    const step = 100;
+    for (let index = 0; index < images.length; index += step) {
+      const image = images[index];
+      if (image)
+        simulator.admin.updateImage(REGION, image.ImageId, {
+          Name: `changed-${run}-${index}`,
+          Status: index % 200 === 0 ? '2' : '1',
+        });
+    }
+    change.push(await sync(database));
+    copyMs.push(await copyFloor(await freshDatabase(), copyPayloads));
+  }
+
+  const m = {
+    fixed: median(fixed.map((f) => f.ms)),
+    listing: median(listing.map((f) => f.ms)),
+    copy: median(copyMs),
+    baseline: median(baseline.map((f) => f.ms)),
+    noop: median(noop.map((f) => f.ms)),
+    noopAgain: median(noopAgain.map((f) => f.ms)),
+    change: median(change.map((f) => f.ms)),
+  };
+  const floor = m.fixed + m.listing;
+  const rows: string[][] = [];
+  const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
+  const peak = (figures: ProcessFigure[]) => Math.max(...figures.map((f) => f.rssMb));
+  rows.push(['fixed: `sync --once`, empty region', fmt(m.fixed), fmt(peak(fixed)), 'floor', '']);
+  rows.push(['listing: minimal signed client', fmt(m.listing), fmt(peak(listing)), 'floor', '']);
+  rows.push(['COPY of the baseline rows (3 tables)', fmt(m.copy), '—', 'floor', '']);
+  const row = (
+    name: string,
+    ms: number,
+    figures: ProcessFigure[],
+    ratioTo: number,
+    target: number,
+    scenario: 'baseline' | 'noop' | 'change',
+  ) => {
+    const ratio = ms / ratioTo;
+    const rss = peak(figures);
+    const rssTarget = TARGETS.rssMb(size, scenario);
+    rows.push([
+      name,
+      fmt(ms),
+      fmt(rss),
+      `${ratio.toFixed(2)}× (≤ ${target}×); RSS ≤ ${rssTarget} MB`,
+      verdict(ratio <= target && rss <= rssTarget),
+    ]);
+  };
+  row('baseline sync', m.baseline, baseline, floor + m.copy, TARGETS.baselineRatio, 'baseline');
+  row('no-op sync', m.noop, noop, floor, TARGETS.noopRatio, 'noop');
+  row('no-op sync after a no-op', m.noopAgain, noopAgain, floor, TARGETS.noopRatio, 'noop');
+  row('1% change sync', m.change, change, floor, TARGETS.changeRatio, 'change');
+  const walMax = Math.max(...wal);
+  const coldMs = median(cold);
+  const warmMs = median(warm);
+  return [
+    `### ${size.toLocaleString('en-US')} images`,
+    '',
+    '| figure | median ms | peak RSS MB | against (fixed + listing [+ COPY]) | result |',
+    '| --- | ---: | ---: | --- | --- |',
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+    '',
+    `- WAL written by a no-op sync after a no-op: max ${walMax.toLocaleString('en-US')} bytes over ${RUNS} runs (≤ 64 kB): ${verdict(walMax <= TARGETS.walBytes)}`,
+    `- one process syncing the unchanged region twice: first (cold) ${fmt(coldMs)} ms, second (warm) ${fmt(warmMs)} ms, cold/warm ${(coldMs / warmMs).toFixed(2)} (≤ 1.1): ${verdict(coldMs / warmMs <= TARGETS.coldVsWarm)}`,
+    '',
+  ].join('\n');
+}
+
+const fmt = (value: number) => value.toLocaleString('en-US', { maximumFractionDigits: 0 });
+
+/** The rows a baseline wrote, as COPY text payloads (columns in table order). */
+async function dumpForCopy(database: string) {
+  return admin(async (client) => {
+    const payloads: { table: string; columns: string[]; text: string }[] = [];
+    for (const table of TABLES) {
+      const { rows, fields } = await client.query({ text: `select * from ${table}`, rowMode: 'array' });
+      const columns = fields.map((f) => f.name);
+      const text = rows
+        .map((row: unknown[]) =>
+          row
+            .map((value) =>
+              copyField(
+                value === null
+                  ? null
+                  : value instanceof Date
+                    ? value.toISOString()
+                    : typeof value === 'object'
+                      ? JSON.stringify(value)
+                      : (value as string | number | boolean),
+              ),
+            )
+            .join('\t'),
+        )
+        .join('\n');
+      payloads.push({ table, columns, text: text === '' ? '' : `${text}\n` });
+    }
+    return payloads;
+  }, database);
+}
+
+/** COPY of the payloads into a fresh database's empty tables, one transaction; ms. */
+async function copyFloor(database: string, payloads: { table: string; columns: string[]; text: string }[]) {
+  return admin(async (client) => {
+    // Rows reference sync runs and statuses; the floor measures the three tables' load alone.
+    await client.query('set session_replication_role = replica');
+    const started = performance.now();
+    await client.query('begin');
+    for (const { table, columns, text } of payloads) {
+      await copyFromStdin(
+        client,
+        `copy ${table} (${columns.map((c) => `"${c}"`).join(', ')}) from stdin`,
+        text,
+      );
+    }
+    await client.query('commit');
+    return performance.now() - started;
+  }, database);
+}
+
+await main();

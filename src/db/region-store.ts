@@ -101,6 +101,24 @@ export async function readRegionKeys(tx: Transaction, scope: Scope): Promise<Reg
   };
 }
 
+/**
+ * Live images of the scope with their stored hashes: the snapshot a listing compares its items
+ * with, to keep unchanged ones as ids and hashes only. Read outside the commit's lock; the
+ * commit re-reads and checks every hash it relied on.
+ */
+export async function readKnownHashes(
+  db: Pick<Transaction, 'client'>,
+  scope: Scope,
+): Promise<Map<string, string>> {
+  const rows = await db.client.query<[string, string]>({
+    text: `select image_id, state_hash from custom_images
+      where account = $1 and region_id = $2 and deleted_at is null and state_hash is not null`,
+    values: [scope.account, scope.regionId],
+    rowMode: 'array',
+  });
+  return new Map(rows.rows);
+}
+
 /** Full states of the given images of the scope (rows as arrays, decoded by {@link stateFromRow}). */
 export async function readRegionStates(
   tx: Transaction,

@@ -2,7 +2,14 @@ import type { Clock } from '../shared/clock.ts';
 import type { SyncStore } from '../sync/run-sync.ts';
 import type { Database } from './client.ts';
 import { isDatabaseFailure, toDatabaseError } from './errors.ts';
-import { applyPlan, findImagesElsewhere, lockRegion, readRegionKeys, readRegionStates } from './region-store.ts';
+import {
+  applyPlan,
+  findImagesElsewhere,
+  lockRegion,
+  readKnownHashes,
+  readRegionKeys,
+  readRegionStates,
+} from './region-store.ts';
 import { createSyncRunStore } from './sync-run-store.ts';
 
 export interface SyncStoreOptions {
@@ -52,7 +59,11 @@ export function createSyncStore(database: Database, options: SyncStoreOptions): 
     withRegion: (scope, signal, work) =>
       coded(() =>
         database.transaction(async (tx) => {
-          await lockRegion(tx, scope, { timeoutMs: options.lockTimeoutMs, signal, sleep: options.clock.sleep });
+          await lockRegion(tx, scope, {
+            timeoutMs: options.lockTimeoutMs,
+            signal,
+            sleep: options.clock.sleep,
+          });
           return work({
             readKeys: () => readRegionKeys(tx, scope),
             readStates: (imageIds) => readRegionStates(tx, scope, imageIds),
@@ -76,8 +87,12 @@ export function createSyncStore(database: Database, options: SyncStoreOptions): 
         }),
       ),
 
+    readKnownHashes: (scope) => coded(() => readKnownHashes({ client: database.pool }, scope)),
+
     async failRun(run, outcome, error) {
-      await coded(() => runs.failRun({ id: run.id, error, apiCalls: outcome.apiCalls, pages: outcome.pages }));
+      await coded(() =>
+        runs.failRun({ id: run.id, error, apiCalls: outcome.apiCalls, pages: outcome.pages }),
+      );
     },
   };
 }

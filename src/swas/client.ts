@@ -3,11 +3,11 @@ import { Agent, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import packageJson from '../../package.json' with { type: 'json' };
 import { isAppError } from '../shared/app-error.ts';
-import { displayText } from '../shared/display-text.ts';
 import type { Clock } from '../shared/clock.ts';
+import { displayText } from '../shared/display-text.ts';
 import type { IdSource } from '../shared/ids.ts';
 import type { Secret } from '../shared/secret.ts';
-import type { ListedImage, Listing, RejectedItem } from '../sync/model.ts';
+import type { KnownHashes, ListedImage, Listing, RejectedItem } from '../sync/model.ts';
 import {
   abortedError,
   apiError,
@@ -33,10 +33,10 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy, runWithRetries, serverRetryDela
 import { canonicalQueryString, formatAcsDate, signAcs3 } from './signer.ts';
 import {
   API_VERSION,
-  listCustomImagesResponseSchema,
-  listRegionsResponseSchema,
   decodeItem,
   isRejected,
+  listCustomImagesResponseSchema,
+  listRegionsResponseSchema,
   type Region,
 } from './wire.ts';
 
@@ -114,8 +114,11 @@ export interface SwasClient {
   listRegions(signal?: AbortSignal): Promise<Region[]>;
   /** One ListCustomImages page, validated (retried as configured). */
   listCustomImagesPage(request: ListCustomImagesPageRequest, signal?: AbortSignal): Promise<CustomImagesPage>;
-  /** Every custom image of a region, with SPEC §5.2's completeness verdict (kind `full`). */
-  listAllImages(regionId: string, signal?: AbortSignal): Promise<Listing>;
+  /**
+   * Every custom image of a region, with SPEC §5.2's completeness verdict (kind `full`). Items
+   * whose hash matches `known` come back as ids and hashes only (`Listing.seen`).
+   */
+  listAllImages(regionId: string, signal?: AbortSignal, known?: KnownHashes): Promise<Listing>;
   /** The given images (kind `watch`, never complete), ≤ 100 ids per call. */
   listImagesByIds(regionId: string, imageIds: readonly string[], signal?: AbortSignal): Promise<Listing>;
 }
@@ -464,10 +467,11 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
       return page;
     },
 
-    async listAllImages(regionId, signal) {
+    async listAllImages(regionId, signal, known) {
       const log = rootLogger.child({ regionId, action: 'ListCustomImages' });
       const listing = await readFullListing((request) => readPage(regionId, request, signal), {
         maxRereads: options.maxListingRereads,
+        known,
         onUnstable: ({ read, reason }) =>
           log.warn({ read, reason }, 'listing changed under paging, re-reading'),
       });

@@ -1,5 +1,5 @@
 import { isAppError } from '../shared/app-error.ts';
-import type { ListedImage, Listing, RejectedItem } from '../sync/model.ts';
+import type { KnownHashes, ListedImage, Listing, RejectedItem, SeenImage } from '../sync/model.ts';
 
 /**
  * Paged listings over a page reader (SPEC §5.2, §5.5): the full listing with its completeness
@@ -52,12 +52,18 @@ export type PageReader = (request: PageRequest) => Promise<PageRead>;
 export interface FullListingOptions {
   /** Re-reads after an incomplete read (default {@link DEFAULT_MAX_REREADS}). */
   maxRereads?: number | undefined;
+  /**
+   * What the scope stored when the sync began: an item whose hash matches is kept as a
+   * {@link SeenImage} (id and hash) instead of in full, so an unchanged listing stays small.
+   */
+  known?: KnownHashes | undefined;
   /** Told about each incomplete read that will be re-read (for logs). */
   onUnstable?: ((info: { read: number; reason: string }) => void) | undefined;
 }
 
 interface ReadResult {
   images: Map<string, ListedImage>;
+  seen: Map<string, SeenImage>;
   rejected: RejectedItem[];
   totalCount: number;
   pages: number;
@@ -91,8 +97,14 @@ const sameIds = (a: readonly ListedImage[], b: readonly ListedImage[]): boolean 
  * an empty page or on a page that repeats the one before (a server ignoring `PageNumber`). Then
  * the verdict of SPEC §5.2, where a rejected item with a usable id counts as listed.
  */
-async function readOnce(readPage: PageReader, callsBefore: number, pagesBefore: number): Promise<ReadResult> {
+async function readOnce(
+  readPage: PageReader,
+  callsBefore: number,
+  pagesBefore: number,
+  known: KnownHashes | undefined,
+): Promise<ReadResult> {
   const images = new Map<string, ListedImage>();
+  const seen = new Map<string, SeenImage>();
   const rejected: RejectedItem[] = [];
   const totals: { page: number; totalCount: number }[] = [];
   let apiCalls = 0;
@@ -118,7 +130,16 @@ async function readOnce(readPage: PageReader, callsBefore: number, pagesBefore: 
     }
     previous = page.items;
     // Duplicates across pages (an image moved under paging): the later one is the fresher.
-    for (const image of page.items) images.set(image.state.imageId, image);
+    for (const image of page.items) {
+      const imageId = image.state.imageId;
+      if (known?.get(imageId) === image.hash) {
+        images.delete(imageId);
+        seen.set(imageId, { imageId, hash: image.hash });
+      } else {
+        seen.delete(imageId);
+        images.set(imageId, image);
+      }
+    }
     rejected.push(...page.rejected);
     if (page.items.length === 0 && page.rejected.length === 0) break;
     if (pageNumber >= Math.ceil(page.totalCount / LISTING_PAGE_SIZE)) break;
@@ -129,9 +150,11 @@ async function readOnce(readPage: PageReader, callsBefore: number, pagesBefore: 
   }
   const totalCount = totals.at(-1)?.totalCount ?? 0;
   const listedIds = new Set(images.keys());
+  for (const id of seen.keys()) listedIds.add(id);
   for (const item of rejected) if (item.imageId !== null) listedIds.add(item.imageId);
   return {
     images,
+    seen,
     rejected,
     totalCount,
     pages,
@@ -172,7 +195,7 @@ export async function readFullListing(
   let apiCalls = 0;
   let pages = 0;
   for (let read = 1; ; read++) {
-    const result = await readOnce(readPage, apiCalls, pages);
+    const result = await readOnce(readPage, apiCalls, pages, options.known);
     apiCalls += result.apiCalls;
     pages += result.pages;
     const lastRead = read > maxRereads;
@@ -183,6 +206,7 @@ export async function readFullListing(
     return {
       kind: 'full',
       images: [...result.images.values()],
+      seen: [...result.seen.values()],
       rejected: result.rejected,
       complete: result.incompleteReason === undefined,
       incompleteReason:
@@ -225,6 +249,7 @@ export async function readWatchListing(readPage: PageReader, imageIds: readonly 
   return {
     kind: 'watch',
     images: [...images.values()],
+    seen: [],
     rejected,
     complete: false,
     totalCount: 0,

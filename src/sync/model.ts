@@ -108,9 +108,23 @@ export interface Scope {
 
 export type ListingKind = 'full' | 'watch';
 
+/**
+ * An image the listing read but did not keep in full: its hash matched what the scope stored when
+ * the sync began, so only the id and hash travel to the commit (memory stays flat).
+ */
+export interface SeenImage {
+  imageId: string;
+  hash: string;
+}
+
+/** What the scope stored when a sync began: live image id → content hash (a snapshot). */
+export type KnownHashes = ReadonlyMap<string, string>;
+
 export interface Listing {
   kind: ListingKind;
   images: ListedImage[];
+  /** Images read and found equal to the snapshot of {@link KnownHashes}: ids and hashes only. */
+  seen: SeenImage[];
   /** Items left out (validation or storage limits); the rest of the listing is applied. */
   rejected: RejectedItem[];
   /**
@@ -225,6 +239,11 @@ export interface SyncPlan {
   counts: { imagesSeen: number; created: number; updated: number; deleted: number; events: number };
   /** Changes not applied because the row records a newer observation (fencing). */
   fenced: number;
+  /**
+   * Images kept only as a hash whose row a concurrent sync changed after this one began: what
+   * this listing saw of them cannot be written, so the run is partial and not complete.
+   */
+  unresolved: number;
   status: PlanStatus;
   /** True when this run applied a complete full listing: it ends the baseline, becomes `lastCompleteAt`. */
   complete: boolean;

@@ -53,6 +53,8 @@ interface Classification {
   /** Live rows a complete full listing did not return and whose observation is older. */
   missing: StoredImage[];
   fenced: number;
+  /** Images seen only as a hash whose row changed since: what was seen cannot be written. */
+  unresolved: number;
   imagesSeen: number;
 }
 
@@ -72,7 +74,9 @@ export function statesNeeded(input: Omit<PlanInput, 'newId'>): string[] {
 export function unknownListedIds(listing: Listing, stored: readonly StoredImage[]): string[] {
   const known = new Set<string>();
   for (const row of stored) known.add(row.imageId);
-  return listing.images.filter((image) => !known.has(image.state.imageId)).map((image) => image.state.imageId);
+  return listing.images
+    .filter((image) => !known.has(image.state.imageId))
+    .map((image) => image.state.imageId);
 }
 
 function classify(input: Omit<PlanInput, 'newId'>): Classification {
@@ -86,15 +90,18 @@ function classify(input: Omit<PlanInput, 'newId'>): Classification {
     foreign: [],
     missing: [],
     fenced: 0,
+    unresolved: 0,
     imagesSeen: 0,
   };
   // An id listed twice (paging moved under us) keeps its last occurrence.
   const listedById = new Map<string, ListedImage>();
   for (const image of listing.images) listedById.set(image.state.imageId, image);
+  const seenById = new Map<string, string>();
+  for (const seen of listing.seen) if (!listedById.has(seen.imageId)) seenById.set(seen.imageId, seen.hash);
   const rejectedIds = new Set<string>();
   for (const item of listing.rejected) if (item.imageId !== null) rejectedIds.add(item.imageId);
-  result.imagesSeen = listedById.size;
-  for (const id of rejectedIds) if (!listedById.has(id)) result.imagesSeen++;
+  result.imagesSeen = listedById.size + seenById.size;
+  for (const id of rejectedIds) if (!listedById.has(id) && !seenById.has(id)) result.imagesSeen++;
   // A newer complete listing observed every image of the scope: nothing of this one may land.
   if (result.superseded) return result;
 
@@ -118,10 +125,18 @@ function classify(input: Omit<PlanInput, 'newId'>): Classification {
       if (listing.kind === 'watch') result.touches.push(imageId);
     } else result.compare.push({ listed, stored: row });
   }
+  for (const [imageId, hash] of seenById) {
+    const row = storedById.get(imageId);
+    if (row !== undefined && observedAt <= row.observedAt) result.fenced++;
+    else if (row?.deletedAt === null && row.hash === hash) {
+      if (listing.kind === 'watch') result.touches.push(imageId);
+    } else result.unresolved++;
+  }
 
   if (listing.kind === 'full' && listing.complete) {
     for (const row of region.stored) {
-      if (row.deletedAt !== null || listedById.has(row.imageId) || rejectedIds.has(row.imageId)) continue;
+      if (row.deletedAt !== null || listedById.has(row.imageId) || seenById.has(row.imageId)) continue;
+      if (rejectedIds.has(row.imageId)) continue;
       if (observedAt <= row.observedAt) result.fenced++;
       else result.missing.push(row);
     }
@@ -176,6 +191,7 @@ export function planSync(input: PlanInput): SyncPlan {
     held: null,
     counts: { imagesSeen: classified.imagesSeen, created: 0, updated: 0, deleted: 0, events: 0 },
     fenced: classified.fenced,
+    unresolved: classified.unresolved,
     status: 'succeeded',
     complete: false,
     reason: null,
@@ -242,7 +258,8 @@ export function planSync(input: PlanInput): SyncPlan {
         plan.writes.push({ state: listed.state, raw: listed.raw, hash: listed.hash, version, isNew: false });
         plan.closeVersions.push({ imageId, version: stored.version });
         plan.counts.updated++;
-        if (!region.baseline) emitTransition(emit, common(imageId, version, listed.raw), before, listed.state);
+        if (!region.baseline)
+          emitTransition(emit, common(imageId, version, listed.raw), before, listed.state);
         break;
       }
       case 'deleted': {
@@ -268,12 +285,19 @@ export function planSync(input: PlanInput): SyncPlan {
     });
   }
   plan.counts.events = plan.events.length;
-  plan.complete = listing.kind === 'full' && listing.complete;
+  plan.complete = listing.kind === 'full' && listing.complete && classified.unresolved === 0;
   const reasons: string[] = [];
+  if (classified.unresolved > 0) {
+    reasons.push(
+      `${classified.unresolved} image(s) changed by a concurrent sync while this listing ran were not applied; the next sync applies them`,
+    );
+  }
   if (rejected.length > 0) reasons.push(describeRejected(rejected));
   if (sweep.held) reasons.push(`deletions held: ${sweep.held.count} of ${sweep.held.total} images`);
   if (listing.kind === 'full' && !listing.complete) {
-    reasons.push(`listing incomplete, deletions not applied: ${listing.incompleteReason ?? 'unknown reason'}`);
+    reasons.push(
+      `listing incomplete, deletions not applied: ${listing.incompleteReason ?? 'unknown reason'}`,
+    );
   }
   if (reasons.length > 0) {
     plan.status = 'partial';

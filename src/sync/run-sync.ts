@@ -1,12 +1,21 @@
 import { AppError, errorMessage } from '../shared/app-error.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { IdSource } from '../shared/ids.ts';
-import type { ImageState, Listing, RegionState, RunStatus, RunTrigger, Scope, SyncPlan } from './model.ts';
+import type {
+  ImageState,
+  KnownHashes,
+  Listing,
+  RegionState,
+  RunStatus,
+  RunTrigger,
+  Scope,
+  SyncPlan,
+} from './model.ts';
 import { planSync, statesNeeded, unknownListedIds } from './plan.ts';
 
 /** Reads a scope's images from the API (the SWAS client implements it). */
 export interface ImageLister {
-  listAllImages(regionId: string, signal?: AbortSignal): Promise<Listing>;
+  listAllImages(regionId: string, signal?: AbortSignal, known?: KnownHashes): Promise<Listing>;
   listImagesByIds(regionId: string, imageIds: readonly string[], signal?: AbortSignal): Promise<Listing>;
 }
 
@@ -55,9 +64,15 @@ export interface SyncStore {
    * Runs `work` in ONE transaction holding the scope's lock (waiting for it boundedly, abortably);
    * an error rolls everything back and is rethrown.
    */
-  withRegion<T>(scope: Scope, signal: AbortSignal | undefined, work: (session: RegionSession) => Promise<T>): Promise<T>;
+  withRegion<T>(
+    scope: Scope,
+    signal: AbortSignal | undefined,
+    work: (session: RegionSession) => Promise<T>,
+  ): Promise<T>;
   /** Finishes the run row as `failed` with the error text; writes nothing else. */
   failRun(run: RunRecord, outcome: RunOutcome, error: string): Promise<void>;
+  /** Live images of the scope with their stored hashes, now (a snapshot outside any lock). */
+  readKnownHashes(scope: Scope): Promise<KnownHashes>;
 }
 
 export interface RunSyncDeps {
@@ -109,9 +124,14 @@ export async function runRegionSync(
   try {
     started = await deps.store.startRun(run);
     const observedAt = started.observedAt;
+    // Images still as stored when the sync began are kept as ids and hashes only while listing.
     listing =
       request.watchImageIds === undefined
-        ? await deps.lister.listAllImages(request.scope.regionId, request.signal)
+        ? await deps.lister.listAllImages(
+            request.scope.regionId,
+            request.signal,
+            await deps.store.readKnownHashes(request.scope),
+          )
         : await deps.lister.listImagesByIds(request.scope.regionId, request.watchImageIds, request.signal);
     const done = listing;
     const outcome: RunOutcome = { apiCalls: done.apiCalls, pages: done.pages };
@@ -120,7 +140,13 @@ export async function runRegionSync(
       const keys = await session.readKeys();
       const elsewhere = await lookUpElsewhere(session, done, keys);
       const region: RegionState = { ...keys, elsewhere };
-      const input = { scope: request.scope, listing: done, region, deleteBrake: request.deleteBrake, observedAt };
+      const input = {
+        scope: request.scope,
+        listing: done,
+        region,
+        deleteBrake: request.deleteBrake,
+        observedAt,
+      };
       const needed = statesNeeded(input);
       if (needed.length > 0) {
         const states = await session.readStates(needed);

@@ -55,7 +55,8 @@ describe('sync fencing and item quarantine', () => {
     const id = simulator.admin.injectFault({ kind: 'hold', regionId, pageNumber });
     return {
       id,
-      reached: () => waitFor(`page ${pageNumber} of ${regionId} held`, () => simulator.admin.heldCalls(id) > 0),
+      reached: () =>
+        waitFor(`page ${pageNumber} of ${regionId} held`, () => simulator.admin.heldCalls(id) > 0),
       release: () => simulator.admin.releaseFault(id),
     };
   };
@@ -72,7 +73,11 @@ describe('sync fencing and item quarantine', () => {
     await hold.reached();
     simulator.admin.deleteImage(region, removed!.ImageId);
     simulator.admin.updateImage(region, renamed!.ImageId, { Name: 'renamed-after' });
-    const added = simulator.admin.addImage(region, { Name: 'added-after', InShare: false, InShareUser: false });
+    const added = simulator.admin.addImage(region, {
+      Name: 'added-after',
+      InShare: false,
+      InShareUser: false,
+    });
     const since = new Date().toISOString();
     const newer = await harness.syncRegion(region);
     expect(newer.status).toBe('succeeded');
@@ -96,7 +101,10 @@ describe('sync fencing and item quarantine', () => {
     );
     // And the next sync agrees with both: nothing flips back.
     const next = await harness.syncRegion(region);
-    expect(next).toMatchObject({ status: 'succeeded', counts: { created: 0, updated: 0, deleted: 0, events: 0 } });
+    expect(next).toMatchObject({
+      status: 'succeeded',
+      counts: { created: 0, updated: 0, deleted: 0, events: 0 },
+    });
     expect(kept).toBeDefined();
   });
 
@@ -157,6 +165,36 @@ describe('sync fencing and item quarantine', () => {
     expect(row).toMatchObject({ status: '4', version: 1 });
   });
 
+  it('never writes over an image kept only as a hash when an older sync changed it meanwhile', async () => {
+    const region = 'cn-wulanchabu';
+    simulator.admin.setRegion(region, 3);
+    expect((await harness.syncRegion(region)).status).toBe('succeeded');
+    const [image] = images(region);
+    const original = image!.Name;
+
+    // The older sync sees the image renamed; the newer one sees it renamed back, as stored, and
+    // keeps it as a hash only. The older one commits its rename in between.
+    simulator.admin.updateImage(region, image!.ImageId, { Name: 'briefly renamed' });
+    const olderHold = await holdPage(region, 1);
+    const older = harness.syncRegion(region);
+    await olderHold.reached();
+    simulator.admin.updateImage(region, image!.ImageId, { Name: original ?? null });
+    const newerHold = await holdPage(region, 1);
+    const newer = harness.syncRegion(region);
+    await newerHold.reached();
+    olderHold.release();
+    expect((await older).status).toBe('succeeded');
+    newerHold.release();
+    const newerResult = await newer;
+
+    expect(newerResult.status).toBe('partial');
+    expect(newerResult.error).toMatch(/1 image\(s\) changed by a concurrent sync/);
+    expect((await run(newerResult.runId))?.complete).toBe(false);
+    // The next sync applies what the cloud holds.
+    expect((await harness.syncRegion(region)).status).toBe('succeeded');
+    expect(await live(region)).toEqual(cloud(region));
+  });
+
   it('quarantines items that cannot be stored, applies the rest, and heals on the next clean listing', async () => {
     const region = 'cn-beijing';
     simulator.admin.setRegion(region, 12);
@@ -185,7 +223,9 @@ describe('sync fencing and item quarantine', () => {
 
     expect(result.status).toBe('partial');
     const error = (await run(result.runId))?.error ?? '';
-    expect(error).toContain(`${listed[0]!.ImageId} (page 1 #0) RegionId: listed in ${region} but says cn-shanghai`);
+    expect(error).toContain(
+      `${listed[0]!.ImageId} (page 1 #0) RegionId: listed in ${region} but says cn-shanghai`,
+    );
     expect(error).toContain(`${listed[2]!.ImageId} (page 1 #2) RequiredSystemDiskSize`);
     expect(error).toContain(`${listed[3]!.ImageId} (page 1 #3) RequiredDataDiskSize`);
     expect(error).toContain(`${listed[4]!.ImageId} (page 1 #4) CreationTime`);
@@ -202,9 +242,12 @@ describe('sync fencing and item quarantine', () => {
     const after = await stored(region);
     expect(after.find((r) => r.image_id === renamed.ImageId)?.name).toBe('still applied');
     // The item whose ImageId became another region's id no longer lists its own: it is gone.
-    expect(after.filter((r) => r.deleted).map((r) => r.image_id).sort()).toEqual(
-      [gone.ImageId, listed[6]!.ImageId].sort(),
-    );
+    expect(
+      after
+        .filter((r) => r.deleted)
+        .map((r) => r.image_id)
+        .sort(),
+    ).toEqual([gone.ImageId, listed[6]!.ImageId].sort());
     // The item listed under two regions did not move.
     expect((await stored('cn-zhangjiakou')).map((r) => r.image_id)).toEqual([elsewhere.ImageId]);
 

@@ -8,7 +8,6 @@ export function displayText(text: string, max = 300): string {
   const clean = text
     // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is removed.
     .replace(/\u001b\[[0-?]*[ -/]*[@-~]|\u001b[\]PX^_][^\u0007\u001b]*(\u0007|\u001b\\)?|\u001b./g, '')
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: as above.
     .replace(/[\t\n\r\v\f]/g, ' ')
     // biome-ignore lint/suspicious/noControlCharactersInRegex: as above.
     .replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, '');

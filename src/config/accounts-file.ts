@@ -1,5 +1,10 @@
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { z } from 'zod';
+
+// Loaded on use: most deployments have no YAML accounts file, and every command pays for a module
+// it loads at start-up.
+const load = createRequire(import.meta.url);
+const parseYaml = (text: string): unknown => (load('yaml') as typeof import('yaml')).parse(text);
 
 /**
  * `SWAS_ACCOUNTS_FILE`: a JSON or YAML list of accounts. Credentials are never written in the file:

@@ -1,5 +1,9 @@
-import { CronExpressionParser } from 'cron-parser';
+import { createRequire } from 'node:module';
 import { parseDuration } from '../shared/duration.ts';
+
+// Loaded on use: only a cron schedule needs it (with its time-zone library), not an interval.
+const load = createRequire(import.meta.url);
+const cronParser = () => load('cron-parser') as typeof import('cron-parser');
 
 /** A full-sync cadence: a fixed interval or a cron expression (5 fields, or 6 with seconds). */
 export type Schedule = { kind: 'interval'; everyMs: number } | { kind: 'cron'; pattern: string; tz: string };
@@ -18,7 +22,7 @@ export function parseSchedule(text: string, tz: string): Schedule | { error: str
     };
   }
   try {
-    CronExpressionParser.parse(trimmed, { tz });
+    cronParser().CronExpressionParser.parse(trimmed, { tz });
     return { kind: 'cron', pattern: trimmed, tz };
   } catch (error) {
     return {

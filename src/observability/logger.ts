@@ -1,7 +1,10 @@
+import { createRequire } from 'node:module';
 import type { Writable } from 'node:stream';
 import { type DestinationStream, type Logger, pino } from 'pino';
-import pretty from 'pino-pretty';
 import type { LogLevel } from '../config/load-config.ts';
+
+// Loaded on use: pretty output is for terminals only; JSON lines need none of its modules.
+const load = createRequire(import.meta.url);
 
 export type { Logger } from 'pino';
 
@@ -47,7 +50,7 @@ export function createLogger(options: LoggerOptions): Logger {
   const isTty = 'isTTY' in destination && destination.isTTY === true;
   const stream =
     (options.pretty ?? isTty)
-      ? pretty({
+      ? (load('pino-pretty') as typeof import('pino-pretty'))({
           destination: destination as Writable,
           colorize: isTty,
           sync: true,

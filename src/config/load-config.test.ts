@@ -182,7 +182,10 @@ describe('loadConfig', () => {
     expect(error.message).toContain('[0].credentials');
     const badRegion = configError(
       { SWAS_ACCOUNTS_FILE: 'accounts.yaml' },
-      { readFile: () => '- name: prod\n  credentials: { accessKeyIdEnv: A, accessKeySecretEnv: B }\n  regions: [cn-hangzhou, "Hangzhou!"]' },
+      {
+        readFile: () =>
+          '- name: prod\n  credentials: { accessKeyIdEnv: A, accessKeySecretEnv: B }\n  regions: [cn-hangzhou, "Hangzhou!"]',
+      },
     );
     expect(badRegion.message).toContain('[0].regions[1]: expected a region id such as cn-hangzhou');
     const unreadable = configError({ SWAS_ACCOUNTS_FILE: '/nope.yaml' });

@@ -115,9 +115,10 @@ export function createDatabase(databaseUrl: string, options: DatabaseOptions = {
         return result;
       } catch (error) {
         broken = lost;
-        if (lost === undefined) await client.query('rollback').catch((rollbackError: unknown) => {
-          broken = asError(rollbackError);
-        });
+        if (lost === undefined)
+          await client.query('rollback').catch((rollbackError: unknown) => {
+            broken = asError(rollbackError);
+          });
         throw lost !== undefined && !(error instanceof AppError) ? toDatabaseError(lost, target) : error;
       } finally {
         if (broken !== undefined || lost !== undefined) {

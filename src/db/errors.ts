@@ -122,7 +122,8 @@ export function toDatabaseError(error: unknown, target: string): AppError {
   if (error instanceof AppError) return error;
   // drizzle wraps driver errors as "Failed query: <sql> params: <values>": the driver's error
   // carries the code and says what went wrong without echoing the data.
-  const driverError = error instanceof DrizzleQueryError && error.cause instanceof Error ? error.cause : error;
+  const driverError =
+    error instanceof DrizzleQueryError && error.cause instanceof Error ? error.cause : error;
   const rule = ruleFor(driverError);
   const sqlstate = sqlStateOf(driverError);
   if (rule) {

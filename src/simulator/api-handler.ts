@@ -279,7 +279,9 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
     for (const fault of deps.faults.matching(context)) {
       if (fault.kind !== 'hold' || !deps.faults.take(fault.id)) continue;
       call.faults.push(fault.kind);
-      const closed = new Promise<void>((resolve) => deps.closed.addEventListener('abort', () => resolve(), { once: true }));
+      const closed = new Promise<void>((resolve) =>
+        deps.closed.addEventListener('abort', () => resolve(), { once: true }),
+      );
       await Promise.race([deps.faults.held(fault.id), closed]);
       if (deps.closed.aborted) return;
     }

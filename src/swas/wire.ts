@@ -44,7 +44,8 @@ export const IMAGE_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
  * ISO 8601 date-time as the API renders it (`2024-05-01T08:00:00Z`, seconds and fraction
  * optional, zone optional), years 1970..9999: a bare number such as `"0"` is not a time.
  */
-const API_TIME = /^(19[7-9]\d|[2-9]\d{3})-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/i;
+const API_TIME =
+  /^(19[7-9]\d|[2-9]\d{3})-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/i;
 
 export const wireTagSchema = z.looseObject({ Key: z.string(), Value: z.string().nullish() });
 
@@ -175,7 +176,9 @@ export function decodeItem(
   describe: (item: unknown, error: z.ZodError) => { field: string; reason: string },
 ): ListedImage | RejectedItem {
   const candidate =
-    item !== null && typeof item === 'object' && !Array.isArray(item) ? (item as Record<string, unknown>) : null;
+    item !== null && typeof item === 'object' && !Array.isArray(item)
+      ? (item as Record<string, unknown>)
+      : null;
   const id = candidate?.ImageId;
   const imageId = typeof id === 'string' && IMAGE_ID_PATTERN.test(id) ? id : null;
   if (candidate === null) return { imageId: null, ...position, field: 'item', reason: 'expected an object' };
@@ -183,7 +186,12 @@ export function decodeItem(
   if (!checked.success) return { imageId, ...position, ...describe(candidate, checked.error) };
   const regionId = checked.data.RegionId;
   if (regionId !== null && regionId !== undefined && regionId !== scopeRegionId) {
-    return { imageId, ...position, field: 'RegionId', reason: `listed in ${scopeRegionId} but says ${regionId}` };
+    return {
+      imageId,
+      ...position,
+      field: 'RegionId',
+      reason: `listed in ${scopeRegionId} but says ${regionId}`,
+    };
   }
   return toListedImage(checked.data, scopeRegionId, candidate);
 }

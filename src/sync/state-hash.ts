@@ -21,7 +21,11 @@ export function stateHash(state: ImageState): string {
         values.push(canonicalTags(state.tags));
         break;
       case 'createInstances':
-        values.push(state.createInstances.length < 2 ? state.createInstances : state.createInstances.toSorted(compareText));
+        values.push(
+          state.createInstances.length < 2
+            ? state.createInstances
+            : state.createInstances.toSorted(compareText),
+        );
         break;
       default:
         values.push(state[attribute]);

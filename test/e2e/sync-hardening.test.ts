@@ -83,7 +83,9 @@ describe('sync --once hardening', () => {
     const holder = new pg.Client({ connectionString: databaseUrl });
     await holder.connect();
     await holder.query('begin');
-    await holder.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [`swas-sync:default:${regionId}`]);
+    await holder.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [
+      `swas-sync:default:${regionId}`,
+    ]);
     return async () => {
       await holder.query('rollback').catch(() => undefined);
       await holder.end();
@@ -149,7 +151,9 @@ describe('sync --once hardening', () => {
         SYNC_LOCK_TIMEOUT: '500ms',
       });
       expect(bounded.exitCode).toBe(1);
-      expect(bounded.stdout).toMatch(/db\.lock_timeout: another process has been committing default\/cn-beijing/);
+      expect(bounded.stdout).toMatch(
+        /db\.lock_timeout: another process has been committing default\/cn-beijing/,
+      );
 
       const waiting = start(['sync', '--once', '--region', 'cn-beijing']);
       await waitingBackend('cn-beijing');
@@ -170,13 +174,17 @@ describe('sync --once hardening', () => {
     await waitFor('page 1 held', () => simulator.admin.heldCalls(hold) > 0);
     const [live] = await runsOf('cn-qingdao');
     // Older than the bound, many times over, and still alive.
-    await waitFor('the live run to be older than 2 s', async () => {
-      const { rows } = await sql.query<{ old: boolean }>(
-        `select started_at < clock_timestamp() - interval '2 seconds' as old from sync_runs where id = $1`,
-        [live?.id],
-      );
-      return rows[0]?.old === true;
-    }, { timeoutMs: 10_000 });
+    await waitFor(
+      'the live run to be older than 2 s',
+      async () => {
+        const { rows } = await sql.query<{ old: boolean }>(
+          `select started_at < clock_timestamp() - interval '2 seconds' as old from sync_runs where id = $1`,
+          [live?.id],
+        );
+        return rows[0]?.old === true;
+      },
+      { timeoutMs: 10_000 },
+    );
     const other = await runCli(['sync', '--once', '--region', 'cn-qingdao'], { ...env, ...heartbeat });
     expect(other.exitCode, other.stdout).toBe(0);
     expect((await runsOf('cn-qingdao')).find((r) => r.id === live?.id)?.status).toBe('running');
@@ -225,7 +233,10 @@ describe('sync --once hardening', () => {
     expect(run?.error?.length).toBeLessThan(1_000);
     expect(run?.error).not.toContain('\u001b');
 
-    const badUrl = await runCli(['sync', '--once'], { ...env, DATABASE_URL: 'postgres://me:pa55word@db:port/x' });
+    const badUrl = await runCli(['sync', '--once'], {
+      ...env,
+      DATABASE_URL: 'postgres://me:pa55word@db:port/x',
+    });
     expect(badUrl.exitCode).toBe(2);
     expect(badUrl.stdout + badUrl.stderr).toContain('DATABASE_URL');
     expect(badUrl.stdout + badUrl.stderr).not.toContain('pa55word');

@@ -25,14 +25,26 @@ const FIELDS = [
 /** Values of every shape a hostile or broken API could put in a field. */
 const hostileValue = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 40 }),
-  fc.constantFrom('\u0000', 'a\u0000b', '\ud800', 'x\udc00y', '\u001b[31mred', 'x'.repeat(100_000), '', '0', '-1'),
+  fc.constantFrom(
+    '\u0000',
+    'a\u0000b',
+    '\ud800',
+    'x\udc00y',
+    '\u001b[31mred',
+    'x'.repeat(100_000),
+    '',
+    '0',
+    '-1',
+  ),
   fc.integer(),
   fc.double(),
   fc.constantFrom(2 ** 31, 2 ** 53 + 1, -0, 1e300),
   fc.boolean(),
   fc.constant(null),
   fc.array(fc.oneof(fc.string({ maxLength: 5 }), fc.integer(), fc.constant(null)), { maxLength: 3 }),
-  fc.dictionary(fc.string({ maxLength: 4 }), fc.oneof(fc.string({ maxLength: 4 }), fc.integer()), { maxKeys: 3 }),
+  fc.dictionary(fc.string({ maxLength: 4 }), fc.oneof(fc.string({ maxLength: 4 }), fc.integer()), {
+    maxKeys: 3,
+  }),
 );
 
 const patch = fc.record({

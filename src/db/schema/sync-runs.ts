@@ -60,7 +60,9 @@ export const syncRuns = pgTable(
   },
   (t) => [
     index('sync_runs_account_region_started_idx').on(t.account, t.regionId, t.startedAt.desc()),
-    index('sync_runs_complete_started_idx').on(t.account, t.regionId, t.startedAt.desc()).where(sql`${t.complete}`),
+    index('sync_runs_complete_started_idx')
+      .on(t.account, t.regionId, t.startedAt.desc())
+      .where(sql`${t.complete}`),
     index('sync_runs_running_idx').on(t.heartbeatAt).where(sql`${t.status} = 'running'`),
     check('sync_runs_trigger_check', sql`${t.trigger} in (${list(RUN_TRIGGERS)})`),
     check('sync_runs_status_check', sql`${t.status} in (${list(RUN_STATUSES)})`),

@@ -1,4 +1,5 @@
 import type { ImageState, ImageStatus, ListedImage, Listing } from '../src/sync/model.ts';
+import { stateHash } from '../src/sync/state-hash.ts';
 
 /** What one changed listing holds beyond the previous one. */
 export interface ChangeRound {
@@ -76,5 +77,6 @@ function modify(image: ListedImage, kind: number, round: number, j: number): Lis
 }
 
 function patch(image: ListedImage, state: Partial<ImageState>, raw: Record<string, unknown>): ListedImage {
-  return { state: { ...image.state, ...state }, raw: { ...image.raw, ...raw } };
+  const next = { ...image.state, ...state };
+  return { state: next, raw: { ...image.raw, ...raw }, hash: stateHash(next) };
 }

@@ -225,7 +225,11 @@ export type PlanStatus = 'succeeded' | 'partial' | 'superseded';
 export interface SyncPlan {
   /** New images and images whose state changed (or that were listed again after a deletion). */
   writes: ImageWrite[];
-  /** Images a watch poll saw unchanged: their observation (`last_seen_at`) is recorded. */
+  /**
+   * Unchanged images a listing that is not complete (a watch poll, an unstable or partial full
+   * listing) returned: their observation (`last_seen_at`) is recorded, so an older listing cannot
+   * revert them. A complete listing's observation is its start, recorded on its run.
+   */
   touches: string[];
   /** Rows whose stored hash was missing or stale for an unchanged state: only the hash is written. */
   rehashes: { imageId: string; hash: string }[];

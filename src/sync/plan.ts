@@ -122,14 +122,15 @@ function classify(input: Omit<PlanInput, 'newId'>): Classification {
     }
     if (row.deletedAt !== null) result.reappeared.push({ listed, stored: row });
     else if (row.hash !== null && row.hash === listed.hash) {
-      if (listing.kind === 'watch') result.touches.push(imageId);
+      // A complete listing's observation is its start (lastCompleteAt); any other records it here.
+      if (!listing.complete) result.touches.push(imageId);
     } else result.compare.push({ listed, stored: row });
   }
   for (const [imageId, hash] of seenById) {
     const row = storedById.get(imageId);
     if (row !== undefined && observedAt <= row.observedAt) result.fenced++;
     else if (row?.deletedAt === null && row.hash === hash) {
-      if (listing.kind === 'watch') result.touches.push(imageId);
+      if (!listing.complete) result.touches.push(imageId);
     } else result.unresolved++;
   }
 
@@ -158,7 +159,8 @@ function classify(input: Omit<PlanInput, 'newId'>): Classification {
  *   its current one closed; an equal state with a stale hash only gets its hash rewritten.
  * - Only a complete full listing deletes: live images it did not return (rejected items with an id
  *   count as returned), subject to the deletion brake. A watch listing touches only what it
- *   returned, and records its observation of the unchanged ones (`touches`).
+ *   returned. A listing that is not complete (watch polls included) records its observation of
+ *   the unchanged images it returned (`touches`); a complete one is recorded by its start.
  * - While `region.baseline` holds, every event is flagged baseline and changes raise nothing: an
  *   image arriving gets `image.created` only; deletions and held deletions are still reported.
  *   After it, an image arriving failed or shared also gets `image.failed` / `image.shared`.

@@ -2,17 +2,28 @@ import { randomUUID } from 'node:crypto';
 import { and, asc, eq } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { describe, expect, it } from 'vitest';
-import type { Db } from '../../src/db/client.ts';
-import { createRegionReadMemory, createRegionStore } from '../../src/db/region-store.ts';
+import type { Db, Transaction } from '../../src/db/client.ts';
+import {
+  applyPlan,
+  findImagesElsewhere,
+  lockRegion,
+  readKnownHashes,
+  readRegionKeys,
+  readRegionStates,
+} from '../../src/db/region-store.ts';
 import * as schema from '../../src/db/schema/index.ts';
 import { customImages, customImageVersions, imageEvents, syncRuns } from '../../src/db/schema/index.ts';
 import { createSyncRunStore } from '../../src/db/sync-run-store.ts';
 import { isAppError } from '../../src/shared/app-error.ts';
-import type { ImageAttribute, ImageState, Scope, StoredImage, SyncPlan } from '../../src/sync/model.ts';
+import { systemClock } from '../../src/shared/clock.ts';
+import type { ImageState, Listing, RunTrigger, Scope, StoredImage, SyncPlan } from '../../src/sync/model.ts';
+import { planSync, statesNeeded } from '../../src/sync/plan.ts';
+import { stateHash } from '../../src/sync/state-hash.ts';
 import {
   emptyPlan,
   imageState,
   imageWrite,
+  listedImage,
   openTestDatabase,
   plannedEvent,
   rawItem,
@@ -22,37 +33,73 @@ import { waitFor } from '../support/wait-for.ts';
 
 const database = await openTestDatabase();
 const { db } = database;
-const memory = createRegionReadMemory();
-const regions = createRegionStore(db, memory);
 const runs = createSyncRunStore(db);
-
-const T1 = Date.UTC(2026, 0, 1, 8, 0, 0, 123);
-const T2 = T1 + 15 * 60_000;
-const T3 = T2 + 15 * 60_000;
+const ABANDON = { staleAfterMs: 60_000 };
+const LOCK = { timeoutMs: 10_000, sleep: systemClock.sleep };
 
 const scopeFor = (account: string, regionId = 'cn-hangzhou'): Scope => ({ account, regionId });
 const stateIn = (scope: Scope, imageId: string, overrides: Partial<ImageState> = {}) =>
   imageState(imageId, { regionId: scope.regionId, ...overrides });
 
-/** Starts a run, applies `plan` under the scope's lock and finishes the run; returns the run id. */
-async function sync(scope: Scope, at: number, plan: SyncPlan, complete = true): Promise<string> {
+/** A started run: its id and its observation instant (the database's `started_at`, epoch ms). */
+interface Run {
+  id: string;
+  at: number;
+}
+
+async function startRun(scope: Scope, trigger: RunTrigger = 'schedule'): Promise<Run> {
   const id = randomUUID();
-  await runs.startRun({ id, ...scope, trigger: 'schedule', startedAt: at - 1000 });
-  await regions.withRegionLock(scope, async (tx) => {
-    await regions.applyPlan(tx, scope, id, plan, at);
-    await runs.finishRun(tx, {
-      id,
-      status: plan.status,
-      finishedAt: at,
+  return { id, at: await runs.startRun({ id, ...scope, trigger }, ABANDON) };
+}
+
+/** The scope's lock, then `work`, in one transaction of the seam (as the sync store takes it). */
+const withLock = <T>(scope: Scope, work: (tx: Transaction) => Promise<T>): Promise<T> =>
+  database.transaction(async (tx) => {
+    await lockRegion(tx, scope, LOCK);
+    return work(tx);
+  });
+
+/**
+ * Starts a run, applies `plan` (built for the run's instant) under the scope's lock at that
+ * instant and finishes the run with the plan's outcome, as the sync store does; returns the run.
+ */
+async function sync(
+  scope: Scope,
+  plan: SyncPlan | ((at: number) => SyncPlan),
+  { complete = true, trigger = 'schedule' as RunTrigger } = {},
+): Promise<Run> {
+  const run = await startRun(scope, trigger);
+  const resolved = typeof plan === 'function' ? plan(run.at) : plan;
+  await withLock(scope, async (tx) => {
+    await applyPlan(tx.db, scope, run.id, resolved, run.at);
+    await runs.finishRun(tx.db, {
+      id: run.id,
+      status: resolved.status,
       apiCalls: 1,
       pages: 1,
-      ...plan.counts,
-      error: null,
+      ...resolved.counts,
+      error: resolved.reason,
       complete,
+      heldImageIds: resolved.held?.imageIds ?? [],
     });
   });
-  return id;
+  return run;
 }
+
+/** Waits until the database's clock is past `at`, so that the next run starts strictly later. */
+const clockPast = (at: number) =>
+  waitFor('the database clock to pass an earlier run’s start', async () => {
+    const { rows } = await database.pool.query<{ ms: number }>(
+      'select (extract(epoch from clock_timestamp()) * 1000)::float8 as ms',
+    );
+    return (rows[0]?.ms ?? 0) >= at + 1;
+  });
+
+const keysOf = (scope: Scope) => database.transaction((tx) => readRegionKeys(tx, scope));
+const storedOf = async (scope: Scope) =>
+  (await keysOf(scope)).stored.toSorted((a, b) => (a.imageId < b.imageId ? -1 : 1));
+const statesOf = async (scope: Scope, imageIds: readonly string[]) =>
+  Object.fromEntries(await database.transaction((tx) => readRegionStates(tx, scope, imageIds)));
 
 const images = (scope: Scope) =>
   db
@@ -68,13 +115,35 @@ const versions = (scope: Scope) =>
     .where(eq(customImageVersions.account, scope.account))
     .orderBy(asc(customImageVersions.imageId), asc(customImageVersions.version));
 
-const byId = (stored: StoredImage[]) =>
-  [...stored].sort((a, b) =>
-    a.state.imageId < b.state.imageId ? -1 : a.state.imageId > b.state.imageId ? 1 : 0,
+const eventsOf = (scope: Scope) =>
+  db.select().from(imageEvents).where(eq(imageEvents.account, scope.account));
+
+/** `xmin` of every image and version row of the account: a row rewritten in any way gets a new one. */
+async function rowVersions(scope: Scope): Promise<Record<string, string>> {
+  const { rows } = await database.pool.query<{ key: string; xmin: string }>(
+    `select 'image ' || image_id as key, xmin::text from custom_images where account = $1
+     union all
+     select 'version ' || image_id || '@' || version, xmin::text from custom_image_versions where account = $1`,
+    [scope.account],
   );
+  return Object.fromEntries(rows.map((row) => [row.key, row.xmin]));
+}
+
+const keyOf = (
+  state: ImageState,
+  version: number,
+  at: number,
+  deletedAt: number | null = null,
+): StoredImage => ({
+  imageId: state.imageId,
+  version,
+  deletedAt,
+  observedAt: at,
+  hash: stateHash(state),
+});
 
 describe('applyPlan', () => {
-  it('writes new, changed, deleted and unchanged images with their history and events', async () => {
+  it('writes new, changed and deleted images with their history and events, and leaves unchanged rows alone', async () => {
     const scope = scopeFor('apply');
     const [a, b, c, d] = ['m-a', 'm-b', 'm-c', 'm-d'].map((id) => stateIn(scope, id)) as [
       ImageState,
@@ -82,64 +151,78 @@ describe('applyPlan', () => {
       ImageState,
       ImageState,
     ];
-    const run1 = await sync(
-      scope,
-      T1,
+    const run1 = await sync(scope, (at) =>
       emptyPlan({
         writes: [a, b, c, d].map((s) => imageWrite(s, 1)),
         events: [a, b, c, d].map((s) =>
-          plannedEvent(scope, 'image.created', s.imageId, T1, { version: 1 }, true),
+          plannedEvent(scope, 'image.created', s.imageId, at, { version: 1 }, true),
         ),
       }),
     );
     const before = await images(scope);
+    const xminBefore = await rowVersions(scope);
 
     const a2 = { ...a, name: 'renamed', status: '2' as const, tags: [{ Key: 'env', Value: 'staging' }] };
     const e = stateIn(scope, 'm-e', { inShare: true });
-    const events = [
-      plannedEvent(scope, 'image.updated', 'm-a', T2, {
-        version: 2,
-        changes: { Name: { from: a.name, to: 'renamed' } },
-      }),
-      plannedEvent(scope, 'image.status_changed', 'm-a', T2, { version: 2, from: '1', to: '2' }),
-      plannedEvent(scope, 'image.created', 'm-e', T2, { version: 1 }),
-      plannedEvent(scope, 'image.shared', 'm-e', T2, { version: 1, target: 'ecs' }),
-      plannedEvent(scope, 'image.deleted', 'm-c', T2, { version: 1 }),
-    ];
-    const run2 = await sync(
-      scope,
-      T2,
-      emptyPlan({
+    let events: ReturnType<typeof plannedEvent>[] = [];
+    // m-b and m-d are listed unchanged: the plan names them nowhere.
+    const run2 = await sync(scope, (at) => {
+      events = [
+        plannedEvent(scope, 'image.updated', 'm-a', at, {
+          version: 2,
+          changes: { Name: { from: a.name, to: 'renamed' } },
+        }),
+        plannedEvent(scope, 'image.status_changed', 'm-a', at, { version: 2, from: '1', to: '2' }),
+        plannedEvent(scope, 'image.created', 'm-e', at, { version: 1 }),
+        plannedEvent(scope, 'image.shared', 'm-e', at, { version: 1, target: 'ecs' }),
+        plannedEvent(scope, 'image.deleted', 'm-c', at, { version: 1 }),
+      ];
+      return emptyPlan({
         writes: [imageWrite(a2, 2), imageWrite(e, 1)],
-        unchangedIds: ['m-b', 'm-d'],
         closeVersions: [
           { imageId: 'm-a', version: 1 },
           { imageId: 'm-c', version: 1 },
         ],
         deletions: [{ imageId: 'm-c', version: 1 }],
         events,
-      }),
-    );
+      });
+    });
 
     const after = await images(scope);
     expect(after.map((row) => row.imageId)).toEqual(['m-a', 'm-b', 'm-c', 'm-d', 'm-e']);
     const [rowA, rowB, rowC, rowD, rowE] = after;
     const [beforeA, beforeB, beforeC, beforeD] = before;
-    // Changed: new attributes, version and raw; first seen unchanged.
-    expect(rowA).toMatchObject({ name: 'renamed', status: '2', tags: a2.tags, version: 2, raw: rawItem(a2) });
-    expect(rowA?.firstSeenAt).toEqual(new Date(T1));
-    expect(rowA?.lastSeenAt).toEqual(new Date(T2));
-    expect(rowA?.deletedAt).toBeNull();
-    // Unchanged: only last_seen_at moved.
-    expect(rowB).toEqual({ ...beforeB, lastSeenAt: new Date(T2) });
-    expect(rowD).toEqual({ ...beforeD, lastSeenAt: new Date(T2) });
-    // Deleted: the row stays, marked.
-    expect(rowC).toEqual({ ...beforeC, deletedAt: new Date(T2) });
-    // New.
-    expect(rowE).toMatchObject({ inShare: true, version: 1, deletedAt: null, raw: rawItem(e) });
-    expect(rowE?.firstSeenAt).toEqual(new Date(T2));
-    expect(rowE?.lastSeenAt).toEqual(new Date(T2));
+    // Changed: new attributes, version, raw and hash; first seen unchanged; seen at the run's start.
+    expect(rowA).toMatchObject({
+      name: 'renamed',
+      status: '2',
+      tags: a2.tags,
+      version: 2,
+      raw: rawItem(a2),
+      stateHash: stateHash(a2),
+      firstSeenAt: new Date(run1.at),
+      lastSeenAt: new Date(run2.at),
+      deletedAt: null,
+    });
     expect(beforeA?.name).toBe(a.name);
+    // Unchanged: not written at all, not even last_seen_at.
+    expect(rowB).toEqual(beforeB);
+    expect(rowD).toEqual(beforeD);
+    const xminAfter = await rowVersions(scope);
+    for (const key of ['image m-b', 'image m-d', 'version m-b@1', 'version m-d@1'])
+      expect(xminAfter[key], key).toBe(xminBefore[key]);
+    // Deleted: the row stays, marked at the run's start.
+    expect(rowC).toEqual({ ...beforeC, deletedAt: new Date(run2.at) });
+    // New.
+    expect(rowE).toMatchObject({
+      inShare: true,
+      version: 1,
+      deletedAt: null,
+      raw: rawItem(e),
+      stateHash: stateHash(e),
+      firstSeenAt: new Date(run2.at),
+      lastSeenAt: new Date(run2.at),
+    });
 
     const history = (await versions(scope)).map((v) => ({
       id: `${v.imageId}@${v.version}`,
@@ -150,12 +233,12 @@ describe('applyPlan', () => {
       run: v.syncRunId,
     }));
     expect(history).toEqual([
-      { id: 'm-a@1', name: a.name, status: '1', from: T1, to: T2, run: run1 },
-      { id: 'm-a@2', name: 'renamed', status: '2', from: T2, to: null, run: run2 },
-      { id: 'm-b@1', name: b.name, status: '1', from: T1, to: null, run: run1 },
-      { id: 'm-c@1', name: c.name, status: '1', from: T1, to: T2, run: run1 },
-      { id: 'm-d@1', name: d.name, status: '1', from: T1, to: null, run: run1 },
-      { id: 'm-e@1', name: e.name, status: '1', from: T2, to: null, run: run2 },
+      { id: 'm-a@1', name: a.name, status: '1', from: run1.at, to: run2.at, run: run1.id },
+      { id: 'm-a@2', name: 'renamed', status: '2', from: run2.at, to: null, run: run2.id },
+      { id: 'm-b@1', name: b.name, status: '1', from: run1.at, to: null, run: run1.id },
+      { id: 'm-c@1', name: c.name, status: '1', from: run1.at, to: run2.at, run: run1.id },
+      { id: 'm-d@1', name: d.name, status: '1', from: run1.at, to: null, run: run1.id },
+      { id: 'm-e@1', name: e.name, status: '1', from: run2.at, to: null, run: run2.id },
     ]);
     const version2 = (await versions(scope)).find((v) => v.imageId === 'm-a' && v.version === 2);
     expect(version2).toMatchObject({
@@ -165,8 +248,9 @@ describe('applyPlan', () => {
       creationTime: new Date(a.creationTime ?? 0),
     });
 
-    const written = await db.select().from(imageEvents).where(eq(imageEvents.syncRunId, run2));
-    expect(written.sort((x, y) => (x.id < y.id ? -1 : 1))).toEqual(
+    const written = await db.select().from(imageEvents).where(eq(imageEvents.syncRunId, run2.id));
+    const byEventId = <T extends { id: string }>(x: T, y: T) => (x.id < y.id ? -1 : 1);
+    expect(written.sort(byEventId)).toEqual(
       events
         .map((event) => ({
           id: event.id,
@@ -174,39 +258,35 @@ describe('applyPlan', () => {
           account: scope.account,
           regionId: scope.regionId,
           imageId: event.imageId,
-          occurredAt: new Date(T2),
-          syncRunId: run2,
+          occurredAt: new Date(run2.at),
+          syncRunId: run2.id,
           baseline: false,
           data: event.data,
         }))
-        .sort((x, y) => (x.id < y.id ? -1 : 1)),
+        .sort(byEventId),
     );
-    const baselineEvents = await db.select().from(imageEvents).where(eq(imageEvents.syncRunId, run1));
+    const baselineEvents = await db.select().from(imageEvents).where(eq(imageEvents.syncRunId, run1.id));
     expect(baselineEvents.map((event) => [event.type, event.baseline])).toEqual(
       Array(4).fill(['image.created', true]),
     );
 
-    const state = await regions.loadRegionState(db, scope);
-    expect(byId(state.stored)).toEqual([
-      { state: a2, version: 2, deletedAt: null },
-      { state: b, version: 1, deletedAt: null },
-      { state: c, version: 1, deletedAt: T2 },
-      { state: d, version: 1, deletedAt: null },
-      { state: e, version: 1, deletedAt: null },
+    // The keys a later sync reads: each row's own observation is its last write or its deletion.
+    expect(await storedOf(scope)).toEqual([
+      keyOf(a2, 2, run2.at),
+      keyOf(b, 1, run1.at),
+      keyOf(c, 1, run2.at, run2.at),
+      keyOf(d, 1, run1.at),
+      keyOf(e, 1, run2.at),
     ]);
 
     // Listed again after its deletion: the history continues with version 2.
-    await sync(
-      scope,
-      T3,
-      emptyPlan({ writes: [imageWrite(c, 2)], unchangedIds: ['m-a', 'm-b', 'm-d', 'm-e'] }),
-    );
-    const again = await regions.loadRegionState(db, scope);
-    expect(byId(again.stored)[2]).toEqual({ state: c, version: 2, deletedAt: null });
+    const run3 = await sync(scope, emptyPlan({ writes: [imageWrite(c, 2)] }));
+    expect((await storedOf(scope))[2]).toEqual(keyOf(c, 2, run3.at));
+    expect(await statesOf(scope, ['m-c'])).toEqual({ 'm-c': c });
     const cHistory = (await versions(scope)).filter((v) => v.imageId === 'm-c');
     expect(cHistory.map((v) => [v.version, v.validFrom.getTime(), v.validTo?.getTime() ?? null])).toEqual([
-      [1, T1, T2],
-      [2, T3, null],
+      [1, run1.at, run2.at],
+      [2, run3.at, null],
     ]);
   });
 
@@ -251,377 +331,490 @@ describe('applyPlan', () => {
       userId: '1234567890123456',
       status: '4',
     });
-    await sync(scope, T1, emptyPlan({ writes: [tricky, nulls, literalNull].map((s) => imageWrite(s, 1)) }));
+    const run = await sync(
+      scope,
+      emptyPlan({ writes: [tricky, nulls, literalNull].map((s) => imageWrite(s, 1)) }),
+    );
 
-    const state = await regions.loadRegionState(db, scope);
-    expect(byId(state.stored)).toEqual([
-      { state: literalNull, version: 1, deletedAt: null },
-      { state: nulls, version: 1, deletedAt: null },
-      { state: tricky, version: 1, deletedAt: null },
+    expect(await statesOf(scope, ['m-tricky', 'm-nulls', 'm-literal'])).toEqual({
+      'm-tricky': tricky,
+      'm-nulls': nulls,
+      'm-literal': literalNull,
+    });
+    expect(await storedOf(scope)).toEqual([
+      keyOf(literalNull, 1, run.at),
+      keyOf(nulls, 1, run.at),
+      keyOf(tricky, 1, run.at),
     ]);
     // Other scopes of the same account and other accounts are not read.
-    expect((await regions.loadRegionState(db, scopeFor('roundtrip', 'cn-hangzhou'))).stored).toEqual([]);
+    const sameAccountOtherRegion = scopeFor('roundtrip', 'cn-hangzhou');
+    expect((await keysOf(sameAccountOtherRegion)).stored).toEqual([]);
+    expect(await statesOf(sameAccountOtherRegion, ['m-tricky'])).toEqual({});
+    expect(await statesOf(scopeFor('roundtrip-other', 'ap-southeast-1'), ['m-tricky'])).toEqual({});
   });
 
   it('runs a constant number of statements whatever the size of the plan', async () => {
     const counted = async (scope: Scope, size: number) => {
+      const ids = Array.from({ length: size }, (_, i) => `m-${String(i).padStart(6, '0')}`);
+      await sync(scope, emptyPlan({ writes: ids.map((id) => imageWrite(stateIn(scope, id), 1)) }));
+      const half = size / 2;
+      const rest = ids.slice(half + 1);
+      const touched = rest.slice(0, Math.floor(rest.length / 2));
+      const rehashed = rest.slice(touched.length);
+      const run = await startRun(scope, 'manual');
+      const plan = emptyPlan({
+        writes: [
+          ...ids.slice(0, half).map((id) => imageWrite(stateIn(scope, id, { name: 'changed' }), 2)),
+          imageWrite(stateIn(scope, 'n-new'), 1),
+        ],
+        touches: touched,
+        rehashes: rehashed.map((imageId) => ({ imageId, hash: 'rehashed' })),
+        closeVersions: ids.slice(0, half + 1).map((id) => ({ imageId: id, version: 1 })),
+        deletions: [{ imageId: ids[half] ?? '', version: 1 }],
+        events: ids.map((id) => plannedEvent(scope, 'image.updated', id, run.at)),
+      });
       const statements: string[] = [];
       const logged: Db = drizzle({
         client: database.pool,
         schema,
         logger: { logQuery: (query) => statements.push(query) },
       });
-      const ids = Array.from({ length: size }, (_, i) => `m-${String(i).padStart(6, '0')}`);
-      await sync(scope, T1, emptyPlan({ writes: ids.map((id) => imageWrite(stateIn(scope, id), 1)) }));
-      const plan = emptyPlan({
-        writes: ids.slice(0, size / 2).map((id) => imageWrite(stateIn(scope, id, { name: 'changed' }), 2)),
-        closeVersions: ids.slice(0, size / 2 + 1).map((id) => ({ imageId: id, version: 1 })),
-        deletions: [{ imageId: ids[size / 2] ?? '', version: 1 }],
-        unchangedIds: ids.slice(size / 2 + 1),
-        events: ids.map((id) => plannedEvent(scope, 'image.updated', id, T2)),
-      });
-      const id = randomUUID();
-      await runs.startRun({ id, ...scope, trigger: 'manual', startedAt: T2 });
-      await logged.transaction((tx) => regions.applyPlan(tx, scope, id, plan, T2));
-      const state = await regions.loadRegionState(db, scope);
-      expect(state.stored.filter((s) => s.version === 2)).toHaveLength(size / 2);
-      expect(state.stored.filter((s) => s.deletedAt === T2)).toHaveLength(1);
+      await logged.transaction((tx) => applyPlan(tx, scope, run.id, plan, run.at));
+
+      const stored = (await keysOf(scope)).stored;
+      expect(stored).toHaveLength(size + 1);
+      expect(stored.filter((s) => s.version === 2)).toHaveLength(half);
+      expect(stored.filter((s) => s.deletedAt === run.at)).toHaveLength(1);
+      expect(stored.filter((s) => s.hash === 'rehashed')).toHaveLength(rehashed.length);
+      // Changed, new, deleted and touched rows record the run's observation; rehashed ones do not.
+      expect(stored.filter((s) => s.observedAt === run.at)).toHaveLength(half + 2 + touched.length);
+      expect((await eventsOf(scope)).filter((event) => event.syncRunId === run.id)).toHaveLength(size);
       return statements.filter((query) => !/^(begin|commit|rollback)/i.test(query.trim())).length;
     };
-    const small = await counted(scopeFor('constant-small'), 4);
+    const small = await counted(scopeFor('constant-small'), 8);
     const large = await counted(scopeFor('constant-large'), 2000);
-    expect(small).toBe(5);
+    // touches, rehashes, close versions, write images (+ versions), deletions, events.
+    expect(small).toBe(6);
     expect(large).toBe(small);
+  });
+
+  it('records a watch poll’s observation of unchanged images as last_seen_at only, never moving it back', async () => {
+    const scope = scopeFor('touches');
+    const [a, b] = ['m-a', 'm-b'].map((id) => stateIn(scope, id)) as [ImageState, ImageState];
+    const run1 = await sync(scope, emptyPlan({ writes: [imageWrite(a, 1), imageWrite(b, 1)] }));
+    const xminBefore = await rowVersions(scope);
+
+    const poll = await sync(scope, emptyPlan({ touches: ['m-a'] }), { complete: false, trigger: 'watch' });
+    expect(await storedOf(scope)).toEqual([keyOf(a, 1, poll.at), keyOf(b, 1, run1.at)]);
+    const [rowA] = await images(scope);
+    expect(rowA).toMatchObject({ version: 1, firstSeenAt: new Date(run1.at), lastSeenAt: new Date(poll.at) });
+    const xminAfter = await rowVersions(scope);
+    expect(xminAfter['image m-b']).toBe(xminBefore['image m-b']);
+    expect(xminAfter['version m-a@1']).toBe(xminBefore['version m-a@1']);
+    expect((await versions(scope)).map((v) => [v.imageId, v.version, v.validTo])).toEqual([
+      ['m-a', 1, null],
+      ['m-b', 1, null],
+    ]);
+    expect(await eventsOf(scope)).toEqual([]);
+
+    // An observation older than the recorded one does not move it back.
+    const older = await startRun(scope, 'watch');
+    await withLock(scope, (tx) =>
+      applyPlan(tx.db, scope, older.id, emptyPlan({ touches: ['m-a'] }), run1.at),
+    );
+    expect((await storedOf(scope))[0]?.observedAt).toBe(poll.at);
+  });
+
+  it('rewrites a stale or missing hash alone: no version, no event, no observation', async () => {
+    const scope = scopeFor('rehash');
+    const a = stateIn(scope, 'm-a');
+    const run1 = await sync(scope, emptyPlan({ writes: [imageWrite(a, 1)] }));
+    await database.pool.query(`update custom_images set state_hash = null where account = $1`, [
+      scope.account,
+    ]);
+    const [before] = await images(scope);
+    expect(before?.stateHash).toBeNull();
+
+    await sync(scope, emptyPlan({ rehashes: [{ imageId: 'm-a', hash: stateHash(a) }] }));
+    const [after] = await images(scope);
+    expect(after).toEqual({ ...before, stateHash: stateHash(a) });
+    expect(await storedOf(scope)).toEqual([keyOf(a, 1, run1.at)]);
+    expect((await versions(scope)).map((v) => [v.version, v.validTo])).toEqual([[1, null]]);
+    expect(await eventsOf(scope)).toEqual([]);
   });
 
   it('refuses a plan that does not match the stored state, writing nothing', async () => {
     const scope = scopeFor('mismatch');
-    const a = stateIn(scope, 'm-a');
-    await sync(scope, T1, emptyPlan({ writes: [imageWrite(a, 1)] }));
-    const id = randomUUID();
-    await runs.startRun({ id, ...scope, trigger: 'manual', startedAt: T2 });
-    const error = await rejection(
-      regions.withRegionLock(scope, (tx) =>
-        regions.applyPlan(
-          tx,
-          scope,
-          id,
-          emptyPlan({
-            writes: [imageWrite(stateIn(scope, 'm-new'), 1)],
-            closeVersions: [{ imageId: 'm-a', version: 7 }],
-          }),
-          T2,
-        ),
-      ),
+    const [a, b] = ['m-a', 'm-b'].map((id) => stateIn(scope, id)) as [ImageState, ImageState];
+    await sync(scope, emptyPlan({ writes: [imageWrite(a, 1), imageWrite(b, 1)] }));
+    await sync(
+      scope,
+      emptyPlan({
+        closeVersions: [{ imageId: 'm-b', version: 1 }],
+        deletions: [{ imageId: 'm-b', version: 1 }],
+      }),
     );
-    expect(isAppError(error) && error.code).toBe('db.plan_mismatch');
-    expect((await images(scope)).map((row) => row.imageId)).toEqual(['m-a']);
-    expect((await versions(scope)).map((row) => [row.version, row.validTo])).toEqual([[1, null]]);
+    const imagesBefore = await images(scope);
+    const xminBefore = await rowVersions(scope);
+
+    const stale: Record<string, Partial<SyncPlan>> = {
+      'a version that is not current': {
+        writes: [imageWrite(stateIn(scope, 'm-new'), 1)],
+        closeVersions: [{ imageId: 'm-a', version: 7 }],
+      },
+      'a stored image taken for new': { writes: [imageWrite({ ...a, name: 'again' }, 1)] },
+      'a change that does not move the version forwards': {
+        writes: [{ ...imageWrite({ ...a, name: 'back' }, 1), isNew: false }],
+      },
+      'a deletion of a deleted image': { deletions: [{ imageId: 'm-b', version: 1 }] },
+      'a touch of a deleted image': { touches: ['m-a', 'm-b'] },
+      'a touch of an image the scope does not hold': { touches: ['m-elsewhere'] },
+      'a rehash of an image the scope does not hold': { rehashes: [{ imageId: 'm-elsewhere', hash: 'x' }] },
+    };
+    for (const [label, overrides] of Object.entries(stale)) {
+      const run = await startRun(scope, 'manual');
+      const error = await rejection(
+        withLock(scope, (tx) => applyPlan(tx.db, scope, run.id, emptyPlan(overrides), run.at)),
+      );
+      expect(isAppError(error) && error.code, label).toBe('db.plan_mismatch');
+    }
+    expect(await images(scope)).toEqual(imagesBefore);
+    expect(await rowVersions(scope)).toEqual(xminBefore);
+    expect(await eventsOf(scope)).toEqual([]);
   });
 });
 
-describe('loadRegionState kept states', () => {
-  const hashes = async (scope: Scope) =>
-    Object.fromEntries(
-      (
-        await database.pool.query<{ image_id: string; state_hash: string }>(
-          'select image_id, state_hash from custom_images where account = $1',
-          [scope.account],
-        )
-      ).rows.map((row) => [row.image_id, row.state_hash]),
-    );
-
-  it('decodes again only the rows whose state_hash moved, whoever changed them', async () => {
-    const scope = scopeFor('kept');
-    const [a, b, c] = ['m-a', 'm-b', 'm-c'].map((id) => stateIn(scope, id)) as [
+describe('reads at commit', () => {
+  it('reads keys only, and decodes exactly the states the plan needs, from the database alone', async () => {
+    const scope = scopeFor('needed');
+    const [a, b, c, d] = ['m-a', 'm-b', 'm-c', 'm-d'].map((id) => stateIn(scope, id)) as [
+      ImageState,
       ImageState,
       ImageState,
       ImageState,
     ];
-    await sync(scope, T1, emptyPlan({ writes: [a, b, c].map((s) => imageWrite(s, 1)) }));
-    memory.forget();
-    const cold = byId((await regions.loadRegionState(db, scope)).stored);
-    const warm = byId((await regions.loadRegionState(db, scope)).stored);
-    expect(warm).toEqual(cold);
-    // Kept states are shared by later reads, hence frozen.
-    expect(warm.map((s) => s.state)).toEqual(cold.map((s) => s.state));
-    expect(warm[0]?.state).toBe(cold[0]?.state);
-    expect(Object.isFrozen(warm[0]?.state) && Object.isFrozen(warm[0]?.state.tags)).toBe(true);
-
-    // An edit by hand (no new version) and a sync's deletion: the edited row is decoded again;
-    // version and deleted_at always come from the row.
+    const first = await sync(scope, emptyPlan({ writes: [a, b, c, d].map((s) => imageWrite(s, 1)) }));
+    // m-d's hash is missing (a row from before hashes were stored).
     await database.pool.query(
-      `update custom_images set name = 'edited by hand' where account = $1 and image_id = 'm-b'`,
+      `update custom_images set state_hash = null where account = $1 and image_id = 'm-d'`,
       [scope.account],
     );
+
+    // A complete listing: m-a unchanged, m-b renamed, m-c gone, m-d unchanged, m-e new.
+    const b2 = { ...b, name: 'renamed' };
+    const e = stateIn(scope, 'm-e');
+    const listing: Listing = {
+      kind: 'full',
+      images: [a, b2, d, e].map(listedImage),
+      seen: [],
+      rejected: [],
+      complete: true,
+      totalCount: 4,
+      apiCalls: 1,
+      pages: 1,
+    };
+    await clockPast(first.at);
+    const run = await startRun(scope);
+    const plan = await withLock(scope, async (tx) => {
+      const keys = await readRegionKeys(tx, scope);
+      expect(keys.stored.every((row) => row.state === undefined)).toBe(true);
+      const region = { ...keys, elsewhere: new Map<string, string>() };
+      const input = { scope, listing, region, deleteBrake: 1, observedAt: run.at };
+      const needed = statesNeeded(input);
+      const states = await readRegionStates(tx, scope, needed);
+      // The rows whose hash moved or is missing, and the one about to be deleted; nothing else.
+      expect(Object.fromEntries(states)).toEqual({ 'm-b': b, 'm-c': c, 'm-d': d });
+      region.stored = keys.stored.map((row) => ({ ...row, state: states.get(row.imageId) }));
+      const computed = planSync({ ...input, newId: randomUUID });
+      await applyPlan(tx.db, scope, run.id, computed, run.at);
+      return computed;
+    });
+    expect(plan).toMatchObject({
+      rehashes: [{ imageId: 'm-d', hash: stateHash(d) }],
+      deletions: [{ imageId: 'm-c', version: 1 }],
+      counts: { created: 1, updated: 1, deleted: 1 },
+    });
+    expect(await storedOf(scope)).toMatchObject([
+      { imageId: 'm-a', version: 1, hash: stateHash(a) },
+      { imageId: 'm-b', version: 2, hash: stateHash(b2) },
+      { imageId: 'm-c', version: 1, deletedAt: run.at },
+      { imageId: 'm-d', version: 1, hash: stateHash(d) },
+      { imageId: 'm-e', version: 1, hash: stateHash(e) },
+    ]);
+
+    // The same listing again, by a later run: nothing differs, so nothing is decoded.
+    await clockPast(run.at);
+    const again = await startRun(scope);
+    const neededAgain = await withLock(scope, async (tx) => {
+      const keys = await readRegionKeys(tx, scope);
+      return statesNeeded({
+        scope,
+        listing,
+        region: { ...keys, elsewhere: new Map() },
+        deleteBrake: 1,
+        observedAt: again.at,
+      });
+    });
+    expect(neededAgain).toEqual([]);
+    expect(await statesOf(scope, [])).toEqual({});
+  });
+
+  it('gives a listing the live images of the scope with their stored hashes, and nothing else', async () => {
+    const scope = scopeFor('known', 'cn-shanghai');
+    const elsewhere = scopeFor('known', 'cn-beijing');
+    const [a, b, c, d] = ['m-a', 'm-b', 'm-c', 'm-d'].map((id) => stateIn(scope, id)) as [
+      ImageState,
+      ImageState,
+      ImageState,
+      ImageState,
+    ];
+    await sync(scope, emptyPlan({ writes: [a, b, c, d].map((s) => imageWrite(s, 1)) }));
     await sync(
       scope,
-      T2,
       emptyPlan({
-        unchangedIds: ['m-a', 'm-b'],
         closeVersions: [{ imageId: 'm-c', version: 1 }],
         deletions: [{ imageId: 'm-c', version: 1 }],
       }),
     );
-    const after = byId((await regions.loadRegionState(db, scope)).stored);
-    expect(after).toEqual([
-      { state: a, version: 1, deletedAt: null },
-      { state: { ...b, name: 'edited by hand' }, version: 1, deletedAt: null },
-      { state: c, version: 1, deletedAt: T2 },
-    ]);
-    expect(after[0]?.state).toBe(cold[0]?.state);
-    expect(after[2]?.state).toBe(cold[2]?.state);
-    memory.forget();
-    expect(byId((await regions.loadRegionState(db, scope)).stored)).toEqual(after);
-  });
-
-  it('gives states that differ in any one attribute different hashes, and equal states equal ones', async () => {
-    const scope = scopeFor('hashes');
-    const base = stateIn(scope, 'm-base', { dataSnapshotId: 'sd-1', requiredDataDiskSize: 20 });
-    const other: Record<ImageAttribute, unknown> = {
-      regionId: 'cn-hangzhou-other',
-      name: null,
-      description: '',
-      status: '3',
-      inShare: true,
-      inShareUser: true,
-      instanceId: 'NULL',
-      instanceName: "web-1'",
-      systemSnapshotId: 's-0002',
-      systemSnapshotName: 'system snapshot,',
-      dataSnapshotId: null,
-      dataSnapshotName: 'data',
-      resourceGroupId: 'rg-other',
-      osType: 'Windows',
-      requiredSystemDiskSize: 41,
-      requiredDataDiskSize: null,
-      sourceImageName: 'Ubuntu',
-      sourceImageVersion: '22.04',
-      userId: '1234567890123457',
-      tags: [{ Key: 'env', Value: 'prod ' }],
-      createInstances: ['ace-0001', 'ace-0002'],
-      creationTime: '2025-03-04T05:06:07.001Z',
-    };
-    const variants = (Object.keys(other) as ImageAttribute[]).map((attribute) => ({
-      ...base,
-      imageId: `m-${attribute}`,
-      [attribute]: other[attribute],
-    }));
-    const twin = { ...base, imageId: 'm-twin' };
-    await sync(scope, T1, emptyPlan({ writes: [base, twin, ...variants].map((s) => imageWrite(s, 1)) }));
-    const byImage = await hashes(scope);
-    expect(byImage['m-twin']).toBe(byImage['m-base']);
-    const distinct = new Set(variants.map((v) => byImage[v.imageId]).concat(byImage['m-base']));
-    expect(distinct.size).toBe(variants.length + 1);
-  });
-});
-
-describe('applyPlan after a read in the same transaction', () => {
-  it('moves last_seen_at of the unchanged images only, and refuses unchanged ids that are not live', async () => {
-    const scope = scopeFor('after-read');
-    const ids = ['m-a', 'm-b', 'm-c', 'm-d'];
-    await sync(scope, T1, emptyPlan({ writes: ids.map((id) => imageWrite(stateIn(scope, id), 1)) }));
-    const b2 = stateIn(scope, 'm-b', { name: 'changed' });
-    const id = randomUUID();
-    await runs.startRun({ id, ...scope, trigger: 'manual', startedAt: T2 });
-    // m-b changed, m-c deleted, m-d not listed (a partial listing): only m-a is bumped.
-    await regions.withRegionLock(scope, async (tx) => {
-      await regions.loadRegionState(tx, scope);
-      await regions.applyPlan(
-        tx,
-        scope,
-        id,
-        emptyPlan({
-          writes: [imageWrite(b2, 2)],
-          unchangedIds: ['m-a'],
-          closeVersions: [
-            { imageId: 'm-b', version: 1 },
-            { imageId: 'm-c', version: 1 },
-          ],
-          deletions: [{ imageId: 'm-c', version: 1 }],
-        }),
-        T2,
-      );
-    });
-    const seen = (await images(scope)).map((row) => [
-      row.imageId,
-      row.lastSeenAt.getTime(),
-      row.deletedAt?.getTime() ?? null,
-    ]);
-    expect(seen).toEqual([
-      ['m-a', T2, null],
-      ['m-b', T2, null],
-      ['m-c', T1, T2],
-      ['m-d', T1, null],
-    ]);
-
-    // A stale plan naming the deleted m-c as unchanged, whichever way the bump names its rows
-    // (the few live images left out, or the unchanged ones).
-    for (const unchangedIds of [
-      ['m-a', 'm-b', 'm-c'],
-      ['m-a', 'm-c'],
-    ]) {
-      const error = await rejection(
-        regions.withRegionLock(scope, async (tx) => {
-          await regions.loadRegionState(tx, scope);
-          await regions.applyPlan(tx, scope, id, emptyPlan({ unchangedIds }), T3);
-        }),
-      );
-      expect(isAppError(error) && error.code).toBe('db.plan_mismatch');
-    }
-    expect((await images(scope)).map((row) => row.lastSeenAt.getTime())).toEqual([T2, T2, T1, T1]);
-  });
-
-  it('refuses a plan that takes a stored image for new', async () => {
-    const scope = scopeFor('stale-new');
-    const a = stateIn(scope, 'm-a');
-    await sync(scope, T1, emptyPlan({ writes: [imageWrite(a, 1)] }));
-    const id = randomUUID();
-    await runs.startRun({ id, ...scope, trigger: 'manual', startedAt: T2 });
-    const error = await rejection(
-      regions.withRegionLock(scope, (tx) =>
-        regions.applyPlan(tx, scope, id, emptyPlan({ writes: [imageWrite({ ...a, name: 'again' }, 1)] }), T2),
-      ),
+    await sync(elsewhere, emptyPlan({ writes: [imageWrite(stateIn(elsewhere, 'm-e'), 1)] }));
+    await database.pool.query(
+      `update custom_images set state_hash = null where account = $1 and image_id = 'm-d'`,
+      [scope.account],
     );
-    expect(isAppError(error) && error.code).toBe('db.plan_mismatch');
-    expect((await images(scope)).map((row) => row.name)).toEqual([a.name]);
+    const known = await readKnownHashes({ client: database.pool }, scope);
+    expect(Object.fromEntries(known)).toEqual({ 'm-a': stateHash(a), 'm-b': stateHash(b) });
+  });
+
+  it('finds listed ids stored under another region of the same account only', async () => {
+    const here = scopeFor('elsewhere', 'cn-shanghai');
+    const there = scopeFor('elsewhere', 'cn-beijing');
+    const otherAccount = scopeFor('elsewhere-other', 'cn-beijing');
+    await sync(there, emptyPlan({ writes: [imageWrite(stateIn(there, 'm-1'), 1)] }));
+    await sync(here, emptyPlan({ writes: [imageWrite(stateIn(here, 'm-2'), 1)] }));
+    await sync(otherAccount, emptyPlan({ writes: [imageWrite(stateIn(otherAccount, 'm-3'), 1)] }));
+    const found = await database.transaction((tx) =>
+      findImagesElsewhere(tx, here, ['m-1', 'm-2', 'm-3', 'm-none']),
+    );
+    expect(Object.fromEntries(found)).toEqual({ 'm-1': 'cn-beijing' });
+    expect(await database.transaction((tx) => findImagesElsewhere(tx, here, []))).toEqual(new Map());
   });
 });
 
-describe('loadRegionState baseline and held deletions', () => {
-  it('is at the baseline until a complete run, then reads the held ids of the latest complete run', async () => {
+describe('readRegionKeys: baseline, held deletions and the latest complete listing', () => {
+  it('is at the baseline until a complete run, then reads the held ids and start of the latest complete run', async () => {
     const scope = scopeFor('baseline');
     const a = stateIn(scope, 'm-a');
-    expect(await regions.loadRegionState(db, scope)).toEqual({
+    expect(await keysOf(scope)).toEqual({
       stored: [],
       baseline: true,
       heldDeletions: [],
+      lastCompleteAt: null,
     });
 
     // An incomplete listing writes what it saw but leaves the scope at its baseline.
-    await sync(scope, T1, emptyPlan({ writes: [imageWrite(a, 1)], status: 'partial' }), false);
-    expect(await regions.loadRegionState(db, scope)).toMatchObject({ baseline: true, heldDeletions: [] });
+    const partial = await sync(
+      scope,
+      emptyPlan({ writes: [imageWrite(a, 1)], status: 'partial', reason: 'incomplete' }),
+      {
+        complete: false,
+      },
+    );
+    expect(await keysOf(scope)).toEqual({
+      stored: [keyOf(a, 1, partial.at)],
+      baseline: true,
+      heldDeletions: [],
+      lastCompleteAt: null,
+    });
 
     // A complete listing whose deletions the brake held: the ids come back to the next sync.
-    // (This event's data lacks imageIds: the store fills them in from plan.held.)
     const held = { count: 2, total: 3, imageIds: ['m-x', 'm-y'] };
-    await sync(
-      scope,
-      T2,
+    const holding = await sync(scope, (at) =>
       emptyPlan({
-        unchangedIds: ['m-a'],
         held,
         status: 'partial',
-        events: [plannedEvent(scope, 'sync.deletions_held', null, T2, { count: 2, total: 3 })],
+        reason: 'deletions held: 2 of 3 images',
+        events: [
+          plannedEvent(scope, 'sync.deletions_held', null, at, {
+            count: 2,
+            total: 3,
+            imageIds: held.imageIds,
+          }),
+        ],
       }),
     );
-    const afterHeld = await regions.loadRegionState(db, scope);
-    expect(afterHeld.baseline).toBe(false);
-    expect(afterHeld.heldDeletions).toEqual(['m-x', 'm-y']);
-    expect(afterHeld.stored.map((s) => s.state)).toEqual([a]);
-
-    // A watch poll is not a complete listing: the held ids stay.
-    const watchId = randomUUID();
-    await runs.startRun({ id: watchId, ...scope, trigger: 'watch', startedAt: T2 + 60_000 });
-    await runs.finishRun(db, {
-      id: watchId,
-      status: 'succeeded',
-      finishedAt: T2 + 61_000,
-      apiCalls: 1,
-      pages: 1,
-      imagesSeen: 1,
-      created: 0,
-      updated: 0,
-      deleted: 0,
-      events: 0,
-      error: null,
-      complete: false,
+    expect(await keysOf(scope)).toEqual({
+      stored: [keyOf(a, 1, partial.at)],
+      baseline: false,
+      heldDeletions: ['m-x', 'm-y'],
+      lastCompleteAt: holding.at,
     });
-    expect((await regions.loadRegionState(db, scope)).heldDeletions).toEqual(['m-x', 'm-y']);
+    // Read from the run's own row, not from the public event.
+    await database.pool.query(`delete from image_events where sync_run_id = $1`, [holding.id]);
+    expect((await keysOf(scope)).heldDeletions).toEqual(['m-x', 'm-y']);
+
+    // A watch poll is not a complete listing: the held ids and the latest complete start stay.
+    await sync(scope, emptyPlan({ touches: ['m-a'] }), { complete: false, trigger: 'watch' });
+    expect(await keysOf(scope)).toMatchObject({ heldDeletions: ['m-x', 'm-y'], lastCompleteAt: holding.at });
 
     // The next complete listing held nothing: nothing is held any more.
-    await sync(scope, T3, emptyPlan({ unchangedIds: ['m-a'] }));
-    expect(await regions.loadRegionState(db, scope)).toMatchObject({ baseline: false, heldDeletions: [] });
+    const next = await sync(scope, emptyPlan());
+    expect(await keysOf(scope)).toMatchObject({
+      baseline: false,
+      heldDeletions: [],
+      lastCompleteAt: next.at,
+    });
 
     // Baselines are per (account, region).
-    expect((await regions.loadRegionState(db, scopeFor('baseline', 'eu-central-1'))).baseline).toBe(true);
-    expect((await regions.loadRegionState(db, scopeFor('baseline-other'))).baseline).toBe(true);
+    expect((await keysOf(scopeFor('baseline', 'eu-central-1'))).baseline).toBe(true);
+    expect((await keysOf(scopeFor('baseline-other'))).baseline).toBe(true);
+  });
+
+  it('takes the latest complete listing by start, not by commit', async () => {
+    const scope = scopeFor('by-start');
+    const older = await startRun(scope);
+    await clockPast(older.at);
+    const newer = await startRun(scope);
+    expect(newer.at).toBeGreaterThan(older.at);
+    const finish = (run: Run, heldImageIds: string[]) =>
+      withLock(scope, (tx) =>
+        runs.finishRun(tx.db, {
+          id: run.id,
+          status: 'partial',
+          apiCalls: 1,
+          pages: 1,
+          imagesSeen: 0,
+          created: 0,
+          updated: 0,
+          deleted: 0,
+          events: 0,
+          error: 'deletions held',
+          complete: true,
+          heldImageIds,
+        }),
+      );
+    await finish(newer, ['m-newer']);
+    // The older listing commits last: it is not the scope's latest complete listing.
+    await finish(older, ['m-older']);
+    expect(await keysOf(scope)).toMatchObject({
+      baseline: false,
+      heldDeletions: ['m-newer'],
+      lastCompleteAt: newer.at,
+    });
   });
 });
 
-describe('withRegionLock', () => {
-  it('makes a second caller wait, then run against what the first committed', async () => {
-    const scope = scopeFor('lock');
-    const order: string[] = [];
+describe('lockRegion', () => {
+  /** Holds the scope's lock in a transaction of its own until `release` is called. */
+  async function holdLock(scope: Scope, work: (tx: Transaction) => Promise<void> = async () => undefined) {
     let release: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
     let locked: () => void = () => undefined;
-    const firstHoldsLock = new Promise<void>((resolve) => {
+    const holding = new Promise<void>((resolve) => {
       locked = resolve;
     });
-    const id = randomUUID();
-    await runs.startRun({ id, ...scope, trigger: 'manual', startedAt: T1 });
-
-    const first = regions.withRegionLock(scope, async (tx) => {
-      order.push('first');
-      await regions.applyPlan(
-        tx,
-        scope,
-        id,
-        emptyPlan({ writes: [imageWrite(stateIn(scope, 'm-first'), 1)] }),
-        T1,
-      );
+    const done = withLock(scope, async (tx) => {
+      await work(tx);
       locked();
       await gate;
-      order.push('first done');
     });
-    await firstHoldsLock;
-    const second = regions.withRegionLock(scope, async (tx) => {
-      order.push('second');
-      return regions.loadRegionState(tx, scope);
-    });
-    await waitFor('the second caller to wait for the advisory lock', async () => {
-      const { rows } = await database.pool.query<{ n: number }>(
-        "select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())",
+    await holding;
+    return { release, done };
+  }
+
+  it('makes a second caller wait, then run against what the first committed', async () => {
+    const scope = scopeFor('lock');
+    const order: string[] = [];
+    const run = await startRun(scope, 'manual');
+    const first = await holdLock(scope, async (tx) => {
+      order.push('first');
+      await applyPlan(
+        tx.db,
+        scope,
+        run.id,
+        emptyPlan({ writes: [imageWrite(stateIn(scope, 'm-first'), 1)] }),
+        run.at,
       );
-      return (rows[0]?.n ?? 0) > 0;
     });
+    let waits = 0;
+    const second = database.transaction(async (tx) => {
+      await lockRegion(tx, scope, {
+        timeoutMs: 10_000,
+        sleep: (ms, signal) => {
+          waits++;
+          return systemClock.sleep(ms, signal);
+        },
+      });
+      order.push('second');
+      return readRegionKeys(tx, scope);
+    });
+    await waitFor('the second caller to wait for the lock', () => waits > 0);
     // Another scope is not blocked meanwhile.
-    await expect(regions.withRegionLock(scopeFor('lock', 'us-west-1'), async () => 'free')).resolves.toBe(
-      'free',
-    );
+    await expect(withLock(scopeFor('lock', 'us-west-1'), async () => 'free')).resolves.toBe('free');
     expect(order).toEqual(['first']);
 
-    release();
-    await first;
+    first.release();
+    await first.done;
     const seen = await second;
-    expect(order).toEqual(['first', 'first done', 'second']);
-    expect(seen.stored.map((s) => s.state.imageId)).toEqual(['m-first']);
+    expect(order).toEqual(['first', 'second']);
+    // It read what the first committed: it ran after, not beside, the first.
+    expect(seen.stored.map((s) => s.imageId)).toEqual(['m-first']);
   });
 
-  it('rolls back every write when the callback throws, and releases the lock', async () => {
+  it('gives up after its bound with db.lock_timeout, and at once when aborted', async () => {
+    const scope = scopeFor('lock-bound');
+    const holder = await holdLock(scope);
+    try {
+      const started = Date.now();
+      const timedOut = await rejection(
+        database.transaction((tx) => lockRegion(tx, scope, { timeoutMs: 200, sleep: systemClock.sleep })),
+      );
+      expect(isAppError(timedOut) && [timedOut.code, timedOut.retryable]).toEqual(['db.lock_timeout', true]);
+      expect(Date.now() - started).toBeLessThan(5_000);
+
+      const controller = new AbortController();
+      let waits = 0;
+      const aborted = database.transaction((tx) =>
+        lockRegion(tx, scope, {
+          timeoutMs: 60_000,
+          signal: controller.signal,
+          sleep: (ms, signal) => {
+            waits++;
+            return systemClock.sleep(ms, signal);
+          },
+        }),
+      );
+      await waitFor('the caller to wait for the lock', () => waits > 0);
+      const reason = new Error('stopped by the operator');
+      controller.abort(reason);
+      expect(await rejection(aborted)).toBe(reason);
+    } finally {
+      holder.release();
+      await holder.done;
+    }
+    await expect(withLock(scope, async () => 'free again')).resolves.toBe('free again');
+  });
+
+  it('rolls back every write when the work throws, and releases the lock', async () => {
     const scope = scopeFor('rollback');
-    const id = randomUUID();
-    await runs.startRun({ id, ...scope, trigger: 'manual', startedAt: T1 });
+    const run = await startRun(scope, 'manual');
     const a = stateIn(scope, 'm-a');
     const error = await rejection(
-      regions.withRegionLock(scope, async (tx) => {
-        await regions.applyPlan(
-          tx,
+      withLock(scope, async (tx) => {
+        await applyPlan(
+          tx.db,
           scope,
-          id,
+          run.id,
           emptyPlan({
             writes: [imageWrite(a, 1)],
-            events: [plannedEvent(scope, 'image.created', 'm-a', T1)],
+            events: [plannedEvent(scope, 'image.created', 'm-a', run.at)],
           }),
-          T1,
+          run.at,
         );
-        await runs.finishRun(tx, {
-          id,
+        await runs.finishRun(tx.db, {
+          id: run.id,
           status: 'succeeded',
-          finishedAt: T1,
           apiCalls: 1,
           pages: 1,
           imagesSeen: 1,
@@ -638,12 +831,12 @@ describe('withRegionLock', () => {
     expect((error as Error).message).toBe('boom');
     expect(await images(scope)).toEqual([]);
     expect(await versions(scope)).toEqual([]);
-    expect(await db.select().from(imageEvents).where(eq(imageEvents.account, scope.account))).toEqual([]);
-    const [run] = await db
+    expect(await eventsOf(scope)).toEqual([]);
+    const [row] = await db
       .select()
       .from(syncRuns)
-      .where(and(eq(syncRuns.id, id)));
-    expect(run).toMatchObject({ status: 'running', finishedAt: null, complete: false });
-    await expect(regions.withRegionLock(scope, async () => 'free again')).resolves.toBe('free again');
+      .where(and(eq(syncRuns.id, run.id)));
+    expect(row).toMatchObject({ status: 'running', finishedAt: null, complete: false });
+    await expect(withLock(scope, async () => 'free again')).resolves.toBe('free again');
   });
 });

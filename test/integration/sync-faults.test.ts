@@ -38,12 +38,28 @@ describe('sync under faults', () => {
     );
   const lastRun = async (regionId: string) =>
     (
-      await rows<{ status: string; error: string | null; api_calls: number; pages: number }>(
+      await rows<{
+        status: string;
+        error: string | null;
+        api_calls: number;
+        pages: number;
+        complete: boolean;
+      }>(
         harness.sql,
-        'select status, error, api_calls, pages from sync_runs where region_id = $1 order by started_at desc limit 1',
+        'select status, error, api_calls, pages, complete from sync_runs where region_id = $1 order by started_at desc limit 1',
         [regionId],
       )
     )[0];
+  /** `xmin` of the region's image and version rows: any write to a row gives it a new one. */
+  const rowVersions = async (regionId: string) =>
+    rows<{ key: string; xmin: string }>(
+      harness.sql,
+      `select 'image ' || image_id as key, xmin::text from custom_images where region_id = $1
+       union all
+       select 'version ' || image_id || '@' || version, xmin::text from custom_image_versions where region_id = $1
+       order by 1`,
+      [regionId],
+    );
 
   it('retries throttled pages and succeeds', async () => {
     simulator.admin.setRegion('cn-qingdao', 150);
@@ -95,21 +111,61 @@ describe('sync under faults', () => {
     expect(await tableCounts(harness.sql)).toEqual({ ...before, runs: before.runs + 1 });
   });
 
-  it('fails a listing with an item lacking ImageId, naming the field and the page', async () => {
-    simulator.admin.setRegion('cn-shenzhen', 12);
+  it('quarantines an item lacking ImageId: applies the rest, withholds deletions, names the field and the page', async () => {
+    const region = 'cn-shenzhen';
+    await seed(region, 12);
+    const listed = simulator.admin.listImages(region);
+    const gone = listed[11]!;
+    const renamed = listed[5]!;
+    simulator.admin.deleteImage(region, gone.ImageId);
+    simulator.admin.updateImage(region, renamed.ImageId, { Name: 'renamed beside a bad item' });
+    const added = simulator.admin.addImage(region, { Name: 'added beside a bad item' });
+    // On every read, so that the re-read of an incomplete listing meets it too.
     simulator.admin.injectFault({
       kind: 'missing-field',
       field: 'ImageId',
       index: 3,
-      regionId: 'cn-shenzhen',
+      regionId: region,
       times: Number.POSITIVE_INFINITY,
     });
-    const result = await harness.syncRegion('cn-shenzhen');
+    const result = await harness.syncRegion(region);
     simulator.admin.clearFaults();
-    expect(result.status).toBe('failed');
-    expect(result.error).toMatch(/page 1/);
-    expect(result.error).toContain('ImageId');
-    expect(await regionCounts('cn-shenzhen')).toEqual([{ images: 0, deleted: 0, versions: 0, events: 0 }]);
+
+    // The item is left out and named; without its id the count cannot be complete, so nothing is deleted.
+    expect(result).toMatchObject({ status: 'partial', counts: { updated: 1, deleted: 0 } });
+    expect(result.error).toContain('item without a usable ImageId (page 1 #3) ImageId');
+    expect(await lastRun(region)).toMatchObject({ status: 'partial', error: result.error, complete: false });
+    const stored = await rows<{ image_id: string; name: string | null; deleted: boolean }>(
+      harness.sql,
+      'select image_id, name, deleted_at is not null as deleted from custom_images where region_id = $1',
+      [region],
+    );
+    expect(stored.find((row) => row.image_id === renamed.ImageId)?.name).toBe('renamed beside a bad item');
+    expect(stored.find((row) => row.image_id === gone.ImageId)?.deleted).toBe(false);
+    expect(stored.filter((row) => row.deleted)).toEqual([]);
+    // The new image is stored unless it was the item that lost its id.
+    const badItemWasTheNewOne = !stored.some((row) => row.image_id === added.ImageId);
+    expect(result.counts.created).toBe(badItemWasTheNewOne ? 0 : 1);
+    expect(
+      await rows(harness.sql, "select 1 from image_events where type = 'image.deleted' and region_id = $1", [
+        region,
+      ]),
+    ).toEqual([]);
+
+    // The next clean listing heals the region: what really went is deleted.
+    const clean = await harness.syncRegion(region);
+    expect(clean).toMatchObject({ status: 'succeeded', counts: { deleted: 1 } });
+    const live = await rows<{ image_id: string }>(
+      harness.sql,
+      'select image_id from custom_images where region_id = $1 and deleted_at is null order by image_id',
+      [region],
+    );
+    expect(live.map((row) => row.image_id)).toEqual(
+      simulator.admin
+        .listImages(region)
+        .map((image) => image.ImageId)
+        .sort(),
+    );
   });
 
   it('accepts numeric counts and keeps unknown fields in raw', async () => {
@@ -163,27 +219,45 @@ describe('sync under faults', () => {
   });
 
   it('leaves the data as it was when the database rejects a write', async () => {
-    await seed('cn-wulanchabu', 5);
+    const region = 'cn-wulanchabu';
+    await seed(region, 5);
     const before = await tableCounts(harness.sql);
-    // PostgreSQL text cannot hold NUL: the insert fails inside the sync's transaction.
-    simulator.admin.addImage('cn-wulanchabu', { Name: 'bad\u0000name' });
-    simulator.admin.updateImage('cn-wulanchabu', simulator.admin.listImages('cn-wulanchabu')[1]!.ImageId, {
-      Description: 'changed in the same listing',
-    });
-    const result = await harness.syncRegion('cn-wulanchabu');
-    expect(result.status).toBe('failed');
-    expect(await tableCounts(harness.sql)).toEqual({ ...before, runs: before.runs + 1 });
-    const recorded = (await lastRun('cn-wulanchabu'))?.error ?? '';
-    expect(recorded).toMatch(
-      /^db\.query: PostgreSQL at \S+: (invalid byte sequence|unsupported Unicode escape sequence)/,
-    );
-    expect(recorded).not.toContain('Failed query');
+    const versionsBefore = await rowVersions(region);
+    // A trigger for this region only: every insert into custom_images fails inside the sync's
+    // transaction, after the same transaction has closed versions for a change and a deletion.
+    await harness.sql.query(`create function reject_test_insert() returns trigger language plpgsql as $$
+      begin raise exception 'insert of % refused by the test', new.image_id; end $$`);
+    await harness.sql.query(`create trigger reject_test_insert before insert on custom_images
+      for each row when (new.region_id = '${region}') execute function reject_test_insert()`);
+    try {
+      const [, changed, removed] = simulator.admin.listImages(region);
+      const added = simulator.admin.addImage(region, { Name: 'refused by the database' });
+      simulator.admin.updateImage(region, changed!.ImageId, { Description: 'changed in the same listing' });
+      simulator.admin.deleteImage(region, removed!.ImageId);
+      const result = await harness.syncRegion(region);
+      expect(result).toMatchObject({ status: 'failed', errorCode: 'db.query' });
+      expect(await tableCounts(harness.sql)).toEqual({ ...before, runs: before.runs + 1 });
+      expect(await rowVersions(region)).toEqual(versionsBefore);
+      const run = await lastRun(region);
+      expect(run).toMatchObject({ status: 'failed', complete: false });
+      expect(run?.error).toMatch(/^db\.query: PostgreSQL at \S+: insert of \S+ refused by the test/);
+      expect(run?.error).toContain(added.ImageId);
+      expect(run?.error).not.toContain('Failed query');
+    } finally {
+      await harness.sql.query('drop trigger reject_test_insert on custom_images');
+      await harness.sql.query('drop function reject_test_insert()');
+    }
+    // Once the database accepts the write, the next sync applies the whole listing.
+    const healed = await harness.syncRegion(region);
+    expect(healed).toMatchObject({ status: 'succeeded', counts: { created: 1, updated: 1, deleted: 1 } });
   });
 
   it('gives two concurrent syncs of one region one set of events', async () => {
     simulator.admin.setRegion('cn-nanjing', 40);
     const [a, b] = await Promise.all([harness.syncRegion('cn-nanjing'), harness.syncRegion('cn-nanjing')]);
-    expect([a.status, b.status]).toEqual(['succeeded', 'succeeded']);
+    // The later-started listing may commit first; the older one is then superseded and writes nothing.
+    expect([a.status, b.status]).toContain('succeeded');
+    for (const status of [a.status, b.status]) expect(['succeeded', 'superseded']).toContain(status);
     expect(a.counts.events + b.counts.events).toBe(40);
     const events = await rows<{ n: number }>(
       harness.sql,

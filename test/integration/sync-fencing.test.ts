@@ -195,6 +195,46 @@ describe('sync fencing and item quarantine', () => {
     expect(await live(region)).toEqual(cloud(region));
   });
 
+  it('lets no older listing revert what a newer incomplete listing saw unchanged', async () => {
+    const region = 'cn-hefei';
+    simulator.admin.setRegion(region, 6);
+    expect((await harness.syncRegion(region)).status).toBe('succeeded');
+    const image = simulator.admin.listImages(region)[0]!;
+    const original = image.Name ?? null;
+    // The older listing reads the image briefly renamed, then waits; the rename is undone.
+    simulator.admin.updateImage(region, image.ImageId, { Name: 'briefly renamed' });
+    const hold = simulator.admin.injectFault({ kind: 'hold', regionId: region, pageNumber: 1 });
+    const older = harness.syncRegion(region);
+    await waitFor('the older listing to read its page', () => simulator.admin.heldCalls(hold) > 0);
+    simulator.admin.updateImage(region, image.ImageId, { Name: original });
+    // A newer full listing sees the image as stored, but is incomplete (an item without a usable id).
+    simulator.admin.injectFault({
+      kind: 'patch-item',
+      regionId: region,
+      index: 5,
+      fields: { ImageId: 'x'.repeat(300_000) },
+      times: Number.POSITIVE_INFINITY,
+    });
+    const newer = await harness.syncRegion(region);
+    expect(newer.status).toBe('partial');
+    simulator.admin.releaseFault(hold);
+    const olderResult = await older;
+    simulator.admin.clearFaults();
+    const [row] = await rows(harness.sql, 'select name, version from custom_images where image_id = $1', [
+      image.ImageId,
+    ]);
+    const renames = await rows(
+      harness.sql,
+      "select 1 from image_events where type = 'image.updated' and image_id = $1",
+      [image.ImageId],
+    );
+    expect({ older: olderResult.status, row, renames: renames.length }).toEqual({
+      older: expect.any(String),
+      row: { name: original, version: 1 },
+      renames: 0,
+    });
+  });
+
   it('quarantines items that cannot be stored, applies the rest, and heals on the next clean listing', async () => {
     const region = 'cn-beijing';
     simulator.admin.setRegion(region, 12);

@@ -29,6 +29,28 @@ describe('region sync against the simulator', () => {
     await simulator?.close();
   });
 
+  /**
+   * `xmin` of every row of the sync tables (of one region, when given): a row written in any way,
+   * even to the same values, gets a new one.
+   */
+  const rowVersions = async (regionId?: string) =>
+    Object.fromEntries(
+      (
+        await rows<{ key: string; xmin: string }>(
+          harness.sql,
+          `select 'image ' || image_id as key, xmin::text from custom_images where $1::text is null or region_id = $1
+           union all
+           select 'version ' || image_id || '@' || version, xmin::text from custom_image_versions
+             where $1::text is null or region_id = $1
+           union all
+           select 'event ' || id, xmin::text from image_events where $1::text is null or region_id = $1
+           union all
+           select 'run ' || id, xmin::text from sync_runs where $1::text is null or region_id = $1`,
+          [regionId ?? null],
+        )
+      ).map((row) => [row.key, row.xmin]),
+    );
+
   it('records a baseline of 3 regions: 253 images, 3 succeeded runs, 5 API calls, 253 baseline events', async () => {
     const report = await harness.syncAll();
     expect(report.ok).toBe(true);
@@ -61,11 +83,57 @@ describe('region sync against the simulator', () => {
       expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 
-  it('writes nothing but the run rows when re-synced over unchanged data', async () => {
+  it('writes nothing but the run rows when re-synced over unchanged data: every other row keeps its xmin', async () => {
     const before = await tableCounts(harness.sql);
+    const versionsBefore = await rowVersions();
     const report = await harness.syncAll();
-    expect(report.results.every((r) => r.status === 'succeeded' && r.counts.events === 0)).toBe(true);
+    expect(report.results.map((r) => [r.status, r.counts])).toEqual([
+      ['succeeded', { imagesSeen: 250, created: 0, updated: 0, deleted: 0, events: 0 }],
+      ['succeeded', { imagesSeen: 3, created: 0, updated: 0, deleted: 0, events: 0 }],
+      ['succeeded', { imagesSeen: 0, created: 0, updated: 0, deleted: 0, events: 0 }],
+    ]);
     expect(await tableCounts(harness.sql)).toEqual({ ...before, runs: before.runs + 3 });
+    // Not one image, version, event or earlier run row was rewritten (no last_seen_at bump either).
+    const after = await rowVersions();
+    const newRuns = report.results.map((r) => `run ${r.runId}`);
+    expect(Object.keys(after).filter((key) => !(key in versionsBefore))).toEqual(
+      expect.arrayContaining(newRuns),
+    );
+    for (const key of newRuns) delete after[key];
+    expect(after).toEqual(versionsBefore);
+  });
+
+  it('rewrites a missing hash once, without a version or an event, and writes nothing the time after', async () => {
+    const region = 'cn-shanghai';
+    const stored = () =>
+      rows(
+        harness.sql,
+        `select image_id, state_hash, version, last_seen_at, deleted_at from custom_images
+         where region_id = $1 order by image_id`,
+        [region],
+      );
+    const before = await stored();
+    expect(before).toHaveLength(3);
+    for (const row of before) expect(row.state_hash).toEqual(expect.any(String));
+    // As rows written before hashes were stored (or by hand) have them.
+    await harness.sql.query('update custom_images set state_hash = null where region_id = $1', [region]);
+    const counts = await tableCounts(harness.sql);
+
+    const result = await harness.syncRegion(region);
+    expect(result).toMatchObject({
+      status: 'succeeded',
+      counts: { imagesSeen: 3, created: 0, updated: 0, deleted: 0, events: 0 },
+    });
+    // The listing side's hash is back, and nothing else of the rows moved.
+    expect(await stored()).toEqual(before);
+    expect(await tableCounts(harness.sql)).toEqual({ ...counts, runs: counts.runs + 1 });
+
+    const settled = await rowVersions(region);
+    const again = await harness.syncRegion(region);
+    expect(again.status).toBe('succeeded');
+    const after = await rowVersions(region);
+    delete after[`run ${again.runId}`];
+    expect(after).toEqual(settled);
   });
 
   it('turns seven changes into exactly the eight events of SPEC §7', async () => {

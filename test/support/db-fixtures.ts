@@ -2,7 +2,15 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, inject } from 'vitest';
 import { createDatabase, type Database } from '../../src/db/client.ts';
-import type { ImageState, ImageWrite, PlannedEvent, Scope, SyncPlan } from '../../src/sync/model.ts';
+import type {
+  ImageState,
+  ImageWrite,
+  ListedImage,
+  PlannedEvent,
+  Scope,
+  SyncPlan,
+} from '../../src/sync/model.ts';
+import { stateHash } from '../../src/sync/state-hash.ts';
 import { databaseUrlWithName } from './database-url.ts';
 import { createTestDatabase } from './test-database.ts';
 
@@ -87,20 +95,32 @@ export function rawItem(state: ImageState): Record<string, unknown> {
   };
 }
 
-export function imageWrite(state: ImageState, version: number): ImageWrite {
-  return { state, raw: rawItem(state), version, isNew: version === 1 };
+/** The listing's view of a state: its API item and its canonical hash, as the listing side makes them. */
+export function listedImage(state: ImageState): ListedImage {
+  return { state, raw: rawItem(state), hash: stateHash(state) };
 }
 
+/** A row write of `state` as `version` (new when 1), with the hash the listing side computes. */
+export function imageWrite(state: ImageState, version: number): ImageWrite {
+  return { ...listedImage(state), version, isNew: version === 1 };
+}
+
+/** A plan that writes nothing (a no-op `succeeded`, not complete); override what a test needs. */
 export function emptyPlan(overrides: Partial<SyncPlan> = {}): SyncPlan {
   return {
     writes: [],
-    unchangedIds: [],
+    touches: [],
+    rehashes: [],
     closeVersions: [],
     deletions: [],
     events: [],
     held: null,
     counts: { imagesSeen: 0, created: 0, updated: 0, deleted: 0, events: 0 },
+    fenced: 0,
+    unresolved: 0,
     status: 'succeeded',
+    complete: false,
+    reason: null,
     ...overrides,
   };
 }

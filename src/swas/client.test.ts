@@ -339,7 +339,7 @@ describe('listAllImages', () => {
 
     expect(error.code).toBe('swas.malformed_response');
     expect(error.message).toMatch(/^ListCustomImages cn-hangzhou page 2: malformed JSON \(HTTP 200\)/);
-    expect(error.details).toMatchObject({ page: 2, attempts: 3, apiCalls: 4 });
+    expect(error.details).toMatchObject({ page: 2, attempts: 3, apiCalls: 4, pages: 1 });
     expect(calls()).toHaveLength(4);
   });
 
@@ -354,8 +354,8 @@ describe('listAllImages', () => {
     });
   });
 
-  it('rejects an item without ImageId, naming the field, the item index and the page, without retrying', async () => {
-    const { pool, client, calls } = setup();
+  it('leaves out an item without ImageId, naming the field, the item index and the page, without retrying', async () => {
+    const { pool, client, calls } = setup({ options: { maxListingRereads: 0 } });
     pool.intercept(pageIs(1)).reply(
       200,
       pageBody(
@@ -369,12 +369,42 @@ describe('listAllImages', () => {
     page2[5] = withoutId as ReturnType<typeof item>;
     pool.intercept(pageIs(2)).reply(200, pageBody('150', 2, page2));
 
-    const error = await rejection(client.listAllImages('cn-hangzhou'));
+    const listing = await client.listAllImages('cn-hangzhou');
 
-    expect(error.code).toBe('swas.invalid_response');
-    expect(error.retryable).toBe(false);
-    expect(error.message).toBe('ListCustomImages cn-hangzhou page 2: CustomImages[5].ImageId: required');
+    expect(listing.rejected).toEqual([
+      { imageId: null, page: 2, index: 5, field: 'ImageId', reason: 'required' },
+    ]);
+    expect(listing.images).toHaveLength(149);
+    // Without a usable id the item cannot be counted: the listing may not delete.
+    expect(listing).toMatchObject({
+      complete: false,
+      incompleteReason: '149 distinct image ids for TotalCount 150',
+    });
     expect(calls()).toHaveLength(2);
+  });
+
+  it('leaves out an item of another region or with bad fields, keeping its id so the listing stays complete', async () => {
+    const { pool, client } = setup();
+    pool
+      .intercept(anyPost)
+      .reply(
+        200,
+        pageBody('4', 1, [
+          item('m-1'),
+          item('m-2', { RegionId: 'cn-beijing' }),
+          item('m-3', { RequiredSystemDiskSize: 2147483648 }),
+          item('m-4', { CreationTime: '0' }),
+        ]),
+      );
+    const listing = await client.listAllImages('cn-hangzhou');
+    expect(listing.images.map((image) => image.state.imageId)).toEqual(['m-1']);
+    expect(listing.rejected.map(({ imageId, page, index, field }) => [imageId, page, index, field])).toEqual([
+      ['m-2', 1, 1, 'RegionId'],
+      ['m-3', 1, 2, 'RequiredSystemDiskSize'],
+      ['m-4', 1, 3, 'CreationTime'],
+    ]);
+    expect(listing.rejected[0]?.reason).toBe('listed in cn-hangzhou but says cn-beijing');
+    expect(listing.complete).toBe(true);
   });
 
   it('rejects a page without TotalCount, naming the field', async () => {
@@ -384,16 +414,19 @@ describe('listAllImages', () => {
     expect(error.message).toBe('ListCustomImages cn-hangzhou page 1: TotalCount: required');
   });
 
-  it('rejects a non-numeric count and a bad status, naming the value', async () => {
+  it('rejects a page with a non-numeric count, and leaves out an item with a bad status, naming the value', async () => {
     const { pool, client } = setup();
     pool.intercept(anyPost).reply(200, pageBody('lots', 1, []));
     pool.intercept(anyPost).reply(200, pageBody('1', 1, [item('m-1', { Status: '9' })]));
     expect((await rejection(client.listAllImages('cn-hangzhou'))).message).toBe(
       'ListCustomImages cn-hangzhou page 1: TotalCount: invalid value "lots"',
     );
-    expect((await rejection(client.listAllImages('cn-hangzhou'))).message).toBe(
-      'ListCustomImages cn-hangzhou page 1: CustomImages[0].Status: expected a status code "0".."4"',
-    );
+    const listing = await client.listAllImages('cn-hangzhou');
+    expect(listing.images).toEqual([]);
+    expect(listing.rejected).toEqual([
+      { imageId: 'm-1', page: 1, index: 0, field: 'Status', reason: 'expected a status code "0".."4"' },
+    ]);
+    expect(listing.complete).toBe(true);
   });
 });
 

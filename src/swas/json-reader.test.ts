@@ -1,7 +1,21 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { readApiJson } from './json-reader.ts';
+import { NUL_SUBSTITUTE, readApiJson, SURROGATE_SUBSTITUTE, storableText } from './json-reader.ts';
 
-describe('readApiJson', () => {
+/** What PostgreSQL text and jsonb cannot hold: NUL and a UTF-16 surrogate without its pair. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what is looked for.
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Every string and key of a parsed value. */
+function texts(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value)) return value.flatMap(texts);
+  if (value !== null && typeof value === 'object')
+    return Object.entries(value).flatMap(([key, inner]) => [key, ...texts(inner)]);
+  return [];
+}
+
+describe('readApiJson: big integers', () => {
   it('keeps every digit of a 16-digit UserId beyond 2^53 as decimal text', () => {
     const result = readApiJson('{"CustomImages":[{"ImageId":"m-1","UserId":9007199254740993}]}');
     expect(result).toEqual({
@@ -16,22 +30,169 @@ describe('readApiJson', () => {
       value: { UserId: '1801858287100000' },
     });
     expect(readApiJson('{"UserId":42}')).toEqual({ ok: true, value: { UserId: '42' } });
+    expect(readApiJson('{"UserId" : 0 }')).toEqual({ ok: true, value: { UserId: '0' } });
+    expect(readApiJson('{"UserId":"42"}')).toEqual({ ok: true, value: { UserId: '42' } });
   });
 
   it('keeps ordinary numbers as numbers and any other unsafe integer as its digits', () => {
     const result = readApiJson(
-      '{"TotalCount":250,"Size":1.5,"Neg":-3,"Huge":123456789012345678901,"Exp":1e21}',
+      '{"TotalCount":250,"Size":1.5,"Neg":-3,"Huge":123456789012345678901,"NegHuge":-9007199254740993,"Safe16":1234567890123456,"Exp":1e21}',
     );
     expect(result).toEqual({
       ok: true,
-      value: { TotalCount: 250, Size: 1.5, Neg: -3, Huge: '123456789012345678901', Exp: 1e21 },
+      value: {
+        TotalCount: 250,
+        Size: 1.5,
+        Neg: -3,
+        Huge: '123456789012345678901',
+        NegHuge: '-9007199254740993',
+        Safe16: 1234567890123456,
+        Exp: 1e21,
+      },
     });
   });
 
+  it('never touches the contents of a string, even one that reads like a member', () => {
+    const body = String.raw`{"Description":"copy of \"UserId\":5, and \"Big\": 12345678901234567890}","UserId":5,"Name":"9007199254740993"}`;
+    expect(readApiJson(body)).toEqual({
+      ok: true,
+      value: {
+        Description: 'copy of "UserId":5, and "Big": 12345678901234567890}',
+        UserId: '5',
+        Name: '9007199254740993',
+      },
+    });
+  });
+
+  it('never changes a string, whatever member-like text it holds', () => {
+    const piece = fc.constantFrom(
+      '"',
+      '\\',
+      ':',
+      ',',
+      '}',
+      ']',
+      '{',
+      ' ',
+      'UserId',
+      'Big',
+      '9007199254740993',
+      '5',
+      '-',
+    );
+    const text = fc.array(piece, { maxLength: 16 }).map((parts) => parts.join(''));
+    fc.assert(
+      fc.property(text, text, (a, b) => {
+        const result = readApiJson(JSON.stringify({ [a]: b, A: a, UserId: 7, List: [a, { B: b }] }));
+        expect(result).toEqual({ ok: true, value: { [a]: b, A: a, UserId: '7', List: [a, { B: b }] } });
+      }),
+    );
+  });
+
+  it('keeps every digit of an unsafe integer inside an array too', () => {
+    expect(readApiJson('{"Ids":[9007199254740993,1]}')).toEqual({
+      ok: true,
+      value: { Ids: ['9007199254740993', 1] },
+    });
+  });
+
+  it('keeps every digit of any integer member of 16 or more digits, for any digits', () => {
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: -(10n ** 40n), max: 10n ** 40n }),
+        fc.constantFrom('', ' ', '\n\t'),
+        (n, space) => {
+          const digits = n.toString();
+          const result = readApiJson(
+            `{"Value":${space}${digits}${space},"UserId":${digits.replace('-', '')}}`,
+          );
+          expect(result.ok).toBe(true);
+          if (!result.ok) return;
+          const value = result.value as { Value: unknown; UserId: unknown };
+          expect(value.UserId).toBe(digits.replace('-', ''));
+          if (Number.isSafeInteger(Number(digits))) expect(value.Value).toBe(Number(digits));
+          else expect(value.Value).toBe(digits);
+        },
+      ),
+    );
+  });
+});
+
+describe('readApiJson: storable text', () => {
+  it('substitutes NUL and lone surrogates in strings and keys, keeping valid pairs', () => {
+    const body = String.raw`{"Name":"a\u0000b","Desc":"\ud800x\udc00","Emoji":"\ud83d\ude00","k\u0000ey":["\udbff"],"Plain":"\u2400"}`;
+    expect(readApiJson(body)).toEqual({
+      ok: true,
+      value: {
+        Name: `a${NUL_SUBSTITUTE}b`,
+        Desc: `${SURROGATE_SUBSTITUTE}x${SURROGATE_SUBSTITUTE}`,
+        Emoji: '😀',
+        [`k${NUL_SUBSTITUTE}ey`]: [SURROGATE_SUBSTITUTE],
+        Plain: '\u2400',
+      },
+    });
+  });
+
+  it('gives only storable text for any string a body can carry', () => {
+    const unit = fc.oneof(
+      fc.constantFrom('\u0000', '\ud800', '\udbff', '\udc00', '\udfff', '\u001b', '\u2400', '"', '\\'),
+      fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
+    );
+    const text = fc.array(unit, { maxLength: 20 }).map((parts) => parts.join(''));
+    fc.assert(
+      fc.property(
+        fc.dictionary(text, fc.oneof(text, fc.array(text, { maxLength: 3 })), { maxKeys: 4 }),
+        (value) => {
+          const result = readApiJson(JSON.stringify({ Item: value }));
+          expect(result.ok).toBe(true);
+          if (!result.ok) return;
+          for (const found of texts(result.value))
+            expect(UNSTORABLE.test(found), JSON.stringify(found)).toBe(false);
+          // Lossless where possible: text that was storable is unchanged.
+          for (const [key, inner] of Object.entries(value)) {
+            const item = (result.value as { Item: Record<string, unknown> }).Item;
+            if (!UNSTORABLE.test(key) && typeof inner === 'string' && !UNSTORABLE.test(inner))
+              expect(item[key]).toBe(inner);
+          }
+        },
+      ),
+    );
+  });
+
+  it('storableText substitutes only what cannot be stored', () => {
+    expect(storableText('plain ✓ 😀')).toBe('plain ✓ 😀');
+    expect(storableText('\u0000\ud800\udc00\udc00')).toBe(
+      `${NUL_SUBSTITUTE}\ud800\udc00${SURROGATE_SUBSTITUTE}`,
+    );
+  });
+});
+
+describe('readApiJson: malformed bodies', () => {
   it('reports malformed and empty bodies without throwing', () => {
-    const truncated = readApiJson('{"TotalCount": ');
-    expect(truncated.ok).toBe(false);
+    expect(readApiJson('{"TotalCount": ').ok).toBe(false);
     expect(readApiJson('<html>bad gateway</html>').ok).toBe(false);
     expect(readApiJson('  ')).toEqual({ ok: false, reason: 'empty body' });
+    expect(readApiJson('{"Name":"raw \u0000 control"}').ok).toBe(false);
+  });
+
+  it('never echoes the body in its reason', () => {
+    const secret = fc.stringMatching(/^[A-Za-z0-9+/]{8,40}$/);
+    const broken = fc.constantFrom(
+      (s: string) => `{"SecurityToken":"${s}", oops}`,
+      (s: string) => `{"SecurityToken":"${s}"`,
+      (s: string) => `${s}`,
+      (s: string) => `{"a":1}${s}`,
+      (s: string) => `{"${s}": }`,
+      (s: string) => `<html>${s}</html>`,
+      (s: string) => `{"x":"${s}\u0001"}`,
+    );
+    fc.assert(
+      fc.property(secret, broken, (value, wrap) => {
+        const result = readApiJson(wrap(value));
+        if (result.ok) return;
+        expect(result.reason.length).toBeLessThanOrEqual(120);
+        expect(result.reason).not.toContain(value.slice(0, 4));
+      }),
+    );
   });
 });

@@ -10,7 +10,9 @@
  * The pass matches `"Key": digits` followed by `,` `}` or `]`. Inside a JSON string every `"` is
  * escaped as `\"`, and a backslash is not a key character, so the pattern cannot start or end
  * inside a string: string contents are never touched. This replaces a reviver called for every
- * value of every page, several times slower on large listings.
+ * value of every page, several times slower on large listings. A run of 16 or more digits that the
+ * pass did not quote (an array element, or digits inside some text) sends that body through the
+ * reviver after all, which reads each number's source text: rare, slower, and exact.
  *
  * Storable text. PostgreSQL's text and jsonb cannot hold U+0000, and jsonb rejects a lone UTF-16
  * surrogate. When the body holds either (escaped, as `\u0000` or `\ud800`…; only escapes can
@@ -66,11 +68,34 @@ function storableValue(value: unknown): unknown {
   return value;
 }
 
+/** True when a run of 16+ digits is left that the quoting pass did not wrap in quotes. */
+function hasUnquotedLongDigits(text: string): boolean {
+  for (const match of text.matchAll(/-?\d{16,}/g)) {
+    const end = match.index + match[0].length;
+    if (text[match.index - 1] !== '"' || text[end] !== '"') return true;
+  }
+  return false;
+}
+
+interface ReviverContext {
+  source?: string;
+}
+
+/** Any unsafe integer as its decimal text, from its source (V8's JSON.parse source text access). */
+function keepUnsafeIntegers(_key: string, value: unknown, context?: ReviverContext): unknown {
+  if (typeof value !== 'number' || Number.isSafeInteger(value)) return value;
+  const source = context?.source;
+  return source !== undefined && /^-?\d+$/.test(source) ? source : value;
+}
+
 /** Parses an API body; never throws. `reason` is the parser's message (no body text beyond it). */
 export function readApiJson(text: string): JsonReadResult {
   if (text.trim() === '') return { ok: false, reason: 'empty body' };
   try {
-    const value: unknown = JSON.parse(quoteBigIntegers(text));
+    const quoted = quoteBigIntegers(text);
+    const value: unknown = hasUnquotedLongDigits(quoted)
+      ? JSON.parse(quoted, keepUnsafeIntegers)
+      : JSON.parse(quoted);
     return { ok: true, value: UNSTORABLE_ESCAPE.test(text) ? storableValue(value) : value };
   } catch (error) {
     // V8's message quotes a stretch of the body, which may echo request parameters: keep the gist.

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../shared/app-error.ts';
-import type { ListedImage } from '../sync/model.ts';
-import { type PageReader, type PageRequest, readFullListing, readWatchListing } from './listing.ts';
+import type { ListedImage, RejectedItem } from '../sync/model.ts';
+import {
+  MAX_PAGES,
+  type PageReader,
+  type PageRequest,
+  pageCap,
+  readFullListing,
+  readWatchListing,
+} from './listing.ts';
 import { toListedImage } from './wire.ts';
 
 const image = (id: string): ListedImage => toListedImage({ ImageId: id, Status: '1' }, 'cn-hangzhou');
@@ -25,6 +32,7 @@ function reader(state: (read: number, request: PageRequest) => { ids: string[]; 
         pageNumber: request.pageNumber,
         pageSize: request.pageSize,
         items: current.ids.slice(start, start + request.pageSize).map(image),
+        rejected: [],
       },
       apiCalls: 1,
     };
@@ -102,7 +110,10 @@ describe('readFullListing', () => {
         request.pageNumber === 1
           ? [...ids(99).map(image), toListedImage({ ImageId: 'm-dup', Status: '4' }, 'cn-hangzhou')]
           : [toListedImage({ ImageId: 'm-dup', Status: '1' }, 'cn-hangzhou'), image('m-last')];
-      return { page: { totalCount: 102, pageNumber: request.pageNumber, pageSize: 100, items }, apiCalls: 1 };
+      return {
+        page: { totalCount: 102, pageNumber: request.pageNumber, pageSize: 100, items, rejected: [] },
+        apiCalls: 1,
+      };
     };
     const listing = await readFullListing(readPage, { maxRereads: 0 });
     expect(listing.images.find((i) => i.state.imageId === 'm-dup')?.state.status).toBe('1');
@@ -133,15 +144,258 @@ describe('readFullListing', () => {
         );
       }
       return {
-        page: { totalCount: 250, pageNumber: 1, pageSize: 100, items: ids(100).map(image) },
+        page: { totalCount: 250, pageNumber: 1, pageSize: 100, items: ids(100).map(image), rejected: [] },
         apiCalls: 2,
       };
     };
     await expect(readFullListing(readPage)).rejects.toMatchObject({
       code: 'swas.unavailable',
       message: expect.stringContaining('page 2'),
-      details: { page: 2, apiCalls: 8 },
+      details: { page: 2, apiCalls: 8, pages: 1 },
     });
+  });
+});
+
+const rejectedAt = (imageId: string | null, page: number, index: number): RejectedItem => ({
+  imageId,
+  page,
+  index,
+  field: 'RegionId',
+  reason: 'listed in cn-hangzhou but says cn-beijing',
+});
+
+/** A reader serving `pages` (1-based: pages[0] is page 1) with the given TotalCount; past the end, empty pages. */
+function pagesReader(totalCount: number, pages: { items: string[]; rejected?: RejectedItem[] }[]) {
+  const requests: PageRequest[] = [];
+  const readPage: PageReader = async (request) => {
+    requests.push(request);
+    const served = pages[request.pageNumber - 1] ?? { items: [] };
+    return {
+      page: {
+        totalCount,
+        pageNumber: request.pageNumber,
+        pageSize: request.pageSize,
+        items: served.items.map(image),
+        rejected: served.rejected ?? [],
+      },
+      apiCalls: 1,
+    };
+  };
+  return { readPage, requests };
+}
+
+describe('readFullListing: bounded paging', () => {
+  it('allows the pages the first TotalCount implies plus a slack of max(2, 10%), at most MAX_PAGES', () => {
+    expect(pageCap(0)).toBe(2);
+    expect(pageCap(1)).toBe(3);
+    expect(pageCap(250)).toBe(5);
+    expect(pageCap(20_000)).toBe(220);
+    expect(pageCap(100_000)).toBe(1_100);
+    expect(pageCap(Number.MAX_SAFE_INTEGER)).toBe(MAX_PAGES);
+  });
+
+  it('stops when a page repeats the previous one (a server ignoring PageNumber), incomplete and bounded', async () => {
+    const readPage: PageReader = async (request) => ({
+      page: {
+        totalCount: 3_500_000,
+        pageNumber: 1,
+        pageSize: request.pageSize,
+        items: ids(100).map(image),
+        rejected: [],
+      },
+      apiCalls: 1,
+    });
+    const unstable: string[] = [];
+    const listing = await readFullListing(readPage, { onUnstable: ({ reason }) => unstable.push(reason) });
+    expect(listing.complete).toBe(false);
+    expect(listing.incompleteReason).toBe(
+      'page 2 repeated page 1 (the server ignores PageNumber) (still after 3 reads)',
+    );
+    expect(unstable).toEqual([
+      'page 2 repeated page 1 (the server ignores PageNumber)',
+      'page 2 repeated page 1 (the server ignores PageNumber)',
+    ]);
+    expect(listing).toMatchObject({ apiCalls: 6, pages: 6 });
+    expect(listing.images.map((i) => i.state.imageId)).toEqual(ids(100));
+  });
+
+  it('stops at the cap when the count grows without end, naming why', async () => {
+    let next = 0;
+    const readPage: PageReader = async (request) => {
+      next += 100;
+      return {
+        page: {
+          // 250 on page 1 (5 pages allowed), then ever more, each page with fresh ids.
+          totalCount: request.pageNumber === 1 ? 250 : 1_000_000,
+          pageNumber: request.pageNumber,
+          pageSize: request.pageSize,
+          items: ids(100, next).map(image),
+          rejected: [],
+        },
+        apiCalls: 1,
+      };
+    };
+    const listing = await readFullListing(readPage, { maxRereads: 0 });
+    expect(listing).toMatchObject({ complete: false, pages: 5, apiCalls: 5 });
+    expect(listing.incompleteReason).toBe(
+      "stopped after 5 pages, the most the first page's TotalCount allows",
+    );
+  });
+
+  it('never reads more than MAX_PAGES pages, whatever TotalCount says', async () => {
+    let calls = 0;
+    const readPage: PageReader = async (request) => {
+      calls++;
+      return {
+        page: {
+          totalCount: 1e12,
+          pageNumber: request.pageNumber,
+          pageSize: request.pageSize,
+          items: [image(`m-${request.pageNumber}`)],
+          rejected: [],
+        },
+        apiCalls: 1,
+      };
+    };
+    const listing = await readFullListing(readPage, { maxRereads: 0 });
+    expect(calls).toBe(MAX_PAGES);
+    expect(listing).toMatchObject({ complete: false, pages: MAX_PAGES });
+  });
+});
+
+describe('readFullListing: rejected items', () => {
+  it('collects the rejected items of every page and counts those with a usable id as listed', async () => {
+    const { readPage } = pagesReader(202, [
+      { items: ids(99), rejected: [rejectedAt('m-bad-1', 1, 7)] },
+      { items: ids(100, 99), rejected: [rejectedAt('m-bad-2', 2, 0)] },
+      { items: ['m-last'] },
+    ]);
+    const listing = await readFullListing(readPage, { maxRereads: 0 });
+    expect(listing.complete).toBe(true);
+    expect(listing.incompleteReason).toBeUndefined();
+    expect(listing.images).toHaveLength(200);
+    expect(listing.rejected).toEqual([rejectedAt('m-bad-1', 1, 7), rejectedAt('m-bad-2', 2, 0)]);
+  });
+
+  it('cannot call a listing complete when an item has no usable id', async () => {
+    const { readPage } = pagesReader(3, [{ items: ['m-1', 'm-2'], rejected: [rejectedAt(null, 1, 2)] }]);
+    const listing = await readFullListing(readPage, { maxRereads: 0 });
+    expect(listing.complete).toBe(false);
+    expect(listing.incompleteReason).toBe('2 distinct image ids for TotalCount 3');
+    expect(listing.rejected).toEqual([rejectedAt(null, 1, 2)]);
+  });
+
+  it('does not take an id both listed and rejected twice', async () => {
+    const { readPage } = pagesReader(3, [{ items: ['m-1', 'm-2'], rejected: [rejectedAt('m-1', 1, 2)] }]);
+    const listing = await readFullListing(readPage, { maxRereads: 0 });
+    expect(listing.incompleteReason).toBe('2 distinct image ids for TotalCount 3');
+  });
+
+  it('reads on past a page whose items were all rejected', async () => {
+    const { readPage, requests } = pagesReader(101, [
+      { items: [], rejected: ids(100).map((id, index) => rejectedAt(id, 1, index)) },
+      { items: ['m-100'] },
+    ]);
+    const listing = await readFullListing(readPage, { maxRereads: 0 });
+    expect(requests.map((r) => r.pageNumber)).toEqual([1, 2]);
+    expect(listing.complete).toBe(true);
+    expect(listing.rejected).toHaveLength(100);
+  });
+
+  it('returns the rejected items of the last read only', async () => {
+    let read = 0;
+    const readPage: PageReader = async (request) => {
+      if (request.pageNumber === 1) read++;
+      return {
+        page: {
+          totalCount: read === 1 ? 3 : 2,
+          pageNumber: 1,
+          pageSize: 100,
+          items: [image('m-1')],
+          rejected: [rejectedAt(`m-bad-${read}`, 1, 1)],
+        },
+        apiCalls: 1,
+      };
+    };
+    const listing = await readFullListing(readPage);
+    expect(listing.complete).toBe(true);
+    expect(listing.rejected).toEqual([rejectedAt('m-bad-2', 1, 1)]);
+  });
+});
+
+describe('readFullListing: images the scope already holds', () => {
+  it('returns an item whose hash the scope holds as its id and hash only, still counted as listed', async () => {
+    const known = new Map([
+      ['m-0', image('m-0').hash],
+      ['m-1', 'a hash of another state'],
+    ]);
+    const { readPage } = pagesReader(3, [{ items: ['m-0', 'm-1', 'm-2'] }]);
+    const listing = await readFullListing(readPage, { known, maxRereads: 0 });
+    expect(listing.seen).toEqual([{ imageId: 'm-0', hash: image('m-0').hash }]);
+    expect(listing.images.map((i) => i.state.imageId)).toEqual(['m-1', 'm-2']);
+    expect(listing.complete).toBe(true);
+  });
+
+  it('keeps the later copy of an id seen on two pages, whichever form it takes', async () => {
+    const changed = toListedImage({ ImageId: 'm-0', Status: '4' }, 'cn-hangzhou');
+    const known = new Map([['m-0', image('m-0').hash]]);
+    const readPage: PageReader = async (request) => ({
+      page: {
+        totalCount: 101,
+        pageNumber: request.pageNumber,
+        pageSize: 100,
+        items: request.pageNumber === 1 ? [image('m-0'), ...ids(99, 1).map(image)] : [changed],
+        rejected: [],
+      },
+      apiCalls: 1,
+    });
+    const listing = await readFullListing(readPage, { known, maxRereads: 0 });
+    expect(listing.seen).toEqual([]);
+    expect(listing.images.find((i) => i.state.imageId === 'm-0')?.state.status).toBe('4');
+  });
+});
+
+describe('readFullListing: failures', () => {
+  it('carries the calls and pages of earlier reads and pages in the failure', async () => {
+    let read = 0;
+    const readPage: PageReader = async (request) => {
+      if (request.pageNumber === 1) read++;
+      if (read === 2 && request.pageNumber === 3) {
+        throw new AppError(
+          'swas.unavailable',
+          'ListCustomImages cn-hangzhou page 3: InternalError (HTTP 500)',
+          {
+            retryable: true,
+            details: { page: 3, apiCalls: 6 },
+          },
+        );
+      }
+      // Read 1 is unstable (the count moves), so a second read follows.
+      const totalCount = read === 1 && request.pageNumber > 1 ? 249 : 250;
+      return {
+        page: {
+          totalCount,
+          pageNumber: request.pageNumber,
+          pageSize: 100,
+          items: ids(100, request.pageNumber * 100).map(image),
+          rejected: [],
+        },
+        apiCalls: 2,
+      };
+    };
+    await expect(readFullListing(readPage)).rejects.toMatchObject({
+      code: 'swas.unavailable',
+      // Read 1: 3 pages of 2 calls; read 2: 2 pages of 2 calls, then 6 attempts at page 3.
+      details: { page: 3, apiCalls: 6 + 4 + 6, pages: 3 + 2 },
+    });
+  });
+
+  it('passes on a failure that is not an AppError untouched', async () => {
+    const boom = new TypeError('socket hang up');
+    const readPage: PageReader = async () => {
+      throw boom;
+    };
+    await expect(readFullListing(readPage)).rejects.toBe(boom);
   });
 });
 
@@ -157,6 +411,7 @@ describe('readWatchListing', () => {
           pageNumber: 1,
           pageSize: 100,
           items: (request.imageIds ?? []).map(image),
+          rejected: [],
         },
         apiCalls: 1,
       };
@@ -180,6 +435,38 @@ describe('readWatchListing', () => {
       apiCalls: 0,
       pages: 0,
       complete: false,
+    });
+  });
+
+  it('collects rejected items of every call and counts the failure with the calls and pages so far', async () => {
+    let call = 0;
+    const readPage: PageReader = async (request) => {
+      call++;
+      if (call === 3) {
+        throw new AppError('swas.throttled', 'ListCustomImages cn-hangzhou page 1: Throttling', {
+          retryable: true,
+          details: { apiCalls: 4 },
+        });
+      }
+      const chunk = request.imageIds ?? [];
+      return {
+        page: {
+          totalCount: chunk.length,
+          pageNumber: 1,
+          pageSize: 100,
+          items: chunk.slice(1).map(image),
+          rejected: [rejectedAt(chunk[0] ?? null, 1, 0)],
+        },
+        apiCalls: 1,
+      };
+    };
+    const listing = await readWatchListing(readPage, ids(200));
+    expect(listing).toMatchObject({ kind: 'watch', complete: false, apiCalls: 2, pages: 2 });
+    expect(listing.images).toHaveLength(198);
+    expect(listing.rejected.map((item) => item.imageId)).toEqual(['m-0', 'm-100']);
+    await expect(readWatchListing(readPage, ids(150))).rejects.toMatchObject({
+      code: 'swas.throttled',
+      details: { apiCalls: 4, pages: 0 },
     });
   });
 });

@@ -1,4 +1,7 @@
-import type { ImageState } from './model.ts';
+import { toApiShape } from './event-payloads.ts';
+import type { ImageState, ListedImage, PlanInput, StoredImage, SyncPlan } from './model.ts';
+import { planSync, statesNeeded } from './plan.ts';
+import { stateHash } from './state-hash.ts';
 
 /**
  * Test fixture (imported only by `*.test.ts`): a plausible image state, `overrides` applied. One
@@ -34,4 +37,52 @@ export function imageState(imageId: string, overrides: Partial<ImageState> = {})
     creationTime: '2026-01-01T00:00:00.000Z',
     ...overrides,
   };
+}
+
+/**
+ * A state as a listing returns it, with its hash as the listing side computes it. The raw item
+ * carries a field the model does not know, as the API's items may.
+ */
+export function listedImage(
+  state: ImageState,
+  raw: Record<string, unknown> = { ...toApiShape(state), Unmodelled: 'kept' },
+): ListedImage {
+  return { state, raw, hash: stateHash(state) };
+}
+
+export interface StoredOptions {
+  version?: number;
+  deletedAt?: number | null;
+  /** When the row was last written or deleted (epoch ms). */
+  observedAt: number;
+  /** The stored hash; defaults to the state's, `null` for a row written before hashes were stored. */
+  hash?: string | null;
+}
+
+/** A stored row as the store keeps it: the state stays beside the keys, {@link planLikeStore} decides what the plan sees. */
+export function storedImage(state: ImageState, options: StoredOptions): StoredImage {
+  return {
+    imageId: state.imageId,
+    version: options.version ?? 1,
+    deletedAt: options.deletedAt ?? null,
+    observedAt: options.observedAt,
+    hash: options.hash === undefined ? stateHash(state) : options.hash,
+    state,
+  };
+}
+
+/**
+ * Plans as `runRegionSync` does against the store: the rows are read as keys only, the states
+ * {@link statesNeeded} names are decoded, then the plan is computed. A plan that needed any other
+ * state would throw `internal.state_missing`.
+ */
+export function planLikeStore(input: PlanInput): SyncPlan {
+  const keysOnly = input.region.stored.map(({ state: _state, ...keys }) => keys);
+  const keyInput = { ...input, region: { ...input.region, stored: keysOnly } };
+  const needed = new Set(statesNeeded(keyInput));
+  const stored = input.region.stored.map((row) => {
+    const { state, ...keys } = row;
+    return needed.has(row.imageId) ? { ...keys, state } : keys;
+  });
+  return planSync({ ...input, region: { ...input.region, stored } });
 }

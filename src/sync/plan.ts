@@ -46,8 +46,8 @@ interface Classification {
   /** Listed images whose row must be compared in full (hash moved or missing). */
   compare: { listed: ListedImage; stored: StoredImage }[];
   reappeared: { listed: ListedImage; stored: StoredImage }[];
-  /** Unchanged images a watch poll saw. */
-  touches: string[];
+  /** Unchanged images (hash equal): what an incomplete listing records as observed. */
+  unchanged: string[];
   /** Listed ids stored under another region: left out, still counted as listed. */
   foreign: { imageId: string; regionId: string }[];
   /** Live rows a complete full listing did not return and whose observation is older. */
@@ -86,7 +86,7 @@ function classify(input: Omit<PlanInput, 'newId'>): Classification {
     created: [],
     compare: [],
     reappeared: [],
-    touches: [],
+    unchanged: [],
     foreign: [],
     missing: [],
     fenced: 0,
@@ -122,16 +122,14 @@ function classify(input: Omit<PlanInput, 'newId'>): Classification {
     }
     if (row.deletedAt !== null) result.reappeared.push({ listed, stored: row });
     else if (row.hash !== null && row.hash === listed.hash) {
-      // A complete listing's observation is its start (lastCompleteAt); any other records it here.
-      if (!listing.complete) result.touches.push(imageId);
+      result.unchanged.push(imageId);
     } else result.compare.push({ listed, stored: row });
   }
   for (const [imageId, hash] of seenById) {
     const row = storedById.get(imageId);
     if (row !== undefined && observedAt <= row.observedAt) result.fenced++;
-    else if (row?.deletedAt === null && row.hash === hash) {
-      if (!listing.complete) result.touches.push(imageId);
-    } else result.unresolved++;
+    else if (row?.deletedAt === null && row.hash === hash) result.unchanged.push(imageId);
+    else result.unresolved++;
   }
 
   if (listing.kind === 'full' && listing.complete) {
@@ -185,7 +183,7 @@ export function planSync(input: PlanInput): SyncPlan {
 
   const plan: SyncPlan = {
     writes: [],
-    touches: classified.touches,
+    touches: [],
     rehashes: [],
     closeVersions: [],
     deletions: [],
@@ -288,6 +286,11 @@ export function planSync(input: PlanInput): SyncPlan {
   }
   plan.counts.events = plan.events.length;
   plan.complete = listing.kind === 'full' && listing.complete && classified.unresolved === 0;
+  // A complete listing's observation of what it saw unchanged is its start (lastCompleteAt);
+  // any other run records it on the rows, or an older listing committed later could revert them.
+  if (!plan.complete) {
+    plan.touches = [...classified.unchanged, ...plan.rehashes.map((r) => r.imageId)].sort(compareText);
+  }
   const reasons: string[] = [];
   if (classified.unresolved > 0) {
     reasons.push(

@@ -95,7 +95,7 @@ describe('sync --once hardening', () => {
     waitFor(`a sync of ${regionId} waiting for the region lock`, async () => {
       const { rows } = await sql.query<{ pid: number }>(
         `select pid from pg_stat_activity
-         where application_name = 'swas-inventory' and query like '%pg_try_advisory_xact_lock%'
+         where application_name = 'swas-inventory' and datname = current_database() and query like '%pg_try_advisory_xact_lock%'
            and state = 'idle in transaction'`,
       );
       void regionId;
@@ -132,7 +132,7 @@ describe('sync --once hardening', () => {
     await waitFor('a pooled connection to kill', async () => {
       const { rows } = await sql.query<{ n: number }>(
         `select count(pg_terminate_backend(pid))::int as n from pg_stat_activity
-         where application_name = 'swas-inventory'`,
+         where application_name = 'swas-inventory' and datname = current_database()`,
       );
       return (rows[0]?.n ?? 0) > 0;
     });

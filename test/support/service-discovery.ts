@@ -104,8 +104,11 @@ export function noServiceMessage(
 /** `scheme://host:port` of a service URL, never its credentials. */
 export function describeServiceUrl(url: string): string {
   const parsed = new URL(url);
-  const port = parsed.port || (parsed.protocol === 'redis:' ? '6379' : '5432');
-  return `${parsed.protocol}//${parsed.hostname}:${port}`;
+  // pg also takes the host and port as query parameters (a Unix socket directory, say).
+  const host = parsed.hostname || parsed.searchParams.get('host') || 'localhost';
+  const port =
+    parsed.port || parsed.searchParams.get('port') || (parsed.protocol === 'redis:' ? '6379' : '5432');
+  return `${parsed.protocol}//${host}:${port}`;
 }
 
 /** Why `error` happened, in a few words (a refused dual-stack connect has no message, only a code). */

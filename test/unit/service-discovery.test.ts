@@ -101,6 +101,14 @@ describe('test service discovery', () => {
     );
     expect(message).not.toContain('hunter2');
 
+    // pg takes a Unix socket directory as the host parameter: that is what the message names.
+    const socket = await discoverService(
+      POSTGRES,
+      { DATABASE_URL: 'postgres:///inventory?host=/run/pg' },
+      probe,
+    );
+    expect(socket).toMatchObject({ kind: 'unreachable', target: 'postgres:///run/pg:5432' });
+
     const malformed = await discoverService(REDIS, { REDIS_URL: 'redis//:hunter2@cache' }, probe);
     expect(malformed).toMatchObject({ kind: 'unreachable', variable: 'REDIS_URL', reason: 'not a URL' });
     expect(JSON.stringify(malformed)).not.toContain('hunter2');

@@ -1,13 +1,23 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { migrateDatabase } from '../../src/db/migrate.ts';
 import { databaseUrlWithName } from '../support/database-url.ts';
+import {
+  discoverService,
+  noServiceMessage,
+  POSTGRES,
+  type Probe,
+  REDIS,
+  reasonOf,
+  type ServiceSpec,
+  unreachableMessage,
+} from '../support/service-discovery.ts';
+import { probePostgres, probeRedis } from '../support/service-probes.ts';
 
 declare module 'vitest' {
   interface ProvidedContext {
-    /** A URL of the test server (any database on it; tests create their own from the template). */
+    /** The test server's maintenance database; tests create their own databases from the template. */
     databaseUrl: string;
     /** The migrated template database every test file copies. */
     templateDatabase: string;
@@ -18,44 +28,15 @@ declare module 'vitest' {
 }
 
 /**
- * Finds PostgreSQL and Redis for the integration and e2e tiers: `TEST_DATABASE_URL`/`DATABASE_URL`
- * and `TEST_REDIS_URL`/`REDIS_URL` when given (CI and machines without Docker), otherwise
- * throwaway containers through testcontainers. Migrates one template database that every test
- * file copies, so files never share or truncate each other's data.
+ * Finds PostgreSQL and Redis for the integration and e2e tiers, each in this order: the `TEST_…`
+ * variable, the application's variable, the application's default address when something answers
+ * there, then a throwaway container through testcontainers (see test/support/service-discovery.ts).
+ * Migrates one template database that every test file copies, so files never share or truncate
+ * each other's data.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const stops: Array<() => Promise<unknown>> = [];
-  let databaseUrl = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL;
-  let redisUrl = process.env.TEST_REDIS_URL ?? process.env.REDIS_URL;
-  try {
-    if (!databaseUrl) {
-      const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
-      const container = await new PostgreSqlContainer('postgres:17-alpine').start();
-      databaseUrl = container.getConnectionUri();
-      stops.push(() => container.stop());
-    }
-    if (!redisUrl) {
-      const { RedisContainer } = await import('@testcontainers/redis');
-      const container = await new RedisContainer('redis:7-alpine').start();
-      redisUrl = container.getConnectionUrl();
-      stops.push(() => container.stop());
-    }
-  } catch (error) {
-    throw new Error(
-      'No PostgreSQL/Redis for the tests: set TEST_DATABASE_URL and TEST_REDIS_URL (or DATABASE_URL and REDIS_URL) to running services, or make Docker available for testcontainers.',
-      { cause: error },
-    );
-  }
-
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await redis.connect();
-    await redis.ping();
-  } catch (error) {
-    throw new Error(`Redis at ${redisUrl} does not answer`, { cause: error });
-  } finally {
-    redis.disconnect();
-  }
+  const { databaseUrl, redisUrl } = await findServices(stops);
 
   const runId = randomBytes(4).toString('hex');
   const templateDatabase = `swas_test_template_${runId}`;
@@ -83,4 +64,58 @@ export default async function setup(project: TestProject): Promise<() => Promise
     }
     for (const stop of stops.reverse()) await stop();
   };
+}
+
+interface ServiceWay {
+  spec: ServiceSpec;
+  probe: Probe;
+  /** Starts a throwaway container; returns its URL and how to stop it. */
+  start(): Promise<{ url: string; stop(): Promise<unknown> }>;
+}
+
+/** Each service's URL; the containers it starts are added to `stops`. */
+async function findServices(
+  stops: Array<() => Promise<unknown>>,
+): Promise<{ databaseUrl: string; redisUrl: string }> {
+  const ways: ServiceWay[] = [
+    { spec: POSTGRES, probe: probePostgres, start: startPostgres },
+    { spec: REDIS, probe: probeRedis, start: startRedis },
+  ];
+  const found = await Promise.all(ways.map((way) => discoverService(way.spec, process.env, way.probe)));
+  const missing: Array<{ spec: ServiceSpec; defaultFailure: string }> = [];
+  for (const [index, way] of ways.entries()) {
+    const discovery = found[index]!;
+    if (discovery.kind === 'unreachable') throw new Error(unreachableMessage(way.spec, discovery));
+    if (discovery.kind === 'absent')
+      missing.push({ spec: way.spec, defaultFailure: discovery.defaultFailure });
+  }
+  const urls: string[] = [];
+  for (const [index, way] of ways.entries()) {
+    const discovery = found[index]!;
+    if (discovery.kind === 'found') {
+      urls.push(discovery.url);
+      continue;
+    }
+    try {
+      const container = await way.start();
+      stops.push(container.stop);
+      urls.push(way.spec.serverUrl(container.url));
+    } catch (error) {
+      for (const stop of stops.reverse()) await stop().catch(() => undefined);
+      throw new Error(noServiceMessage(missing, reasonOf(error)), { cause: error });
+    }
+  }
+  return { databaseUrl: urls[0]!, redisUrl: urls[1]! };
+}
+
+async function startPostgres(): Promise<{ url: string; stop(): Promise<unknown> }> {
+  const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
+  const container = await new PostgreSqlContainer('postgres:17-alpine').start();
+  return { url: container.getConnectionUri(), stop: () => container.stop() };
+}
+
+async function startRedis(): Promise<{ url: string; stop(): Promise<unknown> }> {
+  const { RedisContainer } = await import('@testcontainers/redis');
+  const container = await new RedisContainer('redis:7-alpine').start();
+  return { url: container.getConnectionUrl(), stop: () => container.stop() };
 }

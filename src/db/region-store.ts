@@ -1,6 +1,6 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { AppError } from '../shared/app-error.ts';
-import type { ImageState, Scope, StoredImage, SyncPlan } from '../sync/model.ts';
+import type { ImageState, ImageWrite, Scope, StoredImage, SyncPlan } from '../sync/model.ts';
 import type { RegionKeys } from '../sync/run-sync.ts';
 import type { DbOrTx, Transaction } from './client.ts';
 import { sqlStateOf } from './errors.ts';
@@ -169,7 +169,8 @@ export async function findImagesElsewhere(
  * An unchanged listing writes nothing here. Each step checks the number of rows it touched against
  * the plan and throws `db.plan_mismatch` (rolling the transaction back) when they differ.
  *
- * Written for the sizes of a large region: rows travel as ONE `jsonb` parameter per statement (an
+ * Written for the sizes of a large region: rows travel as ONE `jsonb` parameter per statement of
+ * up to {@link WRITE_CHUNK_ROWS} rows (an
  * array of row arrays, unpacked by `jsonb_array_elements` in the select list, which streams rows
  * instead of collecting them in a tuplestore). New images are plain inserts, not `on conflict`
  * upserts. Statements that touch a few rows by id find them through the primary key.
@@ -218,7 +219,7 @@ export async function applyPlan(
     expectRows('close versions', closed.rowCount, plan.closeVersions.length, scope);
   }
 
-  if (plan.writes.length > 0) await writeImages(tx, scope, runId, plan, at);
+  for (const writes of chunks(plan.writes)) await writeImages(tx, scope, runId, writes, at);
 
   if (plan.deletions.length > 0) {
     const ids = plan.deletions.map((d) => d.imageId);
@@ -233,9 +234,9 @@ export async function applyPlan(
     expectRows('mark deletions', deleted.rowCount, plan.deletions.length, scope);
   }
 
-  if (plan.events.length > 0) {
+  for (const events of chunks(plan.events)) {
     const rows = JSON.stringify(
-      plan.events.map((event) => [
+      events.map((event) => [
         event.id,
         event.type,
         event.imageId,
@@ -252,18 +253,31 @@ export async function applyPlan(
   }
 }
 
-/** Step 3 of {@link applyPlan}: `plan.writes` into `custom_images`, and their new versions. */
+/**
+ * Rows per statement of the bulk writes: large enough that a region's writes take a handful of
+ * statements, small enough that the JSON document of one statement (items with their `raw`) stays
+ * a few megabytes instead of a copy of the whole listing.
+ */
+export const WRITE_CHUNK_ROWS = 5_000;
+
+function* chunks<T>(items: readonly T[]): Generator<readonly T[]> {
+  for (let start = 0; start < items.length; start += WRITE_CHUNK_ROWS) {
+    yield items.slice(start, start + WRITE_CHUNK_ROWS);
+  }
+}
+
+/** Step 4 of {@link applyPlan}: a chunk of `plan.writes` into `custom_images`, and their new versions. */
 async function writeImages(
   tx: DbOrTx,
   scope: Scope,
   runId: string,
-  plan: SyncPlan,
+  writes: readonly ImageWrite[],
   at: string,
 ): Promise<void> {
   const { account } = scope;
   const document = (isNew: boolean) =>
     JSON.stringify(
-      plan.writes
+      writes
         .filter((w) => w.isNew === isNew)
         .map((w) => jsonRow(w.state.imageId, w.version, w.hash, w.raw, w.state)),
     );
@@ -314,10 +328,10 @@ async function writeImages(
       { cause: error, details: { step: 'insert images', account: scope.account, regionId: scope.regionId } },
     );
   }
-  const fresh = plan.writes.filter((w) => w.isNew).length;
+  const fresh = writes.filter((w) => w.isNew).length;
   expectRows('insert images', counts?.inserted ?? 0, fresh, scope);
-  expectRows('update images', counts?.updated ?? 0, plan.writes.length - fresh, scope);
-  expectRows('insert versions', counts?.versioned ?? 0, plan.writes.length, scope);
+  expectRows('update images', counts?.updated ?? 0, writes.length - fresh, scope);
+  expectRows('insert versions', counts?.versioned ?? 0, writes.length, scope);
 }
 
 /** `unnest($1::type[], …) as u(name, …)`: each array is ONE bound parameter, whatever its length. */

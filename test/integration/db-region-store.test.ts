@@ -10,6 +10,7 @@ import {
   readKnownHashes,
   readRegionKeys,
   readRegionStates,
+  WRITE_CHUNK_ROWS,
 } from '../../src/db/region-store.ts';
 import * as schema from '../../src/db/schema/index.ts';
 import { customImages, customImageVersions, imageEvents, syncRuns } from '../../src/db/schema/index.ts';
@@ -396,6 +397,28 @@ describe('applyPlan', () => {
     // touches, rehashes, close versions, write images (+ versions), deletions, events.
     expect(small).toBe(6);
     expect(large).toBe(small);
+  });
+
+  it('writes a plan larger than one statement chunk completely, a statement per chunk', async () => {
+    const scope = scopeFor('chunked');
+    const size = WRITE_CHUNK_ROWS * 2 + 17;
+    const ids = Array.from({ length: size }, (_, i) => `m-${String(i).padStart(6, '0')}`);
+    const run = await startRun(scope, 'manual');
+    const plan = emptyPlan({
+      writes: ids.map((id) => imageWrite(stateIn(scope, id), 1)),
+      events: ids.map((id) => plannedEvent(scope, 'image.created', id, run.at)),
+    });
+    const statements: string[] = [];
+    const logged: Db = drizzle({
+      client: database.pool,
+      schema,
+      logger: { logQuery: (query) => statements.push(query) },
+    });
+    await logged.transaction((tx) => applyPlan(tx, scope, run.id, plan, run.at));
+    expect((await keysOf(scope)).stored).toHaveLength(size);
+    expect((await eventsOf(scope)).filter((event) => event.syncRunId === run.id)).toHaveLength(size);
+    // Three chunks of images (with their versions) and three of events.
+    expect(statements.filter((query) => !/^(begin|commit|rollback)/i.test(query.trim()))).toHaveLength(6);
   });
 
   it('records a watch poll’s observation of unchanged images as last_seen_at only, never moving it back', async () => {

@@ -45,6 +45,8 @@ function setup({ clock: givenClock, rateBudget, options }: Setup = {}) {
     },
   };
   const budgetKeys: string[] = [];
+  const finished: string[] = [];
+  const holds: { account: string; action: string; retryAfterMs: number | undefined }[] = [];
   const logLines: string[] = [];
   const logger = pino(
     { level: 'debug' },
@@ -63,7 +65,13 @@ function setup({ clock: givenClock, rateBudget, options }: Setup = {}) {
       random: () => 0.5,
       rateBudget: rateBudget ?? {
         acquire: async (key) => {
-          budgetKeys.push(key);
+          budgetKeys.push(`${key.account}:${key.action}`);
+          return { done: () => finished.push(`${key.account}:${key.action}`) };
+        },
+        tryAcquire: () => Promise.reject(new Error('not used by the client')),
+        availableIn: () => Promise.reject(new Error('not used by the client')),
+        throttled: async (key, retryAfterMs) => {
+          holds.push({ ...key, retryAfterMs });
         },
       },
       logger,
@@ -81,7 +89,7 @@ function setup({ clock: givenClock, rateBudget, options }: Setup = {}) {
   );
   const pool = mock.get(ORIGIN);
   const calls = () => mock.getCallHistory()?.calls() ?? [];
-  return { mock, pool, client, clock, sleeps, budgetKeys, logLines, calls };
+  return { mock, pool, client, clock, sleeps, budgetKeys, finished, holds, logLines, calls };
 }
 
 const anyPost = { path: (path: string) => path.startsWith('/'), method: 'POST' };
@@ -499,8 +507,8 @@ describe('listImagesByIds', () => {
 });
 
 describe('errors and retries', () => {
-  it('retries throttling twice with backoff, then succeeds: 3 calls, 3 budget spends', async () => {
-    const { pool, client, calls, sleeps, budgetKeys } = setup();
+  it('retries throttling twice through the budget shared hold, then succeeds: 3 calls, 3 budget spends', async () => {
+    const { pool, client, calls, sleeps, budgetKeys, finished, holds } = setup();
     pool
       .intercept(anyPost)
       .reply(400, errorBody('Throttling.User', 'Request was denied due to user flow control.'))
@@ -510,13 +518,19 @@ describe('errors and retries', () => {
     const listing = await client.listAllImages('cn-hangzhou');
 
     expect(calls()).toHaveLength(3);
-    expect(sleeps).toEqual([250, 500]); // full jitter with random 0.5: 0.5·500, 0.5·1000
+    // No sleep of the retry loop's own: the hold makes the next acquire wait, for every process.
+    expect(sleeps).toEqual([]);
+    expect(holds).toEqual([
+      { account: 'prod', action: 'ListCustomImages', retryAfterMs: undefined },
+      { account: 'prod', action: 'ListCustomImages', retryAfterMs: undefined },
+    ]);
     expect(budgetKeys).toHaveLength(3);
+    expect(finished).toEqual(budgetKeys);
     expect(listing).toMatchObject({ complete: true, apiCalls: 3, pages: 1 });
   });
 
-  it('waits at least the TimeLeft the server gives in x-ratelimit-user-api', async () => {
-    const { pool, client, sleeps, clock } = setup();
+  it('passes the TimeLeft the server gives in x-ratelimit-user-api to the budget hold', async () => {
+    const { pool, client, sleeps, holds } = setup();
     pool
       .intercept(anyPost)
       .reply(400, errorBody('Throttling.Api', 'Request was denied due to api flow control.'), {
@@ -527,8 +541,8 @@ describe('errors and retries', () => {
 
     await client.listAllImages('cn-hangzhou');
 
-    expect(sleeps).toEqual([7000, 7000]);
-    expect(clock.now()).toBe(START + 14_000);
+    expect(sleeps).toEqual([]);
+    expect(holds.map((hold) => hold.retryAfterMs)).toEqual([7_000, 7_000]);
   });
 
   it('does not retry SignatureDoesNotMatch and never shows the secret or token the server echoes', async () => {
@@ -661,7 +675,7 @@ describe('errors and retries', () => {
         account: 'prod',
         action: 'ListRegions',
         code: 'swas.throttled',
-        delayMs: 250,
+        delayMs: 0,
         attempt: 1,
       }),
     );
@@ -692,7 +706,7 @@ describe('abort', () => {
         }),
     };
     const { pool, client, calls } = setup({ clock });
-    pool.intercept(anyPost).reply(400, errorBody('Throttling', 'throttled')).persist();
+    pool.intercept(anyPost).reply(503, errorBody('ServiceUnavailable', 'busy')).persist();
     const controller = new AbortController();
 
     const pending = client.listAllImages('cn-hangzhou', controller.signal);

@@ -28,7 +28,7 @@ import {
   readFullListing,
   readWatchListing,
 } from './listing.ts';
-import type { RateBudget } from './rate-budget.ts';
+import type { RateBudget, RateKey, RatePermit } from './rate-budget.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, runWithRetries, serverRetryDelayMs } from './retry.ts';
 import { canonicalQueryString, formatAcsDate, signAcs3 } from './signer.ts';
 import {
@@ -65,7 +65,28 @@ export interface SwasClientDeps {
   random: () => number;
   rateBudget: RateBudget;
   logger?: Logger | undefined;
+  /** Counters and timings of the calls; none by default. */
+  metrics?: SwasClientMetrics | undefined;
 }
+
+/**
+ * What the client reports about its calls. A port, so `swas/` stays free of the metrics library:
+ * observability/metrics.ts provides one.
+ */
+export interface SwasClientMetrics {
+  /** One HTTP attempt ended: `outcome` is `ok` or the error code without `swas.` (`throttled`, `timeout`, …). */
+  apiCall(labels: { account: string; action: string; outcome: string }): void;
+  /** The server answered `Throttling*`. */
+  throttled(labels: { account: string; action: string }): void;
+  /** Time an attempt waited for the rate budget, in seconds. */
+  budgetWait(labels: { account: string; action: string }, seconds: number): void;
+}
+
+const NO_METRICS: SwasClientMetrics = {
+  apiCall: () => undefined,
+  throttled: () => undefined,
+  budgetWait: () => undefined,
+};
 
 export interface SwasRetryOptions {
   /** Attempts per call, the first included. Default 6. */
@@ -215,6 +236,7 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
     maxElapsedMs: options.retry?.maxElapsedMs ?? DEFAULT_RETRY_POLICY.maxElapsedMs,
   };
   const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const metrics = deps.metrics ?? NO_METRICS;
   const rootLogger = (deps.logger ?? pino({ level: 'silent' })).child({
     component: 'swas',
     account: options.account,
@@ -234,7 +256,7 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
   };
   endpointFor(LIST_REGIONS_HOST_REGION); // fail at construction on a bad template
 
-  /** One HTTP attempt: budget, sign, send, read the whole body, classify, decode. */
+  /** One HTTP attempt: spends the budget, sends, and reports its end and any throttle to the budget. */
   async function attempt<T>(
     spec: CallSpec<T>,
     attemptNumber: number,
@@ -243,12 +265,45 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
     log: Logger,
   ): Promise<T> {
     const { context } = spec;
+    const key: RateKey = { account: options.account, action: context.action };
+    const waitStartedAt = deps.clock.now();
+    let permit: RatePermit;
     try {
-      await deps.rateBudget.acquire(`${options.account}:${context.action}`, signal);
+      permit = await deps.rateBudget.acquire(key, signal);
     } catch (error) {
       if (signal?.aborted) throw abortedError(context, signal.reason);
       throw error;
     }
+    metrics.budgetWait(key, (deps.clock.now() - waitStartedAt) / 1_000);
+    try {
+      const value = await send(spec, attemptNumber, signal, onSent, log);
+      metrics.apiCall({ ...key, outcome: 'ok' });
+      return value;
+    } catch (error) {
+      if (isAppError(error) && error.code !== 'swas.aborted') {
+        metrics.apiCall({ ...key, outcome: error.code.replace(/^swas\./, '') });
+      }
+      if (isAppError(error) && error.code === 'swas.throttled') {
+        metrics.throttled(key);
+        // Every process holds this account until the server's window frees (the retry waits in acquire).
+        const hint = error.details.retryAfterMs;
+        await deps.rateBudget.throttled(key, typeof hint === 'number' ? hint : undefined);
+      }
+      throw error;
+    } finally {
+      permit.done();
+    }
+  }
+
+  /** Sign, send, read the whole body, classify, decode. */
+  async function send<T>(
+    spec: CallSpec<T>,
+    attemptNumber: number,
+    signal: AbortSignal | undefined,
+    onSent: () => void,
+    log: Logger,
+  ): Promise<T> {
+    const { context } = spec;
     const url = endpointFor(spec.hostRegion);
     const queryString = canonicalQueryString(spec.query);
     const signed = signAcs3(
@@ -350,6 +405,8 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
           random: deps.random,
           signal,
           abortError: (reason) => abortedError(spec.context, reason),
+          // The budget's shared hold already makes the next acquire wait for the server's window.
+          waitsElsewhere: (error) => error.code === 'swas.throttled',
           onRetry: ({ error, attempt: failedAttempt, delayMs }) => {
             log.warn(
               {

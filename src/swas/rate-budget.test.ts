@@ -1,9 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Clock, createManualClock } from '../shared/clock.ts';
-import { createLocalRateBudget } from './rate-budget.ts';
+import { createLocalRateBudget, type RateBudget, type RateKey, throttleHoldMs } from './rate-budget.ts';
 
 const START = Date.UTC(2026, 0, 1);
+const LIST: RateKey = { account: 'prod', action: 'ListCustomImages' };
+const key = (action: string, account = 'prod'): RateKey => ({ account, action });
+
+/** Acquires and finishes a call at once (the call took no time). */
+const call = async (budget: RateBudget, rateKey: RateKey = LIST, signal?: AbortSignal) =>
+  (await budget.acquire(rateKey, signal)).done();
 
 /** A clock whose sleeps wait until the test releases or aborts them. */
 function createHeldClock() {
@@ -40,33 +46,33 @@ describe('createLocalRateBudget', () => {
   it('lets the 3rd call of a 2-per-second budget wait until the window frees', async () => {
     const clock = createManualClock(START);
     const budget = createLocalRateBudget({ limit: 2, intervalMs: 1_000 }, { clock });
-    await budget.acquire('prod:ListCustomImages');
-    await budget.acquire('prod:ListCustomImages');
+    await call(budget);
+    await call(budget);
     expect(clock.now()).toBe(START);
-    await budget.acquire('prod:ListCustomImages');
+    await call(budget);
     expect(clock.now()).toBe(START + 1_000);
   });
 
   it('keeps keys independent', async () => {
     const clock = createManualClock(START);
     const budget = createLocalRateBudget({ limit: 2, intervalMs: 1_000 }, { clock });
-    await budget.acquire('prod:ListCustomImages');
-    await budget.acquire('prod:ListCustomImages');
-    await budget.acquire('prod:ListRegions');
-    await budget.acquire('staging:ListCustomImages');
-    await budget.acquire('staging:ListCustomImages');
+    await call(budget);
+    await call(budget);
+    await call(budget, key('ListRegions'));
+    await call(budget, key('ListCustomImages', 'staging'));
+    await call(budget, key('ListCustomImages', 'staging'));
     expect(clock.now()).toBe(START);
   });
 
   it('slides: each call waits exactly until the oldest call of its window leaves it', async () => {
     const clock = createManualClock(START);
     const budget = createLocalRateBudget({ limit: 2, intervalMs: 1_000 }, { clock });
-    await budget.acquire('k');
+    await call(budget);
     clock.advance(600);
-    await budget.acquire('k');
-    await budget.acquire('k');
+    await call(budget);
+    await call(budget);
     expect(clock.now()).toBe(START + 1_000);
-    await budget.acquire('k');
+    await call(budget);
     expect(clock.now()).toBe(START + 1_600);
   });
 
@@ -82,7 +88,7 @@ describe('createLocalRateBudget', () => {
           const grants: number[] = [];
           for (const gap of gaps) {
             clock.advance(gap);
-            await budget.acquire('k');
+            await call(budget);
             grants.push(clock.now());
           }
           for (const [i, start] of grants.entries()) {
@@ -98,10 +104,10 @@ describe('createLocalRateBudget', () => {
     const held = createHeldClock();
     const budget = createLocalRateBudget({ limit: 1, intervalMs: 1_000 }, { clock: held.clock });
     const order: string[] = [];
-    await budget.acquire('k');
+    await call(budget);
     const firstSleep = held.nextSleep();
-    const a = budget.acquire('k').then(() => order.push('a'));
-    const b = budget.acquire('k').then(() => order.push('b'));
+    const a = call(budget).then(() => order.push('a'));
+    const b = call(budget).then(() => order.push('b'));
     await firstSleep;
     expect(held.sleeping).toHaveLength(1); // b queues behind a instead of sleeping on its own
     const secondSleep = held.nextSleep();
@@ -116,19 +122,85 @@ describe('createLocalRateBudget', () => {
   it('rejects a waiting acquire with the abort reason at once, spending nothing, and keeps serving others', async () => {
     const held = createHeldClock();
     const budget = createLocalRateBudget({ limit: 1, intervalMs: 1_000 }, { clock: held.clock });
-    await budget.acquire('k');
+    await call(budget);
     const controller = new AbortController();
     const sleeping = held.nextSleep();
-    const waiting = budget.acquire('k', controller.signal);
+    const waiting = call(budget, LIST, controller.signal);
     await sleeping;
     const reason = new Error('shutting down');
     controller.abort(reason);
     await expect(waiting).rejects.toBe(reason);
     // The aborted waiter took no slot: after the window, the next caller goes without a second wait.
     held.advance(1_000);
-    await budget.acquire('k');
+    await call(budget);
     expect(held.clock.now()).toBe(START + 1_000);
-    await expect(budget.acquire('k', AbortSignal.abort(reason))).rejects.toBe(reason);
+    await expect(call(budget, LIST, AbortSignal.abort(reason))).rejects.toBe(reason);
+  });
+
+  it('counts an unfinished call from its end: the next window opens one interval after the call finished', async () => {
+    const clock = createManualClock(START);
+    const budget = createLocalRateBudget({ limit: 1, intervalMs: 1_000 }, { clock });
+    const permit = await budget.acquire(LIST);
+    clock.advance(300); // the call took 300 ms: the server counted it at most then
+    permit.done();
+    await call(budget);
+    expect(clock.now()).toBe(START + 1_300);
+  });
+
+  it('rechecks often while the blocking call is still in flight, and counts it until grant + inFlightMs at most', async () => {
+    const clock = createManualClock(START);
+    const budget = createLocalRateBudget(
+      { limit: 1, intervalMs: 1_000 },
+      { clock },
+      { inFlightMs: 400, recheckMs: 50 },
+    );
+    await budget.acquire(LIST); // never finished (a crashed caller)
+    expect(await budget.availableIn(LIST)).toBe(1_400);
+    await call(budget);
+    expect(clock.now()).toBe(START + 1_400);
+  });
+
+  it('grants or refuses without waiting, and peeks without counting', async () => {
+    const clock = createManualClock(START);
+    const budget = createLocalRateBudget({ limit: 2, intervalMs: 1_000 }, { clock });
+    expect(await budget.availableIn(LIST)).toBe(0);
+    expect(await budget.availableIn(LIST)).toBe(0);
+    const first = await budget.tryAcquire(LIST);
+    expect(first.granted).toBe(true);
+    if (first.granted) first.permit.done();
+    clock.advance(100);
+    await call(budget);
+    expect(await budget.tryAcquire(LIST)).toEqual({ granted: false, waitMs: 900 });
+    expect(await budget.availableIn(LIST)).toBe(900);
+    expect(await budget.availableIn(key('ListRegions'))).toBe(0);
+  });
+
+  it('holds the whole account after a throttle for the TimeLeft plus a margin, other accounts not', async () => {
+    const clock = createManualClock(START);
+    const budget = createLocalRateBudget({ limit: 10, intervalMs: 60_000 }, { clock }, { holdMarginMs: 250 });
+    await budget.throttled(LIST, 7_000);
+    expect(await budget.availableIn(key('ListRegions'))).toBe(7_250);
+    expect(await budget.availableIn(key('ListCustomImages', 'staging'))).toBe(0);
+    await call(budget);
+    expect(clock.now()).toBe(START + 7_250);
+  });
+
+  it('without a TimeLeft, holds one average spacing, doubling for throttles in a row up to the interval', async () => {
+    const rate = { limit: 10, intervalMs: 60_000 };
+    expect([1, 2, 3, 4, 5].map((strikes) => throttleHoldMs(rate, undefined, strikes))).toEqual([
+      6_000, 12_000, 24_000, 48_000, 60_000,
+    ]);
+    expect(throttleHoldMs(rate, 1_500, 3)).toBe(1_500);
+    const clock = createManualClock(START);
+    const budget = createLocalRateBudget(rate, { clock }, { holdMarginMs: 0 });
+    await budget.throttled(LIST);
+    expect(await budget.availableIn(LIST)).toBe(6_000);
+    await budget.throttled(LIST);
+    expect(await budget.availableIn(LIST)).toBe(12_000);
+    // Calm for an interval after the hold: the next throttle starts from one spacing again.
+    clock.advance(12_000 + 60_000);
+    await budget.throttled(LIST);
+    expect(await budget.availableIn(LIST)).toBe(6_000);
   });
 
   it('refuses a rate that allows nothing', () => {

@@ -43,6 +43,11 @@ export interface RetryRunOptions {
   onRetry?: (info: RetryInfo) => void;
   /** The error to throw when `signal` aborts a sleep between attempts. */
   abortError: (reason: unknown) => Error;
+  /**
+   * True for errors whose wait happens elsewhere (a throttle: the rate budget's hold); the loop
+   * then retries without a sleep of its own, so the two waits do not add up.
+   */
+  waitsElsewhere?: (error: AppError) => boolean;
 }
 
 /** The server's requested wait in `details.retryAfterMs` of an error, if any. */
@@ -70,9 +75,14 @@ export async function runWithRetries<T>(
       if (!isAppError(error)) throw error;
       error.details.attempts = n;
       if (!error.retryable || n >= policy.maxAttempts) throw error;
-      const delayMs = Math.max(backoffDelay(n - 1, policy, options.random), hintedDelay(error));
-      if (options.clock.now() - startedAt + delayMs > policy.maxElapsedMs) throw error;
+      const elsewhere = options.waitsElsewhere?.(error) === true;
+      const delayMs = elsewhere
+        ? 0
+        : Math.max(backoffDelay(n - 1, policy, options.random), hintedDelay(error));
+      const expectedWaitMs = elsewhere ? hintedDelay(error) : delayMs;
+      if (options.clock.now() - startedAt + expectedWaitMs > policy.maxElapsedMs) throw error;
       options.onRetry?.({ error, attempt: n, delayMs });
+      if (delayMs === 0) continue;
       try {
         await options.clock.sleep(delayMs, options.signal);
       } catch (sleepError) {

@@ -1,7 +1,7 @@
 import type { Agent } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/shared/app-error.ts';
-import { type Clock, systemClock } from '../../src/shared/clock.ts';
+import { type Clock, createManualClock, systemClock } from '../../src/shared/clock.ts';
 import { randomIds } from '../../src/shared/ids.ts';
 import { Secret } from '../../src/shared/secret.ts';
 import { type Simulator, startSimulator } from '../../src/simulator/index.ts';
@@ -123,8 +123,15 @@ describe('SWAS client against the simulator', () => {
     expect(regions.map((region) => region.regionId)).toEqual(expect.arrayContaining([REGION, 'cn-shanghai']));
   });
 
-  it('retries throttling twice, honouring TimeLeft, then succeeds', async () => {
-    const { swas, sleeps } = client();
+  it('retries throttling twice, holding the account for TimeLeft plus the margin, then succeeds', async () => {
+    // The budget's clock only moves when it sleeps: how far it moved is how long the holds lasted.
+    const budgetClock = createManualClock(Date.UTC(2026, 0, 1));
+    const rateBudget = createLocalRateBudget(
+      { limit: 1_000, intervalMs: 60_000 },
+      { clock: budgetClock },
+      { holdMarginMs: 100 },
+    );
+    const { swas, sleeps } = client({ rateBudget });
     simulator.admin.injectFault({
       kind: 'throttle',
       action: 'ListCustomImages',
@@ -136,7 +143,8 @@ describe('SWAS client against the simulator', () => {
     const listing = await swas.listAllImages(REGION);
 
     expect(listing).toMatchObject({ complete: true, apiCalls: 5, pages: 3 });
-    expect(sleeps).toEqual([1_500, 1_500]);
+    expect(sleeps).toEqual([]);
+    expect(budgetClock.now() - Date.UTC(2026, 0, 1)).toBe(2 * (1_500 + 100));
     expect(simulator.admin.calls().map((call) => call.code)).toEqual([
       'Throttling.User',
       'Throttling.User',

@@ -2,7 +2,16 @@
  * The one error type of the project. Callers branch on `code` (namespaced, e.g. `swas.throttled`),
  * never on message text. `retryable` says whether trying the same thing again may succeed.
  */
-export type ErrorNamespace = 'config' | 'swas' | 'db' | 'sync' | 'webhook' | 'cli' | 'simulator' | 'internal';
+export type ErrorNamespace =
+  | 'config'
+  | 'swas'
+  | 'db'
+  | 'sync'
+  | 'webhook'
+  | 'cli'
+  | 'simulator'
+  | 'redis'
+  | 'internal';
 export type ErrorCode = `${ErrorNamespace}.${string}`;
 
 export interface AppErrorOptions {

@@ -1,0 +1,146 @@
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { createFallbackRateBudget, createRedisRateBudget } from '../../src/jobs/redis-rate-budget.ts';
+import { systemClock } from '../../src/shared/clock.ts';
+import type { Rate } from '../../src/shared/duration.ts';
+import { createLocalRateBudget, type RateBudget, type RateKey } from '../../src/swas/rate-budget.ts';
+import { rejection } from '../support/rejection.ts';
+import { uniquePrefix } from '../support/test-database.ts';
+
+// The shared budget over real Redis: each budget has its own connection, as separate processes would.
+
+const connections: Redis[] = [];
+afterAll(async () => {
+  for (const redis of connections) await redis.quit();
+});
+
+function connect(): Redis {
+  const redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: 1 });
+  connections.push(redis);
+  return redis;
+}
+
+/** `count` budgets ("processes") over one unique prefix. */
+function processes(rate: Rate, count: number, options: { inFlightMs?: number } = {}): RateBudget[] {
+  const prefix = uniquePrefix('budget');
+  return Array.from({ length: count }, () =>
+    createRedisRateBudget(rate, { redis: connect(), clock: systemClock }, { prefix, ...options }),
+  );
+}
+
+const LIST: RateKey = { account: 'prod', action: 'ListCustomImages' };
+const REGIONS: RateKey = { account: 'prod', action: 'ListRegions' };
+
+describe('Redis rate budget', () => {
+  it('never grants more than N calls in any window, across two processes with several callers each', async () => {
+    const rate = { limit: 3, intervalMs: 400 };
+    const [a, b] = processes(rate, 2) as [RateBudget, RateBudget];
+    const grants: number[] = [];
+    // Each caller makes 3 calls that take 0–15 ms; a call's grant is seen before its end is recorded.
+    const caller = async (budget: RateBudget) => {
+      for (let i = 0; i < 3; i++) {
+        const permit = await budget.acquire(LIST);
+        grants.push(Date.now());
+        await systemClock.sleep(Math.floor(Math.random() * 15));
+        permit.done();
+      }
+    };
+    await Promise.all([caller(a), caller(a), caller(b), caller(b)]);
+
+    expect(grants).toHaveLength(12);
+    grants.sort((x, y) => x - y);
+    const overfull = grants.filter(
+      (start) => grants.filter((t) => t >= start && t < start + rate.intervalMs).length > rate.limit,
+    );
+    expect(overfull).toEqual([]);
+  });
+
+  it('keeps keys apart: another action and another account have their own windows', async () => {
+    const [a, b] = processes({ limit: 1, intervalMs: 60_000 }, 2) as [RateBudget, RateBudget];
+    (await a.acquire(LIST)).done();
+    expect(await b.availableIn(LIST)).toBeGreaterThan(59_000);
+    expect(await b.availableIn(REGIONS)).toBe(0);
+    expect(await b.availableIn({ account: 'staging', action: 'ListCustomImages' })).toBe(0);
+    expect(await b.tryAcquire(LIST)).toMatchObject({ granted: false });
+    expect(await b.tryAcquire(REGIONS)).toMatchObject({ granted: true });
+  });
+
+  it('counts an unfinished call until it ends, at most grant + inFlightMs', async () => {
+    const [a, b] = processes({ limit: 1, intervalMs: 60_000 }, 2, { inFlightMs: 30_000 }) as [
+      RateBudget,
+      RateBudget,
+    ];
+    const permit = await a.acquire(LIST);
+    const whileInFlight = await b.availableIn(LIST);
+    expect(whileInFlight).toBeGreaterThan(60_000);
+    expect(whileInFlight).toBeLessThanOrEqual(90_000);
+    permit.done();
+    await expect.poll(() => b.availableIn(LIST)).toBeLessThanOrEqual(60_000);
+  });
+
+  it('shares a throttle hold: every process holds every action of the account, no other account', async () => {
+    // 10 calls per 10 minutes: a 12 s margin, far above any test latency.
+    const rate = { limit: 10, intervalMs: 600_000 };
+    const [a, b] = processes(rate, 2) as [RateBudget, RateBudget];
+    await a.throttled(LIST, 20_000);
+    const held = await b.availableIn(REGIONS);
+    expect(held).toBeGreaterThan(20_000);
+    expect(held).toBeLessThanOrEqual(32_000);
+    expect(await b.tryAcquire(LIST)).toMatchObject({ granted: false });
+    expect(await b.availableIn({ account: 'staging', action: 'ListCustomImages' })).toBe(0);
+    // Without a TimeLeft: one average spacing (60 s), doubled by the next throttle in a row.
+    const [c, d] = processes(rate, 2) as [RateBudget, RateBudget];
+    await c.throttled(LIST);
+    const first = await d.availableIn(LIST);
+    expect(first).toBeGreaterThan(60_000);
+    expect(first).toBeLessThanOrEqual(72_000);
+    await d.throttled(LIST);
+    const second = await c.availableIn(LIST);
+    expect(second).toBeGreaterThan(120_000);
+    expect(second).toBeLessThanOrEqual(132_000);
+  });
+
+  it('rejects a waiting acquire with the abort reason, spending nothing', async () => {
+    const [a, b] = processes({ limit: 1, intervalMs: 60_000 }, 2) as [RateBudget, RateBudget];
+    (await a.acquire(LIST)).done();
+    const before = await b.availableIn(LIST);
+    const controller = new AbortController();
+    const waiting = b.acquire(LIST, controller.signal);
+    const reason = new Error('shutting down');
+    setTimeout(() => controller.abort(reason), 50);
+    expect(await rejection(waiting)).toBe(reason);
+    expect(await b.availableIn(LIST)).toBeLessThanOrEqual(before);
+    expect(await rejection(b.acquire(LIST, AbortSignal.abort(reason)))).toBe(reason);
+  });
+
+  it('reports an unreachable Redis as redis.unavailable; the fallback turns local once and keeps going', async () => {
+    const down = new Redis('redis://127.0.0.1:1', {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+    });
+    down.on('error', () => undefined);
+    const rate = { limit: 5, intervalMs: 1_000 };
+    const shared = createRedisRateBudget(
+      rate,
+      { redis: down, clock: systemClock },
+      { prefix: uniquePrefix('down') },
+    );
+    expect(await rejection(shared.availableIn(LIST))).toMatchObject({
+      code: 'redis.unavailable',
+      retryable: true,
+    });
+
+    const fallbacks: unknown[] = [];
+    const budget = createFallbackRateBudget({
+      shared: async () => shared,
+      local: createLocalRateBudget(rate, { clock: systemClock }),
+      onFallback: (reason) => fallbacks.push(reason),
+    });
+    for (let i = 0; i < 5; i++) (await budget.acquire(LIST)).done();
+    expect(await budget.tryAcquire(LIST)).toMatchObject({ granted: false });
+    expect(fallbacks).toHaveLength(1);
+    expect(fallbacks[0]).toMatchObject({ code: 'redis.unavailable' });
+    down.disconnect();
+  });
+});

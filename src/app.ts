@@ -1,16 +1,20 @@
 import { randomInt } from 'node:crypto';
+import { Redis } from 'ioredis';
 import type { Dispatcher } from 'undici';
 import type { AccountConfig, Config } from './config/load-config.ts';
 import { createDatabase, type Database } from './db/client.ts';
+import { createFallbackRateBudget, createRedisRateBudget } from './jobs/redis-rate-budget.ts';
 import type { Logger } from './observability/logger.ts';
+import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { errorMessage } from './shared/app-error.ts';
 import { type Clock, systemClock } from './shared/clock.ts';
 import { type IdSource, randomIds } from './shared/ids.ts';
 import { createSwasClient, createSwasDispatcher, type SwasClient } from './swas/client.ts';
 import { createLocalRateBudget, type RateBudget } from './swas/rate-budget.ts';
 
 /**
- * The composition root: the only place that builds pg pools, undici agents and (later) Redis
- * connections and queues. Everything is built on first use, so a command that never touches the
+ * The composition root: the only place that builds pg pools, undici agents, Redis connections
+ * and (later) queues. Everything is built on first use, so a command that never touches the
  * database never connects to it.
  */
 export interface App {
@@ -19,6 +23,13 @@ export interface App {
   readonly clock: Clock;
   readonly ids: IdSource;
   swasClient(account: AccountConfig): SwasClient;
+  /**
+   * The account's rate budget: the one shared in Redis (REDIS_URL) when Redis answers a quick
+   * connect, else — with one warning per process — a local one (SPEC §3 `sync --once`).
+   */
+  rateBudget(account: AccountConfig): RateBudget;
+  /** The process's metrics registry; the SWAS clients report into it. */
+  metrics(): Metrics;
   database(): Database;
   close(): Promise<void>;
 }
@@ -29,6 +40,52 @@ export interface AppDeps {
   ids?: IdSource;
   /** The SWAS HTTP dispatcher; tests may pass their own. */
   swasDispatcher?: Dispatcher;
+  /** Prefix of every Redis key this app writes. Default `swas-inventory`; tests pass a unique one. */
+  redisPrefix?: string;
+  /** How long the budget waits for Redis to answer before using a local budget, ms. Default 1 000. */
+  redisConnectTimeoutMs?: number;
+}
+
+/** `host:port` of a Redis URL, for logs (never its password). */
+function describeRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || '6379'}`;
+  } catch {
+    return 'Redis';
+  }
+}
+
+/**
+ * A client for the shared rate budget, connected, or null when Redis does not answer within
+ * `timeoutMs` (then it is disconnected, so nothing retries in the background). Commands fail fast
+ * during an outage (no offline queue) instead of hanging a sync.
+ */
+async function connectBudgetRedis(url: string, timeoutMs: number, logger: Logger): Promise<Redis | null> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    connectionName: 'swas-inventory:rate-budget',
+  });
+  // Reconnect attempts emit errors; the budget reports an outage once, through the fallback.
+  redis.on('error', (error: unknown) => logger.debug({ err: error }, 'rate budget Redis connection error'));
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      redis.connect(),
+      new Promise((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+    return redis;
+  } catch (error) {
+    redis.disconnect();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export function createApp(config: Config, deps: AppDeps): App {
@@ -37,8 +94,52 @@ export function createApp(config: Config, deps: AppDeps): App {
   let swasDispatcher = deps.swasDispatcher;
   let ownsDispatcher = false;
   let database: Database | undefined;
+  let metrics: Metrics | undefined;
+  let budgetRedis: Promise<Redis | null> | undefined;
+  let warnedLocal = false;
   const budgets = new Map<string, RateBudget>();
   const random = () => randomInt(0, 2 ** 32) / 2 ** 32;
+  const redisTarget = describeRedisUrl(config.redisUrl);
+
+  const sharedRedis = () => {
+    budgetRedis ??= connectBudgetRedis(
+      config.redisUrl,
+      deps.redisConnectTimeoutMs ?? 1_000,
+      deps.logger,
+    ).catch(() => null);
+    return budgetRedis;
+  };
+
+  function rateBudget(account: AccountConfig): RateBudget {
+    let budget = budgets.get(account.name);
+    if (!budget) {
+      const rate = account.rateLimit;
+      budget = createFallbackRateBudget({
+        shared: async () => {
+          const redis = await sharedRedis();
+          return redis
+            ? createRedisRateBudget(rate, { redis, clock, logger: deps.logger }, { prefix: deps.redisPrefix })
+            : null;
+        },
+        local: createLocalRateBudget(rate, { clock }),
+        onFallback: (reason) => {
+          if (warnedLocal) return;
+          warnedLocal = true;
+          deps.logger.warn(
+            { redis: redisTarget, reason: errorMessage(reason) },
+            'Redis is unreachable: API calls spend a rate budget of this process only, not shared with other processes',
+          );
+        },
+      });
+      budgets.set(account.name, budget);
+    }
+    return budget;
+  }
+
+  const appMetrics = () => {
+    metrics ??= createMetrics({ clock });
+    return metrics;
+  };
 
   return {
     config,
@@ -51,16 +152,21 @@ export function createApp(config: Config, deps: AppDeps): App {
         swasDispatcher = createSwasDispatcher();
         ownsDispatcher = true;
       }
-      let budget = budgets.get(account.name);
-      if (!budget) {
-        budget = createLocalRateBudget(account.rateLimit, { clock });
-        budgets.set(account.name, budget);
-      }
       return createSwasClient(
-        { dispatcher: swasDispatcher, clock, ids, random, rateBudget: budget, logger: deps.logger },
+        {
+          dispatcher: swasDispatcher,
+          clock,
+          ids,
+          random,
+          rateBudget: rateBudget(account),
+          logger: deps.logger,
+          metrics: appMetrics().swas,
+        },
         { account: account.name, endpoint: config.swas.endpoint, credentials: account.credentials },
       );
     },
+    rateBudget,
+    metrics: appMetrics,
     database() {
       database ??= createDatabase(config.databaseUrl);
       return database;
@@ -68,6 +174,9 @@ export function createApp(config: Config, deps: AppDeps): App {
     async close() {
       if (ownsDispatcher) await swasDispatcher?.close();
       await database?.close();
+      const redis = await budgetRedis;
+      // QUIT after the pending replies (a permit's last update); a dead connection just disconnects.
+      await redis?.quit().catch(() => redis.disconnect());
     },
   };
 }

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { inject } from 'vitest';
 import { type App, createApp } from '../../src/app.ts';
 import { type Environment, loadConfig } from '../../src/config/load-config.ts';
 import { createSyncStore } from '../../src/db/sync-store.ts';
@@ -6,6 +7,7 @@ import { silentLogger } from '../../src/observability/logger.ts';
 import type { Simulator } from '../../src/simulator/index.ts';
 import { type FullSyncReport, runFullSync } from '../../src/sync/full-sync.ts';
 import { type RegionSyncResult, runRegionSync } from '../../src/sync/run-sync.ts';
+import { uniquePrefix } from './test-database.ts';
 
 export interface SyncHarness {
   app: App;
@@ -35,11 +37,13 @@ export async function createSyncHarness(
       ALIBABA_CLOUD_ACCESS_KEY_ID: 'testid',
       ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'testsecret',
       SWAS_RATE_LIMIT: '1000/1s',
+      REDIS_URL: inject('redisUrl'),
       ...env,
     },
     { readFile: () => '' },
   );
-  const app = createApp(config, { logger: silentLogger });
+  // The shared Redis budget, under a prefix of this harness's own.
+  const app = createApp(config, { logger: silentLogger, redisPrefix: uniquePrefix('sync') });
   const sql = new pg.Client({ connectionString: databaseUrl });
   await sql.connect();
   const account = config.accounts[0]!;

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import type { Dispatcher } from 'undici';
 import type { AccountConfig, Config } from './config/load-config.ts';
 import { createDatabase, type Database } from './db/client.ts';
+import { createMetricsSources } from './db/metrics-source.ts';
 import { createFallbackRateBudget, createRedisRateBudget } from './jobs/redis-rate-budget.ts';
 import type { Logger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
@@ -136,8 +137,12 @@ export function createApp(config: Config, deps: AppDeps): App {
     return budget;
   }
 
+  const openDatabase = () => {
+    database ??= createDatabase(config.databaseUrl);
+    return database;
+  };
   const appMetrics = () => {
-    metrics ??= createMetrics({ clock });
+    metrics ??= createMetrics({ clock, sources: createMetricsSources(() => openDatabase().db) });
     return metrics;
   };
 
@@ -167,10 +172,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     },
     rateBudget,
     metrics: appMetrics,
-    database() {
-      database ??= createDatabase(config.databaseUrl);
-      return database;
-    },
+    database: openDatabase,
     async close() {
       if (ownsDispatcher) await swasDispatcher?.close();
       await database?.close();

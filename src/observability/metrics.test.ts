@@ -11,7 +11,7 @@ describe('createMetrics', () => {
       sources: {
         imageCounts: async () => [{ account: 'prod', status: 'available', count: 12 }],
         lastCompleteSyncs: async () => [
-          { account: 'prod', regionId: 'cn-hangzhou', finishedAt: START - 90_000 },
+          { account: 'prod', regionId: 'cn-hangzhou', observedAt: START - 90_000 },
         ],
       },
     });

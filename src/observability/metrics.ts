@@ -17,8 +17,8 @@ export type SyncRunStatus = 'succeeded' | 'partial' | 'failed' | 'superseded';
 export interface MetricsSources {
   /** Current (not deleted) images per account and status label (`available`, `create_failed`, …). */
   imageCounts?: () => Promise<readonly { account: string; status: string; count: number }[]>;
-  /** When each (account, region) last finished a complete sync, epoch ms. */
-  lastCompleteSyncs?: () => Promise<readonly { account: string; regionId: string; finishedAt: number }[]>;
+  /** When the newest complete listing of each (account, region) observed it (its start), epoch ms. */
+  lastCompleteSyncs?: () => Promise<readonly { account: string; regionId: string; observedAt: number }[]>;
 }
 
 export interface MetricsDeps {
@@ -131,7 +131,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       const rows = await lastCompleteSyncs().catch(() => []);
       const now = deps.clock.now();
       for (const row of rows) {
-        this.set({ account: row.account, region: row.regionId }, Math.max(0, (now - row.finishedAt) / 1_000));
+        this.set({ account: row.account, region: row.regionId }, Math.max(0, (now - row.observedAt) / 1_000));
       }
     },
   });

@@ -116,6 +116,15 @@ describe('operations endpoint', () => {
       value('swas_inventory_rate_budget_wait_seconds_count{account="default",action="ListCustomImages"}'),
     ).toBe(4);
     expect(body).toMatch(/^process_resident_memory_bytes \d+/m);
+    // Read from PostgreSQL at the scrape: every current image by status, and each region's staleness.
+    const images = [...body.matchAll(/^swas_inventory_images\{account="default",status="(\w+)"\} (\d+)$/gm)];
+    expect(images.map((match) => match[1])).toContain('available');
+    expect(images.reduce((sum, match) => sum + Number(match[2]), 0)).toBe(153);
+    for (const region of ['cn-hangzhou', 'cn-shanghai']) {
+      expect(
+        value(`swas_inventory_last_complete_sync_age_seconds{account="default",region="${region}"}`),
+      ).toBeGreaterThanOrEqual(0);
+    }
   });
 
   it('is ready with Redis, Postgres and a current schema, and names Redis when it is down', async () => {

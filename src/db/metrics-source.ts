@@ -1,0 +1,35 @@
+import { sql } from 'drizzle-orm';
+import type { MetricsSources } from '../observability/metrics.ts';
+import type { Db } from './client.ts';
+
+/**
+ * The database side of the metrics gauges (observability/metrics.ts), read at each scrape so every
+ * replica reports the same: current images per account and status label, and the observation
+ * instant (`started_at`, PostgreSQL's clock) of each scope's newest complete listing.
+ * `db` is a function so that building the metrics never opens a connection by itself.
+ */
+export function createMetricsSources(db: () => Db): Required<MetricsSources> {
+  return {
+    async imageCounts() {
+      const result = await db().execute<{ account: string; status: string; count: number }>(sql`
+        select c.account, coalesce(s.label, c.status) as status, count(*)::int as count
+          from custom_images c left join image_statuses s on s.code = c.status
+         where c.deleted_at is null
+         group by 1, 2`);
+      return result.rows.map((row) => ({ ...row, count: Number(row.count) }));
+    },
+    async lastCompleteSyncs() {
+      // distinct on + the partial index on (account, region_id, started_at desc) where complete.
+      const result = await db().execute<{ account: string; region_id: string; started_ms: string }>(sql`
+        select distinct on (account, region_id) account, region_id,
+               (extract(epoch from started_at) * 1000)::bigint as started_ms
+          from sync_runs where complete
+         order by account, region_id, started_at desc`);
+      return result.rows.map((row) => ({
+        account: row.account,
+        regionId: row.region_id,
+        observedAt: Number(row.started_ms),
+      }));
+    },
+  };
+}

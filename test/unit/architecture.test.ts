@@ -105,6 +105,14 @@ describe('architecture', () => {
     expect(offenders).toEqual([]);
   });
 
+  it('lets only observability know prom-client (others report through small ports)', () => {
+    const offenders = files
+      .filter((f) => f.folder !== 'observability')
+      .filter((f) => f.imports.some((s) => s === 'prom-client' || s.startsWith('prom-client/')))
+      .map((f) => f.path);
+    expect(offenders).toEqual([]);
+  });
+
   it('lets only cli and main.ts print or exit', () => {
     const offenders = files
       .filter((f) => !['cli', 'main.ts'].includes(f.folder))

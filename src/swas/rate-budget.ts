@@ -36,8 +36,9 @@ export interface RateBudget {
   /** Counts a call and grants it if one may be made now; otherwise says how long until it may (ms). */
   tryAcquire(key: RateKey): Promise<RateGrant>;
   /**
-   * Milliseconds until a call for `key` could be granted (0: now), counting nothing. A scheduler
-   * asks this to leave a job of a quota-bound account waiting without holding a slot.
+   * Milliseconds until a call for `key` could be granted (0: now), counting nothing; an upper
+   * bound while the call that blocks it is still in flight. A scheduler asks this to leave a job
+   * of a quota-bound account waiting without holding a slot.
    */
   availableIn(key: RateKey): Promise<number>;
   /**

@@ -1,16 +1,20 @@
 import { randomInt } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Dispatcher } from 'undici';
 import type { AccountConfig, Config } from './config/load-config.ts';
 import { createDatabase, type Database } from './db/client.ts';
-import { createMetricsSources } from './db/metrics-source.ts';
 import { createFallbackRateBudget, createRedisRateBudget } from './jobs/redis-rate-budget.ts';
 import type { Logger } from './observability/logger.ts';
-import { createMetrics, type Metrics } from './observability/metrics.ts';
+import type { Metrics } from './observability/metrics.ts';
 import { errorMessage } from './shared/app-error.ts';
 import { type Clock, systemClock } from './shared/clock.ts';
 import { type IdSource, randomIds } from './shared/ids.ts';
-import { createSwasClient, createSwasDispatcher, type SwasClient } from './swas/client.ts';
+import {
+  createSwasClient,
+  createSwasDispatcher,
+  type SwasClient,
+  type SwasClientMetrics,
+} from './swas/client.ts';
 import { createLocalRateBudget, type RateBudget } from './swas/rate-budget.ts';
 
 /**
@@ -29,8 +33,11 @@ export interface App {
    * connect, else — with one warning per process — a local one (SPEC §3 `sync --once`).
    */
   rateBudget(account: AccountConfig): RateBudget;
-  /** The process's metrics registry; the SWAS clients report into it. */
-  metrics(): Metrics;
+  /**
+   * The process's metrics registry, built on first call (prom-client is loaded only then, so
+   * one-shot commands never pay for it). SWAS clients report into it from then on.
+   */
+  metrics(): Promise<Metrics>;
   database(): Database;
   close(): Promise<void>;
 }
@@ -63,6 +70,7 @@ function describeRedisUrl(url: string): string {
  * during an outage (no offline queue) instead of hanging a sync.
  */
 async function connectBudgetRedis(url: string, timeoutMs: number, logger: Logger): Promise<Redis | null> {
+  const { Redis } = await import('ioredis');
   const redis = new Redis(url, {
     lazyConnect: true,
     connectTimeout: timeoutMs,
@@ -96,6 +104,13 @@ export function createApp(config: Config, deps: AppDeps): App {
   let ownsDispatcher = false;
   let database: Database | undefined;
   let metrics: Metrics | undefined;
+  let loadingMetrics: Promise<Metrics> | undefined;
+  // What clients report into: the registry once someone asked for it, nothing before.
+  const swasMetrics: SwasClientMetrics = {
+    apiCall: (labels) => metrics?.swas.apiCall(labels),
+    throttled: (labels) => metrics?.swas.throttled(labels),
+    budgetWait: (labels, seconds) => metrics?.swas.budgetWait(labels, seconds),
+  };
   let budgetRedis: Promise<Redis | null> | undefined;
   let warnedLocal = false;
   const budgets = new Map<string, RateBudget>();
@@ -142,8 +157,14 @@ export function createApp(config: Config, deps: AppDeps): App {
     return database;
   };
   const appMetrics = () => {
-    metrics ??= createMetrics({ clock, sources: createMetricsSources(() => openDatabase().db) });
-    return metrics;
+    loadingMetrics ??= Promise.all([
+      import('./observability/metrics.ts'),
+      import('./db/metrics-source.ts'),
+    ]).then(([{ createMetrics }, { createMetricsSources }]) => {
+      metrics = createMetrics({ clock, sources: createMetricsSources(() => openDatabase().db) });
+      return metrics;
+    });
+    return loadingMetrics;
   };
 
   return {
@@ -165,7 +186,7 @@ export function createApp(config: Config, deps: AppDeps): App {
           random,
           rateBudget: rateBudget(account),
           logger: deps.logger,
-          metrics: appMetrics().swas,
+          metrics: swasMetrics,
         },
         { account: account.name, endpoint: config.swas.endpoint, credentials: account.credentials },
       );

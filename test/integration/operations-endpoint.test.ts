@@ -74,7 +74,7 @@ function readinessChecks(redisUrl: string): Record<string, ReadinessCheck> {
 
 async function serve(checks: Record<string, ReadinessCheck>) {
   const server = createHealthServer(
-    { checks, metrics: harness.app.metrics(), logger: harness.app.logger },
+    { checks, metrics: await harness.app.metrics(), logger: harness.app.logger },
     { port: 0, host: '127.0.0.1', checkTimeoutMs: 1_000 },
   );
   servers.push(server);

@@ -65,11 +65,11 @@ function describeRedisUrl(url: string): string {
 }
 
 /**
- * A client for the shared rate budget, connected, or null when Redis does not answer within
- * `timeoutMs` (then it is disconnected, so nothing retries in the background). Commands fail fast
- * during an outage (no offline queue) instead of hanging a sync.
+ * A connected client for the shared rate budget; rejects when Redis does not answer within
+ * `timeoutMs`, after disconnecting it so that nothing retries in the background. Commands fail
+ * fast during an outage (no offline queue) instead of hanging a sync.
  */
-async function connectBudgetRedis(url: string, timeoutMs: number, logger: Logger): Promise<Redis | null> {
+async function connectBudgetRedis(url: string, timeoutMs: number, logger: Logger): Promise<Redis> {
   const { Redis } = await import('ioredis');
   const redis = new Redis(url, {
     lazyConnect: true,
@@ -111,18 +111,14 @@ export function createApp(config: Config, deps: AppDeps): App {
     throttled: (labels) => metrics?.swas.throttled(labels),
     budgetWait: (labels, seconds) => metrics?.swas.budgetWait(labels, seconds),
   };
-  let budgetRedis: Promise<Redis | null> | undefined;
+  let budgetRedis: Promise<Redis> | undefined;
   let warnedLocal = false;
   const budgets = new Map<string, RateBudget>();
   const random = () => randomInt(0, 2 ** 32) / 2 ** 32;
   const redisTarget = describeRedisUrl(config.redisUrl);
 
   const sharedRedis = () => {
-    budgetRedis ??= connectBudgetRedis(
-      config.redisUrl,
-      deps.redisConnectTimeoutMs ?? 1_000,
-      deps.logger,
-    ).catch(() => null);
+    budgetRedis ??= connectBudgetRedis(config.redisUrl, deps.redisConnectTimeoutMs ?? 1_000, deps.logger);
     return budgetRedis;
   };
 
@@ -131,12 +127,13 @@ export function createApp(config: Config, deps: AppDeps): App {
     if (!budget) {
       const rate = account.rateLimit;
       budget = createFallbackRateBudget({
-        shared: async () => {
-          const redis = await sharedRedis();
-          return redis
-            ? createRedisRateBudget(rate, { redis, clock, logger: deps.logger }, { prefix: deps.redisPrefix })
-            : null;
-        },
+        // A failed connect rejects here, and the fallback warns with its reason.
+        shared: async () =>
+          createRedisRateBudget(
+            rate,
+            { redis: await sharedRedis(), clock, logger: deps.logger },
+            { prefix: deps.redisPrefix },
+          ),
         local: createLocalRateBudget(rate, { clock }),
         onFallback: (reason) => {
           if (warnedLocal) return;
@@ -197,7 +194,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     async close() {
       if (ownsDispatcher) await swasDispatcher?.close();
       await database?.close();
-      const redis = await budgetRedis;
+      const redis = await budgetRedis?.catch(() => undefined);
       // QUIT after the pending replies (a permit's last update); a dead connection just disconnects.
       await redis?.quit().catch(() => redis.disconnect());
     },

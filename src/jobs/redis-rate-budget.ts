@@ -127,6 +127,8 @@ export function createRedisRateBudget(
   options: RedisRateBudgetOptions = {},
 ): RateBudget {
   const resolved = resolveRateBudgetOptions(rate, options);
+  // Whole milliseconds: the scripts pass them to PEXPIRE.
+  const intervalMs = Math.ceil(rate.intervalMs);
   const prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
   const serve = createKeyedQueue();
   const logKey = (key: RateKey) => `${prefix}:rate:{${key.account}}:log:${key.action}`;
@@ -153,7 +155,7 @@ export function createRedisRateBudget(
         if (finished) return;
         finished = true;
         // Fire and forget: a lost update leaves the call counted until grant + inFlightMs, which is safe.
-        run(SETTLE, [logKey(key)], [member, 'done', rate.intervalMs]).catch((error: unknown) =>
+        run(SETTLE, [logKey(key)], [member, 'done', intervalMs]).catch((error: unknown) =>
           deps.logger?.debug({ err: error, ...key }, 'rate budget: could not record the end of a call'),
         );
       },
@@ -168,7 +170,7 @@ export function createRedisRateBudget(
     const reply = (await run(
       LOOK,
       [logKey(key), holdKey(key.account)],
-      [take ? 'take' : 'peek', rate.limit, rate.intervalMs, resolved.inFlightMs, member],
+      [take ? 'take' : 'peek', rate.limit, intervalMs, resolved.inFlightMs, member],
     )) as [number, number, number];
     const [granted, waitMs, inFlight] = reply;
     return granted === 1
@@ -185,9 +187,7 @@ export function createRedisRateBudget(
           if (grant.granted) {
             if (signal?.aborted) {
               // Aborted while Redis answered: the call will not be made, so it must not count.
-              await run(SETTLE, [logKey(key)], [grant.member, 'cancel', rate.intervalMs]).catch(
-                () => undefined,
-              );
+              await run(SETTLE, [logKey(key)], [grant.member, 'cancel', intervalMs]).catch(() => undefined);
               throw signal.reason;
             }
             return grant.permit;
@@ -218,7 +218,7 @@ export function createRedisRateBudget(
         const holdMs = await run(
           HOLD,
           [holdKey(key.account)],
-          [hint, resolved.holdMarginMs, rate.limit, rate.intervalMs],
+          [hint, resolved.holdMarginMs, rate.limit, intervalMs],
         );
         deps.logger?.debug({ ...key, holdMs }, 'rate budget: account held after a throttle');
       } catch (error) {

@@ -73,10 +73,11 @@ export function resolveRateBudgetOptions(
       `rate budget needs limit ≥ 1 and intervalMs > 0, got ${rate.limit}/${rate.intervalMs}ms`,
     );
   }
+  // Whole milliseconds: the Redis script passes them to PEXPIRE.
   return {
-    inFlightMs: options.inFlightMs ?? Math.min(rate.intervalMs, 30_000),
-    holdMarginMs: options.holdMarginMs ?? Math.max(100, Math.round(rate.intervalMs * 0.02)),
-    recheckMs: options.recheckMs ?? 50,
+    inFlightMs: Math.ceil(options.inFlightMs ?? Math.min(rate.intervalMs, 30_000)),
+    holdMarginMs: Math.ceil(options.holdMarginMs ?? Math.max(100, rate.intervalMs * 0.02)),
+    recheckMs: Math.max(1, options.recheckMs ?? 50),
   };
 }
 

@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -193,5 +194,44 @@ describe('createApp rate budget', () => {
       msg: expect.stringContaining('Redis is unreachable'),
     });
     expect(lines.join('')).not.toContain('hunter2');
+  });
+
+  it('never hangs on a Redis that accepts connections but never answers', async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    const lines: string[] = [];
+    const logger = pino(
+      { level: 'warn' },
+      new Writable({
+        write(chunk, _encoding, done) {
+          lines.push(String(chunk));
+          done();
+        },
+      }),
+    );
+    const config = loadConfig(
+      {
+        DATABASE_URL: database.url,
+        REDIS_URL: `redis://127.0.0.1:${port}`,
+        ALIBABA_CLOUD_ACCESS_KEY_ID: 'testid',
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'testsecret',
+      },
+      { readFile: () => '' },
+    );
+    const app = createApp(config, { logger, redisConnectTimeoutMs: 300 });
+    try {
+      const account = config.accounts[0]!;
+      (await app.rateBudget(account).acquire({ account: account.name, action: 'ListRegions' })).done();
+    } finally {
+      await app.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0] ?? '{}')).toMatchObject({ reason: 'no answer within 300 ms' });
   });
 });

@@ -2,6 +2,9 @@ import { randomInt } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import type { AccountConfig, Config } from './config/load-config.ts';
 import { createDatabase, type Database } from './db/client.ts';
+import { createWebhookStore, type WebhookStore } from './db/webhook-store.ts';
+import { createWebhookDelivery, type WebhookDelivery } from './events/webhook-delivery.ts';
+import { createWebhookDispatcher, WEBHOOK_USER_AGENT } from './events/webhook-endpoints.ts';
 import type { Logger } from './observability/logger.ts';
 import { type Clock, systemClock } from './shared/clock.ts';
 import { type IdSource, randomIds } from './shared/ids.ts';
@@ -20,6 +23,9 @@ export interface App {
   readonly ids: IdSource;
   swasClient(account: AccountConfig): SwasClient;
   database(): Database;
+  webhookStore(): WebhookStore;
+  /** Webhook delivery over the webhook undici agent (built on first use). */
+  webhookDelivery(): WebhookDelivery;
   close(): Promise<void>;
 }
 
@@ -29,6 +35,8 @@ export interface AppDeps {
   ids?: IdSource;
   /** The SWAS HTTP dispatcher; tests may pass their own. */
   swasDispatcher?: Dispatcher;
+  /** The webhook HTTP dispatcher; tests may pass their own. */
+  webhookDispatcher?: Dispatcher;
 }
 
 export function createApp(config: Config, deps: AppDeps): App {
@@ -37,6 +45,10 @@ export function createApp(config: Config, deps: AppDeps): App {
   let swasDispatcher = deps.swasDispatcher;
   let ownsDispatcher = false;
   let database: Database | undefined;
+  let webhookDispatcher = deps.webhookDispatcher;
+  let ownsWebhookDispatcher = false;
+  let webhookStore: WebhookStore | undefined;
+  let webhookDelivery: WebhookDelivery | undefined;
   const budgets = new Map<string, RateBudget>();
   const random = () => randomInt(0, 2 ** 32) / 2 ** 32;
 
@@ -65,8 +77,35 @@ export function createApp(config: Config, deps: AppDeps): App {
       database ??= createDatabase(config.databaseUrl);
       return database;
     },
+    webhookStore() {
+      webhookStore ??= createWebhookStore(this.database().db);
+      return webhookStore;
+    },
+    webhookDelivery() {
+      if (!webhookDispatcher) {
+        webhookDispatcher = createWebhookDispatcher(config.webhook.timeoutMs);
+        ownsWebhookDispatcher = true;
+      }
+      webhookDelivery ??= createWebhookDelivery(
+        {
+          store: this.webhookStore(),
+          dispatcher: webhookDispatcher,
+          clock,
+          ids,
+          random,
+          logger: deps.logger,
+        },
+        {
+          retryScheduleMs: config.webhook.retryScheduleMs,
+          timeoutMs: config.webhook.timeoutMs,
+          userAgent: WEBHOOK_USER_AGENT,
+        },
+      );
+      return webhookDelivery;
+    },
     async close() {
       if (ownsDispatcher) await swasDispatcher?.close();
+      if (ownsWebhookDispatcher) await webhookDispatcher?.close();
       await database?.close();
     },
   };

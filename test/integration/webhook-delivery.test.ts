@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../../src/app.ts';
 import { type Environment, loadConfig } from '../../src/config/load-config.ts';
-import { addEndpoint, type AddEndpointInput } from '../../src/events/webhook-endpoints.ts';
+import { type AddEndpointInput, addEndpoint } from '../../src/events/webhook-endpoints.ts';
 import { createLogger, type Logger, silentLogger } from '../../src/observability/logger.ts';
 import { Secret } from '../../src/shared/secret.ts';
 import { type Simulator, startSimulator } from '../../src/simulator/index.ts';
@@ -123,12 +123,17 @@ describe('webhooks after the sync-engine scenario', () => {
       ['image.created', 'cn-shanghai'],
       ['image.created', 'cn-shanghai'],
     ]);
-    expect(receiver.requests.filter((r) => r.path === '/failures').map((r) => verifyStandardWebhook(SECRET, r).type)).toEqual([
-      'image.failed',
-    ]);
+    expect(
+      receiver.requests
+        .filter((r) => r.path === '/failures')
+        .map((r) => verifyStandardWebhook(SECRET, r).type),
+    ).toEqual(['image.failed']);
     expect(receiver.requests.some((r) => r.path === '/other-account')).toBe(false);
     expect(
-      await rows(harness.sql, "select 1 from webhook_deliveries where status <> 'delivered' or delivered_at is null"),
+      await rows(
+        harness.sql,
+        "select 1 from webhook_deliveries where status <> 'delivered' or delivered_at is null",
+      ),
     ).toEqual([]);
   });
 });
@@ -168,14 +173,21 @@ describe('delivery semantics', () => {
     return { ...f, receiver, store: f.app.webhookStore(), delivery: f.app.webhookDelivery() };
   };
   const statuses = async (sql: pg.Client) =>
-    rows<{ id: number; status: string; attempts: number; last_status_code: number | null; last_error: string | null }>(
+    rows<{
+      id: number;
+      status: string;
+      attempts: number;
+      last_status_code: number | null;
+      last_error: string | null;
+    }>(
       sql,
       'select id::int, status, attempts, last_status_code, last_error from webhook_deliveries order by id',
     );
 
   it('retries a 500 answered twice and delivers each event on its third attempt, once', async () => {
     const { app, sql, receiver, store, delivery } = await setup();
-    receiver.answer = (_request, count) => (count < 2 ? { status: 500, body: 'down for a moment' } : { status: 204 });
+    receiver.answer = (_request, count) =>
+      count < 2 ? { status: 500, body: 'down for a moment' } : { status: 204 };
     await addEndpoint(store, app.ids, endpointInput(`${receiver.url}/flaky`));
     const ids = await seedEvents(sql, app.database().db, 3);
     const report = await delivery.drain({ timeoutMs: 10_000 });
@@ -233,7 +245,9 @@ describe('delivery semantics', () => {
       [gone.id],
     );
     expect(goneRows).toHaveLength(5);
-    expect(goneRows.every((r) => r.status === 'dead' && r.last_error === 'endpoint gone (410 Gone)')).toBe(true);
+    expect(goneRows.every((r) => r.status === 'dead' && r.last_error === 'endpoint gone (410 Gone)')).toBe(
+      true,
+    );
     // Only the 410 itself reached the endpoint: the rest ended without an attempt.
     expect(receiver.requests.filter((r) => r.path === '/gone').length).toBeLessThanOrEqual(4);
     expect(receiver.requests.filter((r) => r.path === '/fine' && r.status === 200)).toHaveLength(5);
@@ -241,7 +255,9 @@ describe('delivery semantics', () => {
 
     // New events do not fan out to the disabled endpoint; its dead ones wait for it.
     await seedEvents(sql, app.database().db, 1);
-    expect(await rows(sql, 'select 1 from webhook_deliveries where endpoint_id = $1', [gone.id])).toHaveLength(5);
+    expect(
+      await rows(sql, 'select 1 from webhook_deliveries where endpoint_id = $1', [gone.id]),
+    ).toHaveLength(5);
     const ids = (await store.listDeliveries({ failed: true })).map((d) => d.id);
     expect((await store.redrive(ids)).endpointDisabled).toHaveLength(5);
     receiver.answer = () => ({ status: 200 });
@@ -259,7 +275,10 @@ describe('delivery semantics', () => {
     await addEndpoint(
       store,
       app.ids,
-      endpointInput(`${receiver.url}/robot/send?access_token=t0k3n`, { format: 'dingtalk', secret: new Secret('SECabc') }),
+      endpointInput(`${receiver.url}/robot/send?access_token=t0k3n`, {
+        format: 'dingtalk',
+        secret: new Secret('SECabc'),
+      }),
     );
     await seedEvents(sql, app.database().db, 1);
     expect(await delivery.drain({ timeoutMs: 10_000 })).toMatchObject({ delivered: 1, retrying: 1 });
@@ -279,7 +298,9 @@ describe('delivery semantics', () => {
     const started = Date.now();
     const draining = delivery.drain({ timeoutMs: 500 });
     await waitFor('the fast endpoint to get all 10', () =>
-      receiver.requests.filter((r) => r.path === '/fast' && r.status === 200).length === 10 ? true : undefined,
+      receiver.requests.filter((r) => r.path === '/fast' && r.status === 200).length === 10
+        ? true
+        : undefined,
     );
     const fastDone = Date.now() - started;
     expect(fastDone).toBeLessThan(2_000);
@@ -323,12 +344,17 @@ describe('delivery semantics', () => {
     const { app, sql, receiver, store, delivery } = await setup({}, logger);
     const chatSecret = 'SEC0123456789abcdef-dingtalk';
     receiver.answer = (request) =>
-      request.path.startsWith('/robot') ? { status: 200, body: '{"errcode":310000,"errmsg":"sign not match"}' } : { status: 500 };
+      request.path.startsWith('/robot')
+        ? { status: 200, body: '{"errcode":310000,"errmsg":"sign not match"}' }
+        : { status: 500 };
     await addEndpoint(store, app.ids, endpointInput(`${receiver.url}/std`));
     await addEndpoint(
       store,
       app.ids,
-      endpointInput(`${receiver.url}/robot/send?access_token=x`, { format: 'dingtalk', secret: new Secret(chatSecret) }),
+      endpointInput(`${receiver.url}/robot/send?access_token=x`, {
+        format: 'dingtalk',
+        secret: new Secret(chatSecret),
+      }),
     );
     await seedEvents(sql, app.database().db, 2);
     await delivery.drain({ timeoutMs: 10_000 });

@@ -20,7 +20,12 @@ export function applySevenChanges(simulator: Simulator, regionId = 'cn-hangzhou'
   simulator.admin.updateImage(regionId, toShare.ImageId, { InShare: true });
   simulator.admin.updateImage(regionId, toRename.ImageId, { Name: '生产环境-网站镜像-新' });
   simulator.admin.deleteImage(regionId, toDelete.ImageId);
-  const added = simulator.admin.addImage(regionId, { Name: '新建镜像', Status: '1', InShare: false, InShareUser: false });
+  const added = simulator.admin.addImage(regionId, {
+    Name: '新建镜像',
+    Status: '1',
+    InShare: false,
+    InShareUser: false,
+  });
   simulator.admin.updateImage(regionId, toUnavailable.ImageId, { Status: '2' });
   simulator.admin.updateImage(regionId, sharedToAccount.ImageId, { InShareUser: false });
   return { added };
@@ -63,7 +68,14 @@ export async function seedEvents(
         imageId,
         runId,
         scope.baseline ?? false,
-        JSON.stringify({ account, regionId, imageId, version: 2, from: '4', image: { ImageId: imageId, Name: `镜像 ${index}` } }),
+        JSON.stringify({
+          account,
+          regionId,
+          imageId,
+          version: 2,
+          from: '4',
+          image: { ImageId: imageId, Name: `镜像 ${index}` },
+        }),
       ],
     );
   }

@@ -32,7 +32,9 @@ export interface WebhookReceiver {
  * A webhook endpoint on loopback for tests: records every request with its raw body and answers
  * as `answer` says (200 by default).
  */
-export async function startWebhookReceiver(answer: WebhookReceiver['answer'] = () => ({ status: 200 })): Promise<WebhookReceiver> {
+export async function startWebhookReceiver(
+  answer: WebhookReceiver['answer'] = () => ({ status: 200 }),
+): Promise<WebhookReceiver> {
   const requests: ReceivedRequest[] = [];
   const hanging = new Set<ServerResponse>();
   const receiver: WebhookReceiver = {
@@ -82,9 +84,15 @@ export async function startWebhookReceiver(answer: WebhookReceiver['answer'] = (
 }
 
 /** Verifies a request with the standardwebhooks package (the reference algorithm); throws when invalid. */
-export function verifyStandardWebhook(secret: string, request: ReceivedRequest): { id: string; type: string; timestamp: string; data: Record<string, unknown> } {
+export function verifyStandardWebhook(
+  secret: string,
+  request: ReceivedRequest,
+): { id: string; type: string; timestamp: string; data: Record<string, unknown> } {
   const headers = Object.fromEntries(
-    Object.entries(request.headers).map(([key, value]) => [key, Array.isArray(value) ? value.join(',') : String(value)]),
+    Object.entries(request.headers).map(([key, value]) => [
+      key,
+      Array.isArray(value) ? value.join(',') : String(value),
+    ]),
   );
   return new Webhook(secret).verify(request.body, headers) as ReturnType<typeof verifyStandardWebhook>;
 }

@@ -136,6 +136,25 @@ describe('webhooks after the sync-engine scenario', () => {
       ),
     ).toEqual([]);
   });
+  it('alerts once per failure episode: nothing while the image stays failed, status_changed from 3 on recovery', async () => {
+    const [failed] = await rows<{ image_id: string }>(
+      harness.sql,
+      "select image_id from image_events where type = 'image.failed' and not baseline",
+    );
+    const before = receiver.requests.length;
+    await harness.syncAll(['cn-hangzhou']);
+    await harness.syncAll(['cn-hangzhou']);
+    expect(await harness.app.webhookDelivery().drain({ timeoutMs: 5_000 })).toMatchObject({ attempts: 0 });
+    expect(receiver.requests).toHaveLength(before);
+
+    simulator.admin.updateImage('cn-hangzhou', failed?.image_id ?? '', { Status: '1' });
+    await harness.syncAll(['cn-hangzhou']);
+    await harness.app.webhookDelivery().drain({ timeoutMs: 5_000 });
+    const recovered = receiver.requests.slice(before).map((r) => verifyStandardWebhook(SECRET, r));
+    expect(recovered.map((m) => [m.type, m.data.imageId, m.data.from, m.data.to])).toEqual([
+      ['image.status_changed', failed?.image_id, '3', '1'],
+    ]);
+  });
 });
 
 interface Fixture {

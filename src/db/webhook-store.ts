@@ -64,6 +64,7 @@ export interface ClaimedDelivery {
 /** A pending delivery as the queue side needs it (ids only: job data never holds secrets). */
 export interface PendingDelivery {
   id: number;
+  endpointId: string;
   attempts: number;
   /** Epoch ms. */
   nextAttemptAt: number;
@@ -259,13 +260,14 @@ const claimable = sql`d.status = 'pending' and d.next_attempt_at <= now()
 
 export function createWebhookStore(db: Db): WebhookStore {
   const pendingRows = async (where: ReturnType<typeof sql>, limit: number) => {
-    const result = await db.execute<{ id: string; attempts: number; next: number }>(sql`
-      select d.id, d.attempts, ${ms(sql`d.next_attempt_at`)} as next
+    const result = await db.execute<{ id: string; endpoint_id: string; attempts: number; next: number }>(sql`
+      select d.id, d.endpoint_id, d.attempts, ${ms(sql`d.next_attempt_at`)} as next
       from ${webhookDeliveries} d
       where d.status = 'pending' and ${where}
       order by d.next_attempt_at limit ${limit}`);
     return result.rows.map((row) => ({
       id: Number(row.id),
+      endpointId: row.endpoint_id,
       attempts: row.attempts,
       nextAttemptAt: Number(row.next),
     }));
@@ -432,12 +434,18 @@ export function createWebhookStore(db: Db): WebhookStore {
         .where(owned(claimed))
         .returning({
           id: webhookDeliveries.id,
+          endpointId: webhookDeliveries.endpointId,
           attempts: webhookDeliveries.attempts,
           next: sql<number>`${ms(webhookDeliveries.nextAttemptAt)}`,
         });
       const row = updated[0];
       return row && retry
-        ? { id: Number(row.id), attempts: row.attempts, nextAttemptAt: Number(row.next) }
+        ? {
+            id: Number(row.id),
+            endpointId: row.endpointId,
+            attempts: row.attempts,
+            nextAttemptAt: Number(row.next),
+          }
         : null;
     },
 

@@ -24,7 +24,7 @@ export interface WebhookDeliveryOptions {
   /** `WEBHOOK_TIMEOUT`: the whole of one attempt (connect, headers, body). */
   timeoutMs: number;
   userAgent: string;
-  /** Attempts in flight to one endpoint from this process; default 4. */
+  /** Attempts in flight to one endpoint from this process; default 8. */
   perEndpointConcurrency?: number;
 }
 
@@ -70,8 +70,11 @@ export interface TestResult {
 export interface WebhookDelivery {
   /** Sends one claimed delivery and records the outcome. */
   attempt(claim: ClaimedDelivery, signal?: AbortSignal): Promise<AttemptResult>;
-  /** Claims the delivery if it is due and unleased, then attempts it (the queue processor's work). */
-  deliverById(id: number, signal?: AbortSignal): Promise<DeliverByIdResult>;
+  /**
+   * Claims the delivery if it is due and unleased, then attempts it (the queue processor's work).
+   * Given the endpoint, a saturated endpoint is answered `busy` without touching the database.
+   */
+  deliverById(id: number, endpointId?: string, signal?: AbortSignal): Promise<DeliverByIdResult>;
   /**
    * Delivers whatever is due, endpoint by endpoint in parallel (a slow endpoint holds up only its
    * own lane), including retries that fall due before the deadline; what is left stays pending.
@@ -91,7 +94,7 @@ export function createWebhookDelivery(
   options: WebhookDeliveryOptions,
 ): WebhookDelivery {
   const { store, clock, logger } = deps;
-  const perEndpoint = options.perEndpointConcurrency ?? 4;
+  const perEndpoint = options.perEndpointConcurrency ?? 8;
   // Longer than any attempt can take (the timeout bounds it), so a live lease is never taken over.
   const leaseMs = options.timeoutMs + 30_000;
   const active = new Map<string, number>();
@@ -188,7 +191,8 @@ export function createWebhookDelivery(
   return {
     attempt,
 
-    async deliverById(id, signal) {
+    async deliverById(id, endpointId, signal) {
+      if (endpointId !== undefined && (active.get(endpointId) ?? 0) >= perEndpoint) return { state: 'busy' };
       const claimed = await store.claimById(id, leaseMs);
       if ('state' in claimed) return claimed;
       if ((active.get(claimed.endpoint.id) ?? 0) >= perEndpoint) {

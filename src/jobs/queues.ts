@@ -19,6 +19,8 @@ export const WEBHOOK_SWEEP_SCHEDULER_ID = 'webhook-sweep';
 
 export interface DeliverJobData {
   deliveryId: number;
+  /** Lets a worker see that the endpoint is at its in-flight limit before touching the database. */
+  endpointId: string;
 }
 
 /**

@@ -28,7 +28,7 @@ export async function enqueueDeliveries(
   await queue.addBulk(
     pending.map((delivery) => ({
       name: JOB_NAMES.deliver,
-      data: { deliveryId: delivery.id } satisfies DeliverJobData,
+      data: { deliveryId: delivery.id, endpointId: delivery.endpointId } satisfies DeliverJobData,
       opts: {
         jobId: deliverJobId(delivery.id, delivery.attempts),
         delay: Math.max(0, delivery.nextAttemptAt - nowMs),
@@ -75,8 +75,8 @@ export function createWebhookJobProcessor(
   return async (job: Job, token?: string, signal?: AbortSignal): Promise<string | number> => {
     switch (job.name) {
       case JOB_NAMES.deliver: {
-        const { deliveryId } = job.data as DeliverJobData;
-        const result = await deps.delivery.deliverById(deliveryId, signal);
+        const { deliveryId, endpointId } = job.data as DeliverJobData;
+        const result = await deps.delivery.deliverById(deliveryId, endpointId, signal);
         switch (result.state) {
           case 'retry':
             await enqueueDeliveries(queue, [result.next], deps.clock.now());

@@ -86,11 +86,13 @@ describe('webhook delivery jobs', () => {
     const ids = await seedEvents(sql, app.database().db, 5);
     const [runId] = (await rows<{ id: string }>(sql, 'select id::text from sync_runs')).map((r) => r.id);
     expect(await enqueueDeliveriesForRun(worker.queue, app.webhookStore(), runId ?? '', app.clock)).toBe(5);
-    // Job data holds the delivery id only, never the endpoint's secret or URL.
+    // Job data holds ids only, never the endpoint's secret or URL.
     const jobs = await worker.queue.getJobs(['waiting', 'active', 'delayed', 'prioritized']);
     const deliverJobs = jobs.filter((job) => job.name === 'deliver');
     expect(deliverJobs.length).toBeGreaterThan(0);
-    for (const job of deliverJobs) expect(JSON.stringify(job.data)).toMatch(/^\{"deliveryId":\d+\}$/);
+    for (const job of deliverJobs) {
+      expect(JSON.stringify(job.data)).toMatch(/^\{"deliveryId":\d+,"endpointId":"[0-9a-f-]{36}"\}$/);
+    }
     await waitFor('5 deliveries delivered', async () =>
       (await rows(sql, "select 1 from webhook_deliveries where status = 'delivered'")).length === 5
         ? true

@@ -4,6 +4,9 @@ import type { Dispatcher } from 'undici';
 import type { AccountConfig, Config } from './config/load-config.ts';
 import { createDatabase, type Database } from './db/client.ts';
 import { createFallbackRateBudget, createRedisRateBudget } from './jobs/redis-rate-budget.ts';
+import { createWebhookStore, type WebhookStore } from './db/webhook-store.ts';
+import { createWebhookDelivery, type WebhookDelivery } from './events/webhook-delivery.ts';
+import { createWebhookDispatcher, WEBHOOK_USER_AGENT } from './events/webhook-endpoints.ts';
 import type { Logger } from './observability/logger.ts';
 import type { Metrics } from './observability/metrics.ts';
 import { errorMessage } from './shared/app-error.ts';
@@ -39,6 +42,9 @@ export interface App {
    */
   metrics(): Promise<Metrics>;
   database(): Database;
+  webhookStore(): WebhookStore;
+  /** Webhook delivery over the webhook undici agent (built on first use). */
+  webhookDelivery(): WebhookDelivery;
   close(): Promise<void>;
 }
 
@@ -52,6 +58,8 @@ export interface AppDeps {
   redisPrefix?: string;
   /** How long the budget waits for Redis to answer before using a local budget, ms. Default 1 000. */
   redisConnectTimeoutMs?: number;
+  /** The webhook HTTP dispatcher; tests may pass their own. */
+  webhookDispatcher?: Dispatcher;
 }
 
 /** `host:port` of a Redis URL, for logs (never its password). */
@@ -113,6 +121,10 @@ export function createApp(config: Config, deps: AppDeps): App {
   };
   let budgetRedis: Promise<Redis> | undefined;
   let warnedLocal = false;
+  let webhookDispatcher = deps.webhookDispatcher;
+  let ownsWebhookDispatcher = false;
+  let webhookStore: WebhookStore | undefined;
+  let webhookDelivery: WebhookDelivery | undefined;
   const budgets = new Map<string, RateBudget>();
   const random = () => randomInt(0, 2 ** 32) / 2 ** 32;
   const redisTarget = describeRedisUrl(config.redisUrl);
@@ -153,6 +165,10 @@ export function createApp(config: Config, deps: AppDeps): App {
     database ??= createDatabase(config.databaseUrl);
     return database;
   };
+  const openWebhookStore = () => {
+    webhookStore ??= createWebhookStore(openDatabase().db);
+    return webhookStore;
+  };
   const appMetrics = () => {
     loadingMetrics ??= Promise.all([
       import('./observability/metrics.ts'),
@@ -191,8 +207,32 @@ export function createApp(config: Config, deps: AppDeps): App {
     rateBudget,
     metrics: appMetrics,
     database: openDatabase,
+    webhookStore: openWebhookStore,
+    webhookDelivery() {
+      if (!webhookDispatcher) {
+        webhookDispatcher = createWebhookDispatcher(config.webhook.timeoutMs);
+        ownsWebhookDispatcher = true;
+      }
+      webhookDelivery ??= createWebhookDelivery(
+        {
+          store: openWebhookStore(),
+          dispatcher: webhookDispatcher,
+          clock,
+          ids,
+          random,
+          logger: deps.logger,
+        },
+        {
+          retryScheduleMs: config.webhook.retryScheduleMs,
+          timeoutMs: config.webhook.timeoutMs,
+          userAgent: WEBHOOK_USER_AGENT,
+        },
+      );
+      return webhookDelivery;
+    },
     async close() {
       if (ownsDispatcher) await swasDispatcher?.close();
+      if (ownsWebhookDispatcher) await webhookDispatcher?.close();
       await database?.close();
       const redis = await budgetRedis?.catch(() => undefined);
       // QUIT after the pending replies (a permit's last update); a dead connection just disconnects.

@@ -1,12 +1,14 @@
 import { Command } from 'commander';
 import { readEnvironment } from '../config/environment.ts';
 import { createCommandContext } from './context.ts';
+import { registerDeliveriesCommand } from './deliveries.ts';
 import { registerDemoCommand } from './demo.ts';
 import { describeFailure } from './exit-codes.ts';
 import { registerMigrateCommand } from './migrate.ts';
 import { registerRegionsCommand } from './regions.ts';
 import { registerSimulateCommand } from './simulate.ts';
 import { registerSyncCommand } from './sync.ts';
+import { registerWebhooksCommand } from './webhooks.ts';
 
 /** Process entry of the `swas-inventory` executable: parse, run one command, exit 0/1/2. */
 const context = createCommandContext();
@@ -17,11 +19,13 @@ const program = new Command('swas-inventory')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
+registerDeliveriesCommand(program, context);
 registerDemoCommand(program, context);
 registerMigrateCommand(program, context);
 registerRegionsCommand(program, context);
 registerSimulateCommand(program, context);
 registerSyncCommand(program, context);
+registerWebhooksCommand(program, context);
 
 for (const command of program.commands) command.exitOverride();
 

@@ -1,6 +1,7 @@
 import { type Config, requireCredentials } from '../config/load-config.ts';
 import { checkSchemaCurrent } from '../db/migrate.ts';
 import { createSyncStore } from '../db/sync-store.ts';
+import { ensureBootstrapEndpoint } from '../events/webhook-endpoints.ts';
 import { displayText } from '../shared/display-text.ts';
 import { formatDuration } from '../shared/duration.ts';
 import { runFullSync } from '../sync/full-sync.ts';
@@ -8,9 +9,15 @@ import { type RegionSyncResult, runRegionSync } from '../sync/run-sync.ts';
 import type { CommandContext } from './context.ts';
 import { EXIT } from './exit-codes.ts';
 import { renderTable } from './table.ts';
+import { deliverInProcess } from './webhook-commands.ts';
 
 /** Runs one full sync of the given accounts (all when empty), prints the summary, returns the exit code. */
-export async function syncOnce(context: CommandContext, config: Config, accountNames: readonly string[]) {
+export async function syncOnce(
+  context: CommandContext,
+  config: Config,
+  accountNames: readonly string[],
+  options: { deliver: boolean } = { deliver: true },
+) {
   const accounts = requireCredentials(config, accountNames);
   const app = await context.createApp(config);
   const logger = context.logger(config).child({ component: 'sync' });
@@ -23,6 +30,8 @@ export async function syncOnce(context: CommandContext, config: Config, accountN
   try {
     const database = app.database();
     await checkSchemaCurrent(database.db);
+    // Before the syncs, so their events already fan out to the WEBHOOK_URL endpoint.
+    await ensureBootstrapEndpoint(app.webhookStore(), app.ids, config.webhook.bootstrap);
     const store = createSyncStore(database, {
       heartbeatMs: config.sync.heartbeatMs,
       lockTimeoutMs: config.sync.lockTimeoutMs,
@@ -72,6 +81,7 @@ export async function syncOnce(context: CommandContext, config: Config, accountN
     context.out(
       `${report.results.length} region(s) in ${formatDuration(app.clock.now() - started)}; ${failed === 0 ? 'no failures' : `${failed} failed`}`,
     );
+    if (options.deliver) await deliverInProcess(context, app, interrupt.signal);
     return report.ok ? EXIT.ok : EXIT.failed;
   } finally {
     process.off('SIGINT', onSignal);

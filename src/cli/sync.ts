@@ -27,6 +27,6 @@ export function registerSyncCommand(program: Command, context: CommandContext): 
       );
       // Loaded on use: the database and HTTP stacks are not needed for --help.
       const { syncOnce } = await import('./sync-once.ts');
-      process.exitCode = await syncOnce(context, config, options.account);
+      process.exitCode = await syncOnce(context, config, options.account, { deliver: options.deliver });
     });
 }

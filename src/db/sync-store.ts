@@ -11,6 +11,7 @@ import {
   readRegionStates,
 } from './region-store.ts';
 import { createSyncRunStore } from './sync-run-store.ts';
+import { insertDeliveriesForRun } from './webhook-outbox.ts';
 
 export interface SyncStoreOptions {
   /** ms between heartbeats of a running run; a run silent for {@link ABANDON_AFTER_HEARTBEATS} of them is abandoned. */
@@ -71,6 +72,7 @@ export function createSyncStore(database: Database, options: SyncStoreOptions): 
             async apply(run, started, outcome, plan) {
               if (plan.status !== 'superseded') {
                 await applyPlan(tx.db, scope, run.id, plan, started.observedAt);
+                await insertDeliveriesForRun(tx.db, run.id);
               }
               await runs.finishRun(tx.db, {
                 id: run.id,

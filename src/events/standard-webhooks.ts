@@ -1,0 +1,24 @@
+import { createHmac } from 'node:crypto';
+
+/**
+ * Standard Webhooks v1 signing (symmetric): `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`
+ * keyed with the base64-DECODED bytes of the `whsec_` secret. Ten lines over node:crypto instead
+ * of the `standardwebhooks` package (pure-JS SHA-256) at run time; `standard-webhooks.test.ts`
+ * checks it against that package, which the tests' receivers also verify with.
+ */
+export function signStandardWebhook(
+  secret: string,
+  id: string,
+  timestampSeconds: number,
+  body: string,
+): string {
+  const key = Buffer.from(secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret, 'base64');
+  const mac = createHmac('sha256', key).update(`${id}.${timestampSeconds}.${body}`).digest('base64');
+  return `v1,${mac}`;
+}
+
+/** True for a `whsec_` secret whose key decodes to at least 16 bytes (24–64 is what the spec advises). */
+export function isStandardWebhookSecret(secret: string): boolean {
+  const match = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret);
+  return match !== null && Buffer.from(match[1] ?? '', 'base64').length >= 16;
+}

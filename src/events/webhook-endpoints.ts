@@ -1,0 +1,122 @@
+import { Agent } from 'undici';
+import packageJson from '../../package.json' with { type: 'json' };
+import type { WebhookFormat } from '../db/schema/index.ts';
+import type { WebhookEndpoint, WebhookStore } from '../db/webhook-store.ts';
+import { AppError } from '../shared/app-error.ts';
+import type { EventType } from '../shared/event-types.ts';
+import type { IdSource } from '../shared/ids.ts';
+import type { Secret } from '../shared/secret.ts';
+import { isStandardWebhookSecret } from './standard-webhooks.ts';
+import { assertWebhookUrl } from './webhook-request.ts';
+
+/** `user-agent` of every webhook request. */
+export const WEBHOOK_USER_AGENT = `swas-inventory/${packageJson.version} (webhooks)`;
+
+/**
+ * The undici agent for webhook endpoints: the attempt's timeout on connect, headers and body (the
+ * defaults are 10 s / 300 s / 300 s), a capped response, and no redirect interceptor, so a 3xx
+ * is an answer like any other (SPEC §8: redirects are not followed).
+ */
+export function createWebhookDispatcher(timeoutMs: number): Agent {
+  return new Agent({
+    connectTimeout: Math.min(timeoutMs, 10_000),
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    maxResponseSize: 1024 * 1024,
+    connections: 16,
+  });
+}
+
+export interface AddEndpointInput {
+  url: string;
+  format: WebhookFormat;
+  secret: Secret | null;
+  eventTypes: readonly EventType[] | null;
+  accounts: readonly string[] | null;
+  regionIds: readonly string[] | null;
+  includeBaseline: boolean;
+}
+
+/**
+ * Checks an endpoint before it is stored; every problem is a `config.invalid` (exit 2) that never
+ * echoes the secret: standard endpoints need a `whsec_` secret (the signature is the point),
+ * WeCom and Slack sign nothing, so a secret for them is a mistake worth refusing.
+ */
+export function validateEndpoint(input: AddEndpointInput): void {
+  const problems: string[] = [];
+  try {
+    assertWebhookUrl(input.url);
+  } catch (error) {
+    problems.push(error instanceof Error ? error.message : String(error));
+  }
+  const secret = input.secret?.reveal();
+  if (input.format === 'standard' && (secret === undefined || !isStandardWebhookSecret(secret))) {
+    problems.push('a standard endpoint needs a secret of the form whsec_<base64 of at least 16 bytes>');
+  }
+  if ((input.format === 'wecom' || input.format === 'slack') && secret !== undefined) {
+    problems.push(
+      `${input.format} robots sign nothing: their URL is the credential; add it without a secret`,
+    );
+  }
+  if (problems.length > 0) throw new AppError('config.invalid', problems.join('; '));
+}
+
+export function addEndpoint(
+  store: WebhookStore,
+  ids: IdSource,
+  input: AddEndpointInput,
+): Promise<WebhookEndpoint> {
+  validateEndpoint(input);
+  return store.addEndpoint({ id: ids.uuid(), ...input });
+}
+
+export interface BootstrapConfig {
+  url: string;
+  secret: Secret | null;
+  events: readonly EventType[] | null;
+}
+
+/**
+ * `WEBHOOK_URL`/`WEBHOOK_SECRET`/`WEBHOOK_EVENTS`: one standard endpoint kept equal to the
+ * variables (created once, updated when they change). Returns its id, or null when unset.
+ */
+export async function ensureBootstrapEndpoint(
+  store: WebhookStore,
+  ids: IdSource,
+  bootstrap: BootstrapConfig | null,
+): Promise<string | null> {
+  if (bootstrap === null) return null;
+  const secret = bootstrap.secret?.reveal();
+  if (secret === undefined || !isStandardWebhookSecret(secret)) {
+    throw new AppError(
+      'config.invalid',
+      'WEBHOOK_SECRET: WEBHOOK_URL needs a Standard Webhooks secret (whsec_<base64 of at least 16 bytes>) to sign with',
+      { details: { variables: ['WEBHOOK_SECRET'] } },
+    );
+  }
+  return store.upsertBootstrap({
+    id: ids.uuid(),
+    url: bootstrap.url,
+    secret: bootstrap.secret,
+    eventTypes: bootstrap.events,
+  });
+}
+
+/**
+ * An endpoint URL safe to print: scheme, host and path, with query values and long path
+ * segments masked, because chat robot URLs carry their token there (`access_token`, `key`, the
+ * Slack and Feishu hook paths).
+ */
+export function maskUrl(url: string): string {
+  if (!URL.canParse(url)) return '(invalid URL)';
+  const parsed = new URL(url);
+  const path = parsed.pathname
+    .split('/')
+    .map((segment) =>
+      segment.length >= 16 || (/^[A-Za-z0-9_-]{8,}$/.test(segment) && /\d/.test(segment)) ? '***' : segment,
+    )
+    .join('/');
+  const query = [...parsed.searchParams.keys()].map((key) => `${key}=***`).join('&');
+  const auth = parsed.username || parsed.password ? '***@' : '';
+  return `${parsed.protocol}//${auth}${parsed.host}${path}${query ? `?${query}` : ''}`;
+}

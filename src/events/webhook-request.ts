@@ -1,0 +1,61 @@
+import type { WebhookFormat } from '../db/schema/index.ts';
+import { AppError } from '../shared/app-error.ts';
+import type { Secret } from '../shared/secret.ts';
+import { chatRequest } from './chat-formats.ts';
+import { signStandardWebhook } from './standard-webhooks.ts';
+import type { WebhookMessage } from './webhook-message.ts';
+
+export interface OutgoingRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface EndpointTarget {
+  url: string;
+  secret: Secret | null;
+  format: WebhookFormat;
+}
+
+/** Only http and https endpoints (SPEC §8); anything else is refused before a socket opens. */
+export function assertWebhookUrl(url: string): URL {
+  const parsed = URL.canParse(url) ? new URL(url) : undefined;
+  if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.host === '') {
+    throw new AppError('webhook.url', 'the endpoint URL must be an absolute http:// or https:// URL');
+  }
+  return parsed;
+}
+
+/**
+ * The exact request of one attempt at `nowMs`. Standard: the JSON body and the three Standard
+ * Webhooks headers signed over these very bytes (`webhook-timestamp` is this attempt's, so a
+ * retry is signed anew; `webhook-id` stays the event id). Chat formats: the platform's message
+ * and signing, plus `webhook-id` so a receiver can still de-duplicate.
+ */
+export function buildRequest(
+  endpoint: EndpointTarget,
+  message: WebhookMessage,
+  nowMs: number,
+  userAgent: string,
+): OutgoingRequest {
+  assertWebhookUrl(endpoint.url);
+  const common = { 'content-type': 'application/json', 'user-agent': userAgent, 'webhook-id': message.id };
+  if (endpoint.format === 'standard') {
+    if (endpoint.secret === null) {
+      throw new AppError('webhook.secret', 'a standard endpoint needs a whsec_ secret to sign with');
+    }
+    const body = JSON.stringify(message);
+    const timestamp = Math.floor(nowMs / 1000);
+    return {
+      url: endpoint.url,
+      body,
+      headers: {
+        ...common,
+        'webhook-timestamp': String(timestamp),
+        'webhook-signature': signStandardWebhook(endpoint.secret.reveal(), message.id, timestamp, body),
+      },
+    };
+  }
+  const chat = chatRequest(endpoint.format, endpoint.url, endpoint.secret?.reveal() ?? null, message, nowMs);
+  return { url: chat.url, body: chat.body, headers: common };
+}

@@ -1,0 +1,154 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { type App, createApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
+import { addEndpoint } from '../../src/events/webhook-endpoints.ts';
+import { deliverJobId, QUEUE_NAMES } from '../../src/jobs/queues.ts';
+import {
+  enqueueDeliveriesForRun,
+  startWebhookWorker,
+  type WebhookWorker,
+} from '../../src/jobs/webhook-delivery-jobs.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
+import { Secret } from '../../src/shared/secret.ts';
+import { rejection } from '../support/rejection.ts';
+import { rows } from '../support/sync-harness.ts';
+import { createTestDatabase, uniquePrefix } from '../support/test-database.ts';
+import { waitFor } from '../support/wait-for.ts';
+import { seedEvents } from '../support/webhook-fixtures.ts';
+import {
+  randomWebhookSecret,
+  startWebhookReceiver,
+  verifyStandardWebhook,
+} from '../support/webhook-receiver.ts';
+
+const SECRET = randomWebhookSecret();
+
+// The BullMQ side against real Redis (a unique prefix per test) and this file's PostgreSQL.
+describe('webhook delivery jobs', () => {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  async function setup(sweepEveryMs: number) {
+    const databaseUrl = await createTestDatabase();
+    const config = loadConfig(
+      { DATABASE_URL: databaseUrl, WEBHOOK_RETRY_SCHEDULE: '100ms,100ms', WEBHOOK_TIMEOUT: '1s' },
+      { readFile: () => '' },
+    );
+    const app: App = createApp(config, { logger: silentLogger });
+    const sql = new pg.Client({ connectionString: databaseUrl });
+    await sql.connect();
+    const receiver = await startWebhookReceiver();
+    const connection = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
+    const prefix = uniquePrefix('webhooks');
+    cleanups.push(
+      () => app.close(),
+      () => sql.end(),
+      () => receiver.close(),
+      () => connection.quit(),
+    );
+    const start = async (): Promise<WebhookWorker> => {
+      const worker = await startWebhookWorker(
+        {
+          delivery: app.webhookDelivery(),
+          store: app.webhookStore(),
+          clock: app.clock,
+          logger: silentLogger,
+        },
+        { connection, prefix, sweepEveryMs },
+      );
+      cleanups.push(async () => {
+        await worker.queue.obliterate({ force: true });
+        await worker.close();
+      });
+      return worker;
+    };
+    await addEndpoint(app.webhookStore(), app.ids, {
+      url: `${receiver.url}/hook`,
+      format: 'standard',
+      secret: new Secret(SECRET),
+      eventTypes: null,
+      accounts: null,
+      regionIds: null,
+      includeBaseline: false,
+    });
+    return { app, sql, receiver, start, prefix, connection };
+  }
+
+  it('delivers the jobs enqueued after commit, retrying through delayed jobs, each webhook-id once', async () => {
+    const { app, sql, receiver, start } = await setup(60_000);
+    receiver.answer = (_request, count) => (count < 2 ? { status: 500 } : { status: 200 });
+    const worker = await start();
+    const ids = await seedEvents(sql, app.database().db, 5);
+    const [runId] = (await rows<{ id: string }>(sql, 'select id::text from sync_runs')).map((r) => r.id);
+    expect(await enqueueDeliveriesForRun(worker.queue, app.webhookStore(), runId ?? '', app.clock)).toBe(5);
+    // Job data holds ids only, never the endpoint's secret or URL.
+    const jobs = await worker.queue.getJobs(['waiting', 'active', 'delayed', 'prioritized']);
+    const deliverJobs = jobs.filter((job) => job.name === 'deliver');
+    expect(deliverJobs.length).toBeGreaterThan(0);
+    for (const job of deliverJobs) {
+      expect(JSON.stringify(job.data)).toMatch(/^\{"deliveryId":\d+,"endpointId":"[0-9a-f-]{36}"\}$/);
+    }
+    await waitFor('5 deliveries delivered', async () =>
+      (await rows(sql, "select 1 from webhook_deliveries where status = 'delivered'")).length === 5
+        ? true
+        : undefined,
+    );
+    expect(receiver.acceptedIds().sort()).toEqual([...ids].sort());
+    expect(receiver.requests).toHaveLength(15);
+    for (const request of receiver.requests) verifyStandardWebhook(SECRET, request);
+  });
+
+  it('loses nothing when the process fails between the commit and the enqueue: the sweep delivers', async () => {
+    const { app, sql, receiver, start, prefix } = await setup(200);
+    const ids = await seedEvents(sql, app.database().db, 4);
+    const [runId] = (await rows<{ id: string }>(sql, 'select id::text from sync_runs')).map((r) => r.id);
+    // The injected failure: the enqueue after commit cannot reach Redis.
+    const unreachable = new Redis({
+      port: 1,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+    });
+    unreachable.on('error', () => undefined);
+    const broken = new Queue(QUEUE_NAMES.webhookDelivery, { connection: unreachable, prefix });
+    broken.on('error', () => undefined);
+    expect(
+      await rejection(enqueueDeliveriesForRun(broken, app.webhookStore(), runId ?? '', app.clock)),
+    ).toBeInstanceOf(Error);
+    await broken.close().catch(() => undefined);
+    unreachable.disconnect();
+    expect((await rows(sql, "select 1 from webhook_deliveries where status = 'pending'")).length).toBe(4);
+
+    const worker = await start();
+    await waitFor('the sweep to enqueue and the worker to deliver all 4', async () =>
+      (await rows(sql, "select 1 from webhook_deliveries where status = 'delivered'")).length === 4
+        ? true
+        : undefined,
+    );
+    expect(receiver.acceptedIds().sort()).toEqual([...ids].sort());
+    expect(receiver.requests).toHaveLength(4);
+    // A sweep over delivered rows adds nothing.
+    expect(await worker.queue.getJob(deliverJobId(1, 0))).toBeUndefined();
+  });
+
+  it('gives each webhook-id once when the worker and an in-process deliverer (sync --once) race', async () => {
+    const { app, sql, receiver, start } = await setup(50);
+    const other = createApp(app.config, { logger: silentLogger });
+    cleanups.push(() => other.close());
+    await start();
+    const ids = await seedEvents(sql, app.database().db, 80);
+    await other.webhookDelivery().drain({ timeoutMs: 5_000 });
+    await waitFor('all 80 delivered', async () =>
+      (await rows(sql, "select 1 from webhook_deliveries where status = 'delivered'")).length === 80
+        ? true
+        : undefined,
+    );
+    expect(receiver.requests).toHaveLength(80);
+    expect(receiver.acceptedIds().sort()).toEqual([...ids].sort());
+  });
+});

@@ -38,6 +38,8 @@ export const imageEvents = pgTable(
     index('image_events_account_region_occurred_idx').on(t.account, t.regionId, t.occurredAt),
     index('image_events_image_idx').on(t.imageId),
     index('image_events_type_occurred_idx').on(t.type, t.occurredAt),
+    // `events` without filters: the newest events first.
+    index('image_events_occurred_idx').on(t.occurredAt),
     foreignKey({ name: 'image_events_sync_run_fkey', columns: [t.syncRunId], foreignColumns: [syncRuns.id] }),
     check('image_events_type_check', sql`${t.type} in (${eventTypeList})`),
   ],

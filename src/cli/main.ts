@@ -5,6 +5,7 @@ import { registerDemoCommand } from './demo.ts';
 import { describeFailure } from './exit-codes.ts';
 import { registerMigrateCommand } from './migrate.ts';
 import { registerRegionsCommand } from './regions.ts';
+import { registerEventsCommand, registerReportCommand } from './report.ts';
 import { registerSimulateCommand } from './simulate.ts';
 import { registerSyncCommand } from './sync.ts';
 
@@ -20,6 +21,8 @@ const program = new Command('swas-inventory')
 registerDemoCommand(program, context);
 registerMigrateCommand(program, context);
 registerRegionsCommand(program, context);
+registerReportCommand(program, context);
+registerEventsCommand(program, context);
 registerSimulateCommand(program, context);
 registerSyncCommand(program, context);
 

@@ -48,13 +48,14 @@ async function insertHistory(sql: pg.ClientBase, shape: HistoryShape): Promise<v
   const { account, regions, images, versionsPerImage: versions, runsPerRegion: runs } = shape;
   const slot = Math.floor(runs / versions);
   if (slot < 1) throw new Error('runsPerRegion must be at least versionsPerImage');
-    for (const value of [regions, images, versions, runs]) {
+  for (const value of [regions, images, versions, runs]) {
     if (!Number.isInteger(value) || value < 1) throw new Error('history shape: whole numbers ≥ 1');
   }
   // Whole numbers and a fixed instant inlined; the account is the one parameter.
   const params = [account];
   const region = (expr: string) => `'bench-region-' || lpad((${expr} + 1)::text, 2, '0')`;
-  const runId = (regionExpr: string, kExpr: string) => `md5('run:' || ${regionExpr} || ':' || ${kExpr})::uuid`;
+  const runId = (regionExpr: string, kExpr: string) =>
+    `md5('run:' || ${regionExpr} || ':' || ${kExpr})::uuid`;
   // Version v of image n is recorded by run k = (v - 1) * slot + n % slot of its region.
   const runOf = (n: string, v: string) => `((${v} - 1) * ${slot} + ${n} % ${slot})`;
   const at = (k: string) => `('${HISTORY_START}'::timestamptz + (${k}) * ${RUN_EVERY})`;
@@ -89,7 +90,10 @@ async function insertHistory(sql: pg.ClientBase, shape: HistoryShape): Promise<v
   const attributes = `name, description, instance_id, instance_name, system_snapshot_id, system_snapshot_name,
     resource_group_id, os_type, required_system_disk_size, source_image_name, source_image_version, user_id, tags,
     create_instances, creation_time`;
-  const attributeValues = (n: string, v: string) => `'镜像-' || ${n} || '-v' || ${v}, 'generated', 'ace-' || ${n},
+  const attributeValues = (
+    n: string,
+    v: string,
+  ) => `'镜像-' || ${n} || '-v' || ${v}, 'generated', 'ace-' || ${n},
     'web-' || ${n}, 's-' || ${n}, 'system', 'rg-bench', 'Linux', 40, 'Alibaba Cloud Linux', '3.2104 LTS 64 bit',
     '1234567890123456', '[{"Key": "env", "Value": "bench"}]'::jsonb, jsonb_build_array('ace-' || ${n}),
     '${HISTORY_START}'::timestamptz`;

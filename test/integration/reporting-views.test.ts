@@ -23,7 +23,7 @@ const ms = (date: Date | null | undefined): number => {
   if (!date) throw new Error('expected a time');
   return date.getTime();
 };
-const before = (date: Date) => new Date(date.getTime() - 1);
+const justBefore = (date: Date) => new Date(date.getTime() - 1);
 
 describe('reporting views over a known history', () => {
   let simulator: Simulator;
@@ -390,7 +390,7 @@ describe('reporting views over a known history', () => {
         [at, REGION],
       );
     const first = version(ids.fails, 1).valid_from;
-    expect(await asOf(before(first))).toEqual([]);
+    expect(await asOf(justBefore(first))).toEqual([]);
     const baseline = await asOf(first);
     expect(baseline.map((r) => r.image_id).sort()).toEqual(
       [ids.fails, ids.shared, ids.toAccount, ids.gone, ids.steady].sort(),
@@ -401,7 +401,7 @@ describe('reporting views over a known history', () => {
     const statusOf = async (at: Date, imageId: string) =>
       (await asOf(at)).find((r) => r.image_id === imageId);
     // Just before the change, the old state; from the instant it was observed, the new one.
-    expect(await statusOf(before(failedAt), ids.fails)).toMatchObject({ status: '1', version: 1 });
+    expect(await statusOf(justBefore(failedAt), ids.fails)).toMatchObject({ status: '1', version: 1 });
     expect(await statusOf(failedAt, ids.fails)).toMatchObject({ status: '3', version: 2 });
     expect(await statusOf(failedAt, ids.shared)).toMatchObject({ in_share: true, version: 2 });
     const [{ deleted_at: deletedAt } = { deleted_at: new Date(0) }] = await rows<{ deleted_at: Date }>(
@@ -409,11 +409,11 @@ describe('reporting views over a known history', () => {
       'select deleted_at from custom_images where image_id = $1',
       [ids.gone],
     );
-    expect(await statusOf(before(deletedAt), ids.gone)).toMatchObject({ status: '1' });
+    expect(await statusOf(justBefore(deletedAt), ids.gone)).toMatchObject({ status: '1' });
     expect(await statusOf(deletedAt, ids.gone)).toBeUndefined();
     // Between the unavailable and the recovered state.
     const recovered = version(ids.fails, 4).valid_from;
-    expect(await statusOf(before(recovered), ids.fails)).toMatchObject({ status: '2', version: 3 });
+    expect(await statusOf(justBefore(recovered), ids.fails)).toMatchObject({ status: '2', version: 3 });
     // Now: what the tables hold.
     const now = await asOf(new Date());
     const current = await rows<{ image_id: string; status: string; in_share: boolean; version: number }>(

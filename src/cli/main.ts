@@ -10,6 +10,11 @@ import { registerSimulateCommand } from './simulate.ts';
 import { registerSyncCommand } from './sync.ts';
 
 /** Process entry of the `swas-inventory` executable: parse, run one command, exit 0/1/2. */
+// `report … | head` closes the pipe before the output ends: the reader's choice, not a failure.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 const context = createCommandContext();
 const program = new Command('swas-inventory')
   .description(

@@ -8,6 +8,8 @@ export interface HistoryShape {
   versionsPerImage: number;
   /** Full syncs per region; versions are recorded by evenly spread ones. */
   runsPerRegion: number;
+  /** When the first sync of every region started; default {@link HISTORY_START}. */
+  start?: Date;
 }
 
 /** The benchmark's history: 100,000 versions over 10,000 images in 20 regions. */
@@ -29,7 +31,7 @@ export const regionName = (index: number): string => `bench-region-${String(inde
  * Writes a synthetic history with set-based SQL (one statement per table): full syncs every 15
  * minutes per region, each image created (`'4'`) and then changing status, name and sharing at
  * spread runs, 1 image in 20 deleted after its last version, one event per version, a few failed
- * runs (three in a row at the end of the first region). Deterministic: the same shape gives the
+ * runs (a streak of them at the end of the first region). Deterministic: the same shape gives the
  * same rows, inserted in the order syncs write them (by time, a region's rows together). Region `i`
  * holds the images `n` with `n % regions = i`.
  */
@@ -46,6 +48,7 @@ export async function generateHistory(sql: pg.ClientBase, shape: HistoryShape): 
 
 async function insertHistory(sql: pg.ClientBase, shape: HistoryShape): Promise<void> {
   const { account, regions, images, versionsPerImage: versions, runsPerRegion: runs } = shape;
+  const start = (shape.start ?? new Date(HISTORY_START)).toISOString();
   const slot = Math.floor(runs / versions);
   if (slot < 1) throw new Error('runsPerRegion must be at least versionsPerImage');
   for (const value of [regions, images, versions, runs]) {
@@ -58,7 +61,7 @@ async function insertHistory(sql: pg.ClientBase, shape: HistoryShape): Promise<v
     `md5('run:' || ${regionExpr} || ':' || ${kExpr})::uuid`;
   // Version v of image n is recorded by run k = (v - 1) * slot + n % slot of its region.
   const runOf = (n: string, v: string) => `((${v} - 1) * ${slot} + ${n} % ${slot})`;
-  const at = (k: string) => `('${HISTORY_START}'::timestamptz + (${k}) * ${RUN_EVERY})`;
+  const at = (k: string) => `('${start}'::timestamptz + (${k}) * ${RUN_EVERY})`;
   await sql.query(
     `insert into sync_runs (id, account, region_id, trigger, status, started_at, finished_at, api_calls, pages,
                             images_seen, complete, error)
@@ -66,7 +69,7 @@ async function insertHistory(sql: pg.ClientBase, shape: HistoryShape): Promise<v
             ${at('k')} + interval '3 seconds', 5, 5, ${images} / ${regions}, true, null
        from generate_series(0, ${regions} - 1) r, generate_series(0, ${runs} - 1) k
      union all
-     -- a failed run between two full syncs now and then, and three in a row at the end of region 1
+     -- a failed run between two full syncs now and then, and a failing streak at the end of region 1
      select ${runId('r', "'failed:' || k")}, $1, ${region('r')}, 'schedule', 'failed',
             ${at('k')} + interval '7 minutes', ${at('k')} + interval '8 minutes', 1, 0, 0, false,
             'swas.unavailable: ServiceUnavailable'
@@ -96,7 +99,7 @@ async function insertHistory(sql: pg.ClientBase, shape: HistoryShape): Promise<v
   ) => `'镜像-' || ${n} || '-v' || ${v}, 'generated', 'ace-' || ${n},
     'web-' || ${n}, 's-' || ${n}, 'system', 'rg-bench', 'Linux', 40, 'Alibaba Cloud Linux', '3.2104 LTS 64 bit',
     '1234567890123456', '[{"Key": "env", "Value": "bench"}]'::jsonb, jsonb_build_array('ace-' || ${n}),
-    '${HISTORY_START}'::timestamptz`;
+    '${start}'::timestamptz`;
   await sql.query(
     `insert into custom_images (account, image_id, region_id, status, in_share, in_share_user, ${attributes},
                                 version, first_seen_at, last_seen_at, deleted_at, raw)
@@ -120,7 +123,7 @@ async function insertHistory(sql: pg.ClientBase, shape: HistoryShape): Promise<v
     `insert into image_events (id, type, account, region_id, image_id, occurred_at, sync_run_id, baseline, data)
      select md5('event:' || x.n || ':' || x.v)::uuid,
             case when x.v = 1 then 'image.created' else 'image.status_changed' end,
-            $1, x.region_id, 'm-bench' || x.n, x.valid_from, x.run_id, x.v = 1 and x.valid_from = '${HISTORY_START}'::timestamptz,
+            $1, x.region_id, 'm-bench' || x.n, x.valid_from, x.run_id, x.v = 1 and x.valid_from = '${start}'::timestamptz,
             jsonb_build_object('account', $1::text, 'regionId', x.region_id, 'imageId', 'm-bench' || x.n, 'version', x.v)
        from (${version}) x
       order by x.valid_from, x.region_id, x.n`,

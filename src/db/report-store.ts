@@ -48,9 +48,11 @@ export interface EventsQuery extends ReportScope, ReportWindow {
 }
 
 export type InventoryRow = typeof inventoryByRegionView.$inferSelect;
-export type FailureRow = typeof imageFailuresView.$inferSelect;
-export type StatusPeriodRow = typeof imageStatusPeriodsView.$inferSelect;
-export type ShareRow = typeof imageShareHistoryView.$inferSelect;
+// Durations are read as seconds: the `duration` intervals would be formatted by the server and
+// parsed by the client for every row of a report that shows neither.
+export type FailureRow = Omit<typeof imageFailuresView.$inferSelect, 'duration'>;
+export type StatusPeriodRow = Omit<typeof imageStatusPeriodsView.$inferSelect, 'duration'>;
+export type ShareRow = Omit<typeof imageShareHistoryView.$inferSelect, 'duration'>;
 export type SyncHealthRow = typeof syncHealthView.$inferSelect;
 export type ImageVersionRow = typeof imageVersionsView.$inferSelect;
 export type EventRow = typeof imageEvents.$inferSelect;
@@ -97,7 +99,15 @@ function overlaps(start: AnyPgColumn, end: AnyPgColumn, window: ReportWindow): C
   ];
 }
 
+function withoutDuration<T extends { duration: unknown }>(fields: T): Omit<T, 'duration'> {
+  const { duration: _duration, ...rest } = fields;
+  return rest;
+}
+
 export function createReportStore(db: DbOrTx): ReportStore {
+  const failureFields = withoutDuration(getViewSelectedFields(imageFailuresView));
+  const periodFields = withoutDuration(getViewSelectedFields(imageStatusPeriodsView));
+  const shareFields = withoutDuration(getViewSelectedFields(imageShareHistoryView));
   return {
     inventory: (scope) =>
       db
@@ -109,7 +119,7 @@ export function createReportStore(db: DbOrTx): ReportStore {
     failures: (query) => {
       const v = imageFailuresView;
       return db
-        .select()
+        .select(failureFields)
         .from(v)
         .where(
           and(
@@ -124,7 +134,7 @@ export function createReportStore(db: DbOrTx): ReportStore {
     statusTimeline: (query) => {
       const v = imageStatusPeriodsView;
       return db
-        .select()
+        .select(periodFields)
         .from(v)
         .where(
           and(
@@ -139,7 +149,7 @@ export function createReportStore(db: DbOrTx): ReportStore {
     shares: (query) => {
       const v = imageShareHistoryView;
       return db
-        .select()
+        .select(shareFields)
         .from(v)
         .where(
           and(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Column, formatSeconds, renderRows, stripControls } from './report-output.ts';
+import { type Column, formatSeconds, renderRows } from './report-output.ts';
 
 interface Row {
   name: string | null;
@@ -19,16 +19,6 @@ const ROWS: Row[] = [
   { name: 'web, "prod"', at: new Date('2026-03-01T08:00:00.250Z'), seconds: 7500, shared: true },
   { name: null, at: null, seconds: 12.4, shared: false },
 ];
-
-describe('stripControls', () => {
-  it('removes escape sequences, controls and bidi overrides; turns line breaks into spaces', () => {
-    expect(stripControls('\u001b[31mred\u001b[0m')).toBe('red');
-    expect(stripControls('\u001b]0;title\u0007name')).toBe('name');
-    expect(stripControls('a\u0007b\u009b2Jc\u202eevil')).toBe('ab2Jcevil');
-    expect(stripControls('two\nlines\tand\r\ntabs')).toBe('two lines and tabs');
-    expect(stripControls('生产环境-网站镜像')).toBe('生产环境-网站镜像');
-  });
-});
 
 describe('formatSeconds', () => {
   it('shows the two largest units', () => {
@@ -62,6 +52,13 @@ describe('renderRows', () => {
     expect(renderRows(hostile, COLUMNS, 'csv', { terminal: true }).split('\n')[1]).toBe('ab,,12.4,false');
     expect(renderRows(hostile, COLUMNS, 'csv', { terminal: false }).split('\n')[1]).toBe(
       'a\u001b[31mb,,12.4,false',
+    );
+  });
+
+  it('table: API text without escapes or controls', () => {
+    const hostile = [{ ...ROWS[1], name: '\u001b[31m红色\u001b[0m\u0007 x\u009b2J\u202e' } as Row];
+    expect(renderRows(hostile, COLUMNS, 'table', { terminal: false }).split('\n')[1]).toMatch(
+      /^红色 x2J +12s$/,
     );
   });
 

@@ -1,3 +1,4 @@
+import { displayText } from '../shared/display-text.ts';
 import { renderTable } from './table.ts';
 
 export const OUTPUT_FORMATS = ['table', 'json', 'csv'] as const;
@@ -18,24 +19,8 @@ export interface Column<R> {
   kind?: 'duration';
 }
 
-// Escape sequences (CSI, OSC, two-byte) first, so their parameters do not survive as text, then
-// every other C0/C1 control and the bidirectional overrides that can disguise what a line says.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const ESCAPES = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[@-_]?/g;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+// JSON escapes C0 controls itself; these it would print as they are.
 const UNSAFE_IN_JSON = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-
-/**
- * Text from the API (names, descriptions, errors) as a terminal may show it: escape sequences and
- * control characters removed, line breaks and tabs turned into spaces.
- */
-export function stripControls(text: string): string {
-  return text
-    .replace(ESCAPES, '')
-    .replace(/[\t\n\r]+/g, ' ')
-    .replace(CONTROLS, '');
-}
 
 /** `2026-01-01T00:15:00Z` (whole seconds: the table is for reading; JSON keeps milliseconds). */
 export function formatInstant(date: Date): string {
@@ -60,14 +45,14 @@ function tableText(cell: Cell, kind: Column<unknown>['kind']): string {
   if (cell === null) return '';
   if (cell instanceof Date) return formatInstant(cell);
   if (kind === 'duration' && typeof cell === 'number') return formatSeconds(cell);
-  if (typeof cell === 'object') return stripControls(JSON.stringify(cell));
-  return stripControls(String(cell));
+  // renderTable passes every cell through displayText.
+  return typeof cell === 'object' ? JSON.stringify(cell) : String(cell);
 }
 
 function csvField(cell: Cell, terminal: boolean): string {
   const value = plainValue(cell);
   let text = value === null ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
-  if (terminal) text = stripControls(text);
+  if (terminal) text = displayText(text, Number.POSITIVE_INFINITY);
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
@@ -75,7 +60,7 @@ function csvField(cell: Cell, terminal: boolean): string {
  * Renders rows in one of the formats. JSON is an array of objects with every column, timestamps as
  * ISO 8601 UTC with milliseconds, durations in seconds, absent values as null; characters that a
  * terminal could act on are escaped (`\u009b`), so the text is exact and safe to print. The table
- * and, on a terminal, the CSV have control characters stripped from every value.
+ * and, on a terminal, the CSV show every value through `displayText` (escapes and controls removed).
  */
 export function renderRows<R>(
   rows: readonly R[],

@@ -60,7 +60,8 @@ export type EventRow = typeof imageEvents.$inferSelect;
 /**
  * The reads behind `report` and `events` (SPEC §3, §6): typed selects from the views of schema
  * `reporting`, narrowed by account, region and time. Windows select the periods that overlap
- * them; rows come in a stable order (scope, image, time) so that output can be diffed.
+ * them; rows come in a stable order (scope, image, time) so that output can be diffed. How the
+ * views derive periods and last-seen times: docs/reporting.md.
  */
 export interface ReportStore {
   /** Listed images per account, region and status. */

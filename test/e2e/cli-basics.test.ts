@@ -3,7 +3,7 @@ import { type Simulator, startSimulator } from '../../src/simulator/index.ts';
 import { runCli } from '../support/cli.ts';
 
 const CREDENTIALS = { ALIBABA_CLOUD_ACCESS_KEY_ID: 'testid', ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'testsecret' };
-const COMMANDS = ['demo', 'migrate', 'regions', 'report', 'events', 'simulate', 'sync'];
+const COMMANDS = ['demo', 'migrate', 'regions', 'simulate', 'sync'];
 
 describe('swas-inventory CLI', () => {
   let simulator: Simulator;

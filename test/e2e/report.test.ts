@@ -146,6 +146,26 @@ describe('report and events', () => {
     );
   });
 
+  it('prints help, and exits 2 naming every bad variable before touching the database', async () => {
+    const help = await runCli(['report', '--help']);
+    expect(help.exitCode).toBe(0);
+    expect(help.stdout).toContain('Usage: swas-inventory report [options] <name>');
+    for (const name of ['inventory', 'failures', 'status-timeline', 'shares', 'sync-health', 'as-of']) {
+      expect(help.stdout).toContain(name);
+    }
+    const events = await runCli(['events', '--help']);
+    expect(events.exitCode).toBe(0);
+    expect(events.stdout).toContain('Usage: swas-inventory events [options]');
+    const config = await runCli(['report', 'inventory'], {
+      ...env,
+      DATABASE_URL: 'not a url',
+      SYNC_SCHEDULE: 'sometimes',
+    });
+    expect(config.exitCode).toBe(2);
+    expect(config.stderr).toContain('DATABASE_URL');
+    expect(config.stderr).toContain('SYNC_SCHEDULE');
+  });
+
   it('exits 2 naming every bad flag', async () => {
     const result = await runCli(
       ['report', 'failures', '--format', 'xml', '--since', 'yesterday', '--at', '2026-01-01'],

@@ -7,7 +7,6 @@
  * `createSyncStore` with a lister that hands back that listing, so the figures are ours alone.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
@@ -26,6 +25,7 @@ import type { ListedImage, Listing } from '../src/sync/model.ts';
 import { runRegionSync, type SyncStore } from '../src/sync/run-sync.ts';
 import { copyField, copyFromStdin } from './copy-in.ts';
 import { nextChangedListing } from './listing-changes.ts';
+import { writeResultsSection } from './results-file.ts';
 
 const IMAGES = 20_000;
 const REGION = 'cn-hangzhou';
@@ -33,7 +33,6 @@ const runsOverride = Number(process.env.BENCH_RUNS) || 0;
 const RUNS = { baseline: runsOverride || 5, noop: runsOverride || 9, change: runsOverride || 9 };
 const CHANGE = { modified: 200, added: 5, removed: 5 };
 const TARGET = { noop: 100_000, change: 80_000, baselineVsRaw: 3 };
-const RESULTS_FILE = new URL('./RESULTS.md', import.meta.url);
 
 // A collection between repetitions keeps one run's garbage out of the next one's figure.
 setFlagsFromString('--expose-gc');
@@ -274,7 +273,7 @@ async function main(): Promise<void> {
       baselineRatio: baselineMedian / copyMedian,
     });
     console.log(report.console);
-    await writeFile(RESULTS_FILE, report.markdown);
+    await writeResultsSection('sync', report.markdown);
     console.log(`written to bench/RESULTS.md`);
     if (rows.some((row) => row.pass === false)) process.exitCode = 1;
   } finally {
@@ -434,8 +433,8 @@ function render(
     '',
     'Run with `npm run bench` (PostgreSQL from `DATABASE_URL`, default',
     '`postgres://postgres@127.0.0.1:5432/postgres`; the script creates, migrates and drops its own',
-    'database; `BENCH_RUNS=n` sets every repetition count; about a minute). The script rewrites this',
-    'file on each run.',
+    'database; `BENCH_RUNS=n` sets every repetition count; about a minute; `npm run bench:sync` runs it',
+    'alone). The script rewrites this section on each run.',
     '',
     'What is measured: one region of 20,000 images served by the simulator and listed once through the',
     'real SWAS client (its time is printed apart: the simulator bounds it). Every sync then runs',

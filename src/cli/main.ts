@@ -6,11 +6,17 @@ import { registerDemoCommand } from './demo.ts';
 import { describeFailure } from './exit-codes.ts';
 import { registerMigrateCommand } from './migrate.ts';
 import { registerRegionsCommand } from './regions.ts';
+import { registerEventsCommand, registerReportCommand } from './report.ts';
 import { registerSimulateCommand } from './simulate.ts';
 import { registerSyncCommand } from './sync.ts';
 import { registerWebhooksCommand } from './webhooks.ts';
 
 /** Process entry of the `swas-inventory` executable: parse, run one command, exit 0/1/2. */
+// `report … | head` closes the pipe before the output ends: the reader's choice, not a failure.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 const context = createCommandContext();
 const program = new Command('swas-inventory')
   .description(
@@ -23,6 +29,8 @@ registerDeliveriesCommand(program, context);
 registerDemoCommand(program, context);
 registerMigrateCommand(program, context);
 registerRegionsCommand(program, context);
+registerReportCommand(program, context);
+registerEventsCommand(program, context);
 registerSimulateCommand(program, context);
 registerSyncCommand(program, context);
 registerWebhooksCommand(program, context);

@@ -38,6 +38,9 @@ export const customImageVersions = pgTable(
       .on(t.account, t.imageId)
       .where(sql`${t.validTo} is null`),
     index('custom_image_versions_sync_run_idx').on(t.syncRunId),
+    // Reporting: one image's history by its id alone. The region's history has a covering index
+    // (custom_image_versions_region_idx) that drizzle cannot express: see migration 0007_reporting_views.
+    index('custom_image_versions_image_idx').on(t.imageId, t.version),
     foreignKey({
       name: 'custom_image_versions_image_fkey',
       columns: [t.account, t.imageId],

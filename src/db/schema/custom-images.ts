@@ -50,6 +50,8 @@ export const customImages = pgTable(
   (t) => [
     primaryKey({ name: 'custom_images_pkey', columns: [t.account, t.imageId] }),
     index('custom_images_account_region_idx').on(t.account, t.regionId),
+    // Reporting: one image by id alone (ids are unique per account; users rarely name the account).
+    index('custom_images_image_idx').on(t.imageId),
     check('custom_images_status_check', sql`${t.status} in (${statusCodeList})`),
     check('custom_images_version_check', sql`${t.version} >= 1`),
     foreignKey({

@@ -40,6 +40,8 @@ export const imageEvents = pgTable(
     index('image_events_type_occurred_idx').on(t.type, t.occurredAt),
     // The webhook outbox fans a run's events out to endpoints right after inserting them.
     index('image_events_sync_run_idx').on(t.syncRunId),
+    // `events` without filters: the newest events first.
+    index('image_events_occurred_idx').on(t.occurredAt),
     foreignKey({ name: 'image_events_sync_run_fkey', columns: [t.syncRunId], foreignColumns: [syncRuns.id] }),
     check('image_events_type_check', sql`${t.type} in (${eventTypeList})`),
   ],

@@ -1,0 +1,166 @@
+import {
+  boolean,
+  doublePrecision,
+  integer,
+  interval,
+  jsonb,
+  pgSchema,
+  text,
+  timestamp,
+  uuid,
+} from 'drizzle-orm/pg-core';
+import type { ImageStatus, ImageTag, RunStatus, RunTrigger } from '../sync/model.ts';
+
+/**
+ * The views of schema `reporting` (migration 0007_reporting_views) as drizzle sees them: declared
+ * `.existing()`, so drizzle-kit never generates them and this file only types the reads. Kept out
+ * of `schema/index.ts`, which drizzle-kit diffs. A public interface: columns are added, never renamed.
+ */
+export const reporting = pgSchema('reporting');
+
+const at = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: 'date' });
+
+/** The versioned attributes, as `current_images` and `image_versions` expose them. */
+const imageAttributes = () => ({
+  account: text('account').notNull(),
+  imageId: text('image_id').notNull(),
+  regionId: text('region_id').notNull(),
+  name: text('name'),
+  description: text('description'),
+  status: text('status').$type<ImageStatus>().notNull(),
+  statusLabel: text('status_label').notNull(),
+  inShare: boolean('in_share').notNull(),
+  inShareUser: boolean('in_share_user').notNull(),
+  instanceId: text('instance_id'),
+  instanceName: text('instance_name'),
+  systemSnapshotId: text('system_snapshot_id'),
+  systemSnapshotName: text('system_snapshot_name'),
+  dataSnapshotId: text('data_snapshot_id'),
+  dataSnapshotName: text('data_snapshot_name'),
+  resourceGroupId: text('resource_group_id'),
+  osType: text('os_type'),
+  requiredSystemDiskSize: integer('required_system_disk_size'),
+  requiredDataDiskSize: integer('required_data_disk_size'),
+  sourceImageName: text('source_image_name'),
+  sourceImageVersion: text('source_image_version'),
+  userId: text('user_id'),
+  tags: jsonb('tags').$type<ImageTag[]>().notNull(),
+  createInstances: jsonb('create_instances').$type<string[]>().notNull(),
+  creationTime: at('creation_time'),
+  version: integer('version').notNull(),
+});
+
+export const currentImagesView = reporting
+  .view('current_images', {
+    ...imageAttributes(),
+    firstSeenAt: at('first_seen_at').notNull(),
+    lastSeenAt: at('last_seen_at').notNull(),
+    deletedAt: at('deleted_at'),
+    raw: jsonb('raw').$type<Record<string, unknown>>().notNull(),
+    lastSeenStoredAt: at('last_seen_stored_at').notNull(),
+  })
+  .existing();
+
+/** Also the row type of `reporting.images_as_of(ts)`. */
+export const imageVersionsView = reporting
+  .view('image_versions', {
+    ...imageAttributes(),
+    validFrom: at('valid_from').notNull(),
+    validTo: at('valid_to'),
+    syncRunId: uuid('sync_run_id').notNull(),
+  })
+  .existing();
+
+export const imageStatusPeriodsView = reporting
+  .view('image_status_periods', {
+    account: text('account').notNull(),
+    regionId: text('region_id').notNull(),
+    imageId: text('image_id').notNull(),
+    period: integer('period').notNull(),
+    status: text('status').$type<ImageStatus>().notNull(),
+    statusLabel: text('status_label').notNull(),
+    enteredAt: at('entered_at').notNull(),
+    leftAt: at('left_at'),
+    duration: interval('duration').notNull(),
+    durationSeconds: doublePrecision('duration_seconds').notNull(),
+    isCurrent: boolean('is_current').notNull(),
+    endedBy: text('ended_by').$type<'status_changed' | 'deleted'>(),
+    nextStatus: text('next_status').$type<ImageStatus>(),
+    nextStatusLabel: text('next_status_label'),
+    firstVersion: integer('first_version').notNull(),
+    lastVersion: integer('last_version').notNull(),
+  })
+  .existing();
+
+export const imageFailuresView = reporting
+  .view('image_failures', {
+    account: text('account').notNull(),
+    regionId: text('region_id').notNull(),
+    imageId: text('image_id').notNull(),
+    name: text('name'),
+    status: text('status').$type<'2' | '3'>().notNull(),
+    statusLabel: text('status_label').notNull(),
+    enteredAt: at('entered_at').notNull(),
+    leftAt: at('left_at'),
+    duration: interval('duration').notNull(),
+    durationSeconds: doublePrecision('duration_seconds').notNull(),
+    isCurrent: boolean('is_current').notNull(),
+    endedBy: text('ended_by').$type<'status_changed' | 'deleted'>(),
+    nextStatus: text('next_status').$type<ImageStatus>(),
+    nextStatusLabel: text('next_status_label'),
+    currentStatus: text('current_status').$type<ImageStatus>().notNull(),
+    currentStatusLabel: text('current_status_label').notNull(),
+    deletedAt: at('deleted_at'),
+    period: integer('period').notNull(),
+  })
+  .existing();
+
+export const imageShareHistoryView = reporting
+  .view('image_share_history', {
+    account: text('account').notNull(),
+    regionId: text('region_id').notNull(),
+    imageId: text('image_id').notNull(),
+    name: text('name'),
+    target: text('target').$type<'ecs' | 'account'>().notNull(),
+    sharedAt: at('shared_at').notNull(),
+    unsharedAt: at('unshared_at'),
+    duration: interval('duration').notNull(),
+    durationSeconds: doublePrecision('duration_seconds').notNull(),
+    isCurrent: boolean('is_current').notNull(),
+    endedBy: text('ended_by').$type<'unshared' | 'deleted'>(),
+    firstVersion: integer('first_version').notNull(),
+  })
+  .existing();
+
+export const inventoryByRegionView = reporting
+  .view('inventory_by_region', {
+    account: text('account').notNull(),
+    regionId: text('region_id').notNull(),
+    status: text('status').$type<ImageStatus>().notNull(),
+    statusLabel: text('status_label').notNull(),
+    images: integer('images').notNull(),
+    sharedImages: integer('shared_images').notNull(),
+  })
+  .existing();
+
+export const syncHealthView = reporting
+  .view('sync_health', {
+    account: text('account').notNull(),
+    regionId: text('region_id').notNull(),
+    state: text('state').$type<'ok' | 'failing' | 'pending'>().notNull(),
+    consecutiveFailures: integer('consecutive_failures').notNull(),
+    lastRunId: uuid('last_run_id'),
+    lastRunTrigger: text('last_run_trigger').$type<RunTrigger>(),
+    lastRunStatus: text('last_run_status').$type<RunStatus>(),
+    lastRunAbandoned: boolean('last_run_abandoned').notNull(),
+    lastRunStartedAt: at('last_run_started_at'),
+    lastRunFinishedAt: at('last_run_finished_at'),
+    lastRunError: text('last_run_error'),
+    lastSuccessStartedAt: at('last_success_started_at'),
+    lastCompleteRunId: uuid('last_complete_run_id'),
+    lastCompleteStartedAt: at('last_complete_started_at'),
+    lastCompleteFinishedAt: at('last_complete_finished_at'),
+    staleness: interval('staleness'),
+    stalenessSeconds: doublePrecision('staleness_seconds'),
+  })
+  .existing();

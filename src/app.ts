@@ -3,10 +3,15 @@ import type { Redis } from 'ioredis';
 import type { Dispatcher } from 'undici';
 import type { AccountConfig, Config } from './config/load-config.ts';
 import { createDatabase, type Database } from './db/client.ts';
-import { createFallbackRateBudget, createRedisRateBudget } from './jobs/redis-rate-budget.ts';
+import { checkSchemaCurrent } from './db/migrate.ts';
+import { createScheduleStore } from './db/schedule-store.ts';
+import { createSyncRunStore } from './db/sync-run-store.ts';
+import { ABANDON_AFTER_HEARTBEATS, createSyncStore } from './db/sync-store.ts';
 import { createWebhookStore, type WebhookStore } from './db/webhook-store.ts';
 import { createWebhookDelivery, type WebhookDelivery } from './events/webhook-delivery.ts';
 import { createWebhookDispatcher, WEBHOOK_USER_AGENT } from './events/webhook-endpoints.ts';
+import { createFallbackRateBudget, createRedisRateBudget } from './jobs/redis-rate-budget.ts';
+import type { SyncWorker, SyncWorkerOptions, WorkerComponent } from './jobs/sync-worker.ts';
 import type { Logger } from './observability/logger.ts';
 import type { Metrics } from './observability/metrics.ts';
 import { errorMessage } from './shared/app-error.ts';
@@ -19,10 +24,11 @@ import {
   type SwasClientMetrics,
 } from './swas/client.ts';
 import { createLocalRateBudget, type RateBudget } from './swas/rate-budget.ts';
+import { createRegionSyncs, type RegionSyncs } from './sync/region-syncs.ts';
 
 /**
  * The composition root: the only place that builds pg pools, undici agents, Redis connections
- * and (later) queues. Everything is built on first use, so a command that never touches the
+ * and the worker's queues. Everything is built on first use, so a command that never touches the
  * database never connects to it.
  */
 export interface App {
@@ -45,6 +51,16 @@ export interface App {
   webhookStore(): WebhookStore;
   /** Webhook delivery over the webhook undici agent (built on first use). */
   webhookDelivery(): WebhookDelivery;
+  /**
+   * The region-sync use case (store, API clients, fan-out) that `sync --once` and the worker's
+   * job processors both call.
+   */
+  regionSyncs(): RegionSyncs;
+  /**
+   * The long-running worker over Redis (REDIS_URL), with the extra components it runs beside the
+   * syncs (e.g. webhook deliveries). Its Redis connection is closed by {@link App.close}.
+   */
+  worker(options?: SyncWorkerOptions & { components?: readonly WorkerComponent[] }): Promise<SyncWorker>;
   close(): Promise<void>;
 }
 
@@ -54,12 +70,15 @@ export interface AppDeps {
   ids?: IdSource;
   /** The SWAS HTTP dispatcher; tests may pass their own. */
   swasDispatcher?: Dispatcher;
-  /** Prefix of every Redis key this app writes. Default `swas-inventory`; tests pass a unique one. */
+  /** The webhook HTTP dispatcher; tests may pass their own. */
+  webhookDispatcher?: Dispatcher;
+  /**
+   * Prefix of every Redis key this app writes (the rate budget's and the worker's queues).
+   * Default `swas-inventory`; tests pass a unique one.
+   */
   redisPrefix?: string;
   /** How long the budget waits for Redis to answer before using a local budget, ms. Default 1 000. */
   redisConnectTimeoutMs?: number;
-  /** The webhook HTTP dispatcher; tests may pass their own. */
-  webhookDispatcher?: Dispatcher;
 }
 
 /** `host:port` of a Redis URL, for logs (never its password). */
@@ -111,6 +130,12 @@ export function createApp(config: Config, deps: AppDeps): App {
   let swasDispatcher = deps.swasDispatcher;
   let ownsDispatcher = false;
   let database: Database | undefined;
+  let webhookDispatcher = deps.webhookDispatcher;
+  let ownsWebhookDispatcher = false;
+  let webhookStore: WebhookStore | undefined;
+  let webhookDelivery: WebhookDelivery | undefined;
+  let regionSyncs: RegionSyncs | undefined;
+  let workerRedis: Redis | undefined;
   let metrics: Metrics | undefined;
   let loadingMetrics: Promise<Metrics> | undefined;
   // What clients report into: the registry once someone asked for it, nothing before.
@@ -121,10 +146,6 @@ export function createApp(config: Config, deps: AppDeps): App {
   };
   let budgetRedis: Promise<Redis> | undefined;
   let warnedLocal = false;
-  let webhookDispatcher = deps.webhookDispatcher;
-  let ownsWebhookDispatcher = false;
-  let webhookStore: WebhookStore | undefined;
-  let webhookDelivery: WebhookDelivery | undefined;
   const budgets = new Map<string, RateBudget>();
   const random = () => randomInt(0, 2 ** 32) / 2 ** 32;
   const redisTarget = describeRedisUrl(config.redisUrl);
@@ -162,7 +183,9 @@ export function createApp(config: Config, deps: AppDeps): App {
   }
 
   const openDatabase = () => {
-    database ??= createDatabase(config.databaseUrl);
+    // Region syncs in flight, watch polls, planners and probes, with some slack. Idle connections
+    // that die are replaced silently: the worker's probe reports an outage, once.
+    database ??= createDatabase(config.databaseUrl, { max: config.sync.concurrency + 6 });
     return database;
   };
   const openWebhookStore = () => {
@@ -180,7 +203,37 @@ export function createApp(config: Config, deps: AppDeps): App {
     return loadingMetrics;
   };
 
-  return {
+  const accountNamed = (name: string) => {
+    const account = config.accounts.find((a) => a.name === name);
+    if (!account) throw new Error(`unknown account ${name}`);
+    return account;
+  };
+  const discoverRegions = async (account: string, signal?: AbortSignal) =>
+    (await app.swasClient(accountNamed(account)).listRegions(signal)).map((region) => region.regionId);
+
+  function syncs(): RegionSyncs {
+    if (!regionSyncs) {
+      const logger = deps.logger.child({ component: 'sync' });
+      const store = createSyncStore(openDatabase(), {
+        heartbeatMs: config.sync.heartbeatMs,
+        lockTimeoutMs: config.sync.lockTimeoutMs,
+        clock,
+        onHeartbeatError: (error) => logger.warn({ err: error }, 'sync run heartbeat failed'),
+      });
+      regionSyncs = createRegionSyncs({
+        listerFor: (account) => app.swasClient(accountNamed(account)),
+        discoverRegions,
+        store,
+        clock,
+        ids,
+        deleteBrake: config.sync.deleteBrake,
+        concurrency: config.sync.concurrency,
+      });
+    }
+    return regionSyncs;
+  }
+
+  const app: App = {
     config,
     logger: deps.logger,
     clock,
@@ -230,6 +283,43 @@ export function createApp(config: Config, deps: AppDeps): App {
       );
       return webhookDelivery;
     },
+    regionSyncs: syncs,
+    async worker(options = {}) {
+      // Loaded on use: BullMQ and ioredis are not needed by the other commands.
+      const [{ Redis }, { createSyncWorker }] = await Promise.all([
+        import('ioredis'),
+        import('./jobs/sync-worker.ts'),
+      ]);
+      // BullMQ's blocking reads need maxRetriesPerRequest null: commands wait out a Redis outage
+      // instead of failing, and ioredis reconnects for as long as it takes.
+      workerRedis ??= new Redis(config.redisUrl, {
+        maxRetriesPerRequest: null,
+        connectionName: 'swas-inventory:worker',
+        retryStrategy: (times) => Math.min(times * 200, 2_000),
+      });
+      const db = openDatabase();
+      const runs = createSyncRunStore(db.db);
+      return createSyncWorker(
+        {
+          config,
+          logger: deps.logger,
+          clock,
+          regionSyncs: syncs(),
+          scheduleStore: createScheduleStore(db),
+          discoverRegions: (account) => discoverRegions(account),
+          checkDatabase: async () => {
+            await db.ping();
+            await checkSchemaCurrent(db.db);
+          },
+          reapAbandoned: () =>
+            runs.reapAbandoned({ staleAfterMs: config.sync.heartbeatMs * ABANDON_AFTER_HEARTBEATS }),
+          connection: workerRedis,
+          targets: { redis: describeRedisUrl(config.redisUrl), postgres: db.target },
+          ...(options.components === undefined ? {} : { components: options.components }),
+        },
+        { ...(deps.redisPrefix === undefined ? {} : { prefix: deps.redisPrefix }), ...options },
+      );
+    },
     async close() {
       if (ownsDispatcher) await swasDispatcher?.close();
       if (ownsWebhookDispatcher) await webhookDispatcher?.close();
@@ -237,6 +327,11 @@ export function createApp(config: Config, deps: AppDeps): App {
       const redis = await budgetRedis?.catch(() => undefined);
       // QUIT after the pending replies (a permit's last update); a dead connection just disconnects.
       await redis?.quit().catch(() => redis.disconnect());
+      for (const client of [workerRedis]) {
+        if (client?.status === 'ready') await client.quit().catch(() => client.disconnect());
+        else client?.disconnect();
+      }
     },
   };
+  return app;
 }

@@ -10,6 +10,7 @@ import { registerEventsCommand, registerReportCommand } from './report.ts';
 import { registerSimulateCommand } from './simulate.ts';
 import { registerSyncCommand } from './sync.ts';
 import { registerWebhooksCommand } from './webhooks.ts';
+import { registerWorkerCommand } from './worker.ts';
 
 /** Process entry of the `swas-inventory` executable: parse, run one command, exit 0/1/2. */
 // `report … | head` closes the pipe before the output ends: the reader's choice, not a failure.
@@ -34,6 +35,7 @@ registerEventsCommand(program, context);
 registerSimulateCommand(program, context);
 registerSyncCommand(program, context);
 registerWebhooksCommand(program, context);
+registerWorkerCommand(program, context);
 
 for (const command of program.commands) command.exitOverride();
 

@@ -1,11 +1,9 @@
 import { type Config, requireCredentials } from '../config/load-config.ts';
 import { checkSchemaCurrent } from '../db/migrate.ts';
-import { createSyncStore } from '../db/sync-store.ts';
 import { ensureBootstrapEndpoint } from '../events/webhook-endpoints.ts';
 import { displayText } from '../shared/display-text.ts';
 import { formatDuration } from '../shared/duration.ts';
-import { runFullSync } from '../sync/full-sync.ts';
-import { type RegionSyncResult, runRegionSync } from '../sync/run-sync.ts';
+import type { RegionSyncResult } from '../sync/run-sync.ts';
 import type { CommandContext } from './context.ts';
 import { EXIT } from './exit-codes.ts';
 import { renderTable } from './table.ts';
@@ -32,29 +30,13 @@ export async function syncOnce(
     await checkSchemaCurrent(database.db);
     // Before the syncs, so their events already fan out to the WEBHOOK_URL endpoint.
     await ensureBootstrapEndpoint(app.webhookStore(), app.ids, config.webhook.bootstrap);
-    const store = createSyncStore(database, {
-      heartbeatMs: config.sync.heartbeatMs,
-      lockTimeoutMs: config.sync.lockTimeoutMs,
-      clock: app.clock,
-      onHeartbeatError: (error) => logger.warn({ err: error }, 'sync run heartbeat failed'),
-    });
-    const byName = new Map(accounts.map((account) => [account.name, account]));
-    const clientFor = (name: string) => {
-      const account = byName.get(name);
-      if (!account) throw new Error(`unknown account ${name}`);
-      return app.swasClient(account);
-    };
     const started = app.clock.now();
-    const report = await runFullSync(
+    const report = await app.regionSyncs().syncAll(
+      accounts.map((account) => ({ name: account.name, regions: account.regions ?? config.regions })),
       {
-        concurrency: config.sync.concurrency,
-        discoverRegions: async (account) => (await clientFor(account).listRegions()).map((r) => r.regionId),
-        syncRegion: (scope) =>
-          runRegionSync(
-            { lister: clientFor(scope.account), store, clock: app.clock, ids: app.ids },
-            { scope, trigger: 'manual', deleteBrake: config.sync.deleteBrake, signal: interrupt.signal },
-          ),
-        onResult: (result, done, total) => {
+        trigger: 'manual',
+        signal: interrupt.signal,
+        onProgress: (result, done, total) => {
           logger.info(
             {
               account: result.scope.account,
@@ -71,7 +53,6 @@ export async function syncOnce(
           }
         },
       },
-      accounts.map((account) => ({ name: account.name, regions: account.regions ?? config.regions })),
     );
     context.out(renderSummary(report.results));
     for (const failure of report.accountFailures) {

@@ -103,6 +103,8 @@ export interface RegionSyncResult {
   /** Why the run failed, is partial or was superseded. */
   error?: string;
   errorCode?: string;
+  /** For a failed run: whether trying again later may succeed (the error's own verdict). */
+  retryable?: boolean;
 }
 
 const NO_COUNTS: SyncPlan['counts'] = { imagesSeen: 0, created: 0, updated: 0, deleted: 0, events: 0 };
@@ -190,7 +192,7 @@ export async function runRegionSync(
       counts: NO_COUNTS,
       durationMs: deps.clock.now() - began,
       error: message,
-      ...(error instanceof AppError ? { errorCode: error.code } : {}),
+      ...(error instanceof AppError ? { errorCode: error.code, retryable: error.retryable } : {}),
     };
   } finally {
     started?.release();

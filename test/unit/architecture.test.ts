@@ -54,7 +54,20 @@ const ALLOWED: Record<string, readonly string[]> = {
   db: ['shared', 'config', 'sync', 'observability'],
   events: ['shared', 'config', 'sync', 'observability', 'db'],
   jobs: ['shared', 'config', 'sync', 'observability', 'swas', 'db', 'events', 'app.ts'],
-  cli: ['shared', 'config', 'sync', 'observability', 'swas', 'db', 'events', 'jobs', 'simulator', 'app.ts'],
+  // cli's `worker` command runs main.ts's worker entry.
+  cli: [
+    'shared',
+    'config',
+    'sync',
+    'observability',
+    'swas',
+    'db',
+    'events',
+    'jobs',
+    'simulator',
+    'app.ts',
+    'main.ts',
+  ],
   'app.ts': ['shared', 'config', 'sync', 'observability', 'swas', 'db', 'events', 'jobs', 'simulator'],
   'main.ts': ['shared', 'config', 'observability', 'app.ts', 'jobs', 'cli'],
 };

@@ -1,0 +1,86 @@
+import { and, eq, gt, inArray, isNull, ne, sql } from 'drizzle-orm';
+import { TRANSITIONAL_STATUSES } from '../sync/model.ts';
+import type { Database } from './client.ts';
+import { isDatabaseFailure, toDatabaseError } from './errors.ts';
+import { customImages, syncRuns } from './schema/index.ts';
+
+export interface ScopeKey {
+  account: string;
+  regionId: string;
+}
+
+/** What the worker's planners read to decide which region syncs and watch polls to enqueue. */
+export interface ScheduleStore {
+  /**
+   * Scopes with a full sync (not a watch poll) that started within the last `withinMs` on the
+   * database's clock and did not fail: running ones included, since another process is at it.
+   */
+  recentlySynced(withinMs: number): Promise<ScopeKey[]>;
+  /** Scopes holding live images in a transitional status (SPEC §5.5), with how many. */
+  scopesToWatch(): Promise<(ScopeKey & { images: number })[]>;
+  /** Ids of the scope's live images in a transitional status, the ones a watch poll re-reads. */
+  imagesToWatch(scope: ScopeKey): Promise<string[]>;
+}
+
+/** Over PostgreSQL; failures come out as coded AppErrors (`db.unreachable`, …) like the sync store's. */
+export function createScheduleStore(database: Database): ScheduleStore {
+  const { db, target } = database;
+  const transitional = inArray(customImages.status, [...TRANSITIONAL_STATUSES]);
+  const coded =
+    <A extends unknown[], T>(work: (...args: A) => Promise<T>) =>
+    async (...args: A): Promise<T> => {
+      try {
+        return await work(...args);
+      } catch (error) {
+        throw isDatabaseFailure(error) ? toDatabaseError(error, target) : error;
+      }
+    };
+  const store: ScheduleStore = {
+    async recentlySynced(withinMs) {
+      return db
+        .selectDistinct({ account: syncRuns.account, regionId: syncRuns.regionId })
+        .from(syncRuns)
+        .where(
+          and(
+            ne(syncRuns.trigger, 'watch'),
+            ne(syncRuns.status, 'failed'),
+            gt(syncRuns.startedAt, sql`clock_timestamp() - make_interval(secs => ${withinMs / 1000})`),
+          ),
+        );
+    },
+
+    async scopesToWatch() {
+      const rows = await db
+        .select({
+          account: customImages.account,
+          regionId: customImages.regionId,
+          images: sql<number>`count(*)::int`,
+        })
+        .from(customImages)
+        .where(and(isNull(customImages.deletedAt), transitional))
+        .groupBy(customImages.account, customImages.regionId);
+      return rows;
+    },
+
+    async imagesToWatch(scope) {
+      const rows = await db
+        .select({ imageId: customImages.imageId })
+        .from(customImages)
+        .where(
+          and(
+            eq(customImages.account, scope.account),
+            eq(customImages.regionId, scope.regionId),
+            isNull(customImages.deletedAt),
+            transitional,
+          ),
+        )
+        .orderBy(customImages.imageId);
+      return rows.map((row) => row.imageId);
+    },
+  };
+  return {
+    recentlySynced: coded(store.recentlySynced),
+    scopesToWatch: coded(store.scopesToWatch),
+    imagesToWatch: coded(store.imagesToWatch),
+  };
+}

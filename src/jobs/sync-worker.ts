@@ -1,0 +1,361 @@
+import { type Job, Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/load-config.ts';
+import type { ScheduleStore } from '../db/schedule-store.ts';
+import type { Logger } from '../observability/logger.ts';
+import { AppError, errorMessage } from '../shared/app-error.ts';
+import type { Clock } from '../shared/clock.ts';
+import type { Scope } from '../sync/model.ts';
+import type { RegionSyncs } from '../sync/region-syncs.ts';
+import { createOutageLog, type Dependency, isRedisConnectionError, type OutageLog } from './outages.ts';
+import {
+  DEFAULT_QUEUE_PREFIX,
+  JOB_NAMES,
+  PLAN_JOB_OPTIONS,
+  type PlanJobData,
+  QUEUE_NAMES,
+  REGION_SYNC_JOB_OPTIONS,
+  type RegionJobData,
+  SCHEDULER_IDS,
+  scheduleRepeat,
+  WATCH_POLL_CONCURRENCY,
+  WATCH_POLL_JOB_OPTIONS,
+} from './queues.ts';
+import { type DesiredScheduler, reconcileSchedulers } from './schedulers.ts';
+import { createSyncJobProcessors } from './sync-jobs.ts';
+import { createSyncPlanner, scheduleIntervalMs } from './sync-planner.ts';
+
+/**
+ * Something else the worker process runs beside the region syncs (webhook deliveries, …): started
+ * after the sync queues with the same Redis connection and prefix, closed before the connection.
+ */
+export interface WorkerComponent {
+  name: string;
+  start(context: { connection: Redis; prefix: string }): Promise<{ close(): Promise<void> }>;
+}
+
+export interface SyncWorkerDeps {
+  config: Pick<Config, 'accounts' | 'regions' | 'sync'>;
+  logger: Logger;
+  clock: Clock;
+  regionSyncs: RegionSyncs;
+  scheduleStore: ScheduleStore;
+  /** ListRegions of an account (`SWAS_REGIONS=all`). */
+  discoverRegions(account: string): Promise<string[]>;
+  /** Throws when PostgreSQL does not answer or its schema is behind (`db.behind`: fatal). */
+  checkDatabase(): Promise<void>;
+  /** Closes the abandoned runs of every scope (their process died); returns how many. */
+  reapAbandoned(): Promise<number>;
+  /** For BullMQ (`maxRetriesPerRequest: null`); the caller owns it and quits it after {@link SyncWorker.stop}. */
+  connection: Redis;
+  /** `host:port` of Redis and PostgreSQL, for the outage lines. */
+  targets: Readonly<Record<Dependency, string>>;
+  components?: readonly WorkerComponent[];
+}
+
+export interface SyncWorkerOptions {
+  /** BullMQ key prefix; default `swas-inventory` (tests pass a unique one). */
+  prefix?: string;
+  /** How long in-flight syncs may run on after SIGTERM before they are aborted, ms. Default 7 000. */
+  shutdownGraceMs?: number;
+  /** How often Redis and PostgreSQL are probed and the schedulers checked, ms. Default 5 000. */
+  probeIntervalMs?: number;
+}
+
+export interface SyncWorker {
+  /** Starts serving: reaps abandoned runs, restores the schedulers, syncs the regions that are due. */
+  start(): Promise<void>;
+  /**
+   * Stops taking jobs, lets in-flight ones finish within the grace period, then aborts them (their
+   * runs are recorded failed, their jobs retried later by any replica), and closes queues and
+   * workers. Never throws; idempotent.
+   */
+  stop(): Promise<void>;
+  /** Whether Redis and PostgreSQL answered at the last probe (for readiness). */
+  health(): { redis: boolean; postgres: boolean };
+}
+
+/**
+ * The long-running `worker`: three queues (plan ticks, full region syncs, watch polls), their
+ * workers, the job schedulers that tick the planners, and the probes that keep an outage to one
+ * log line and restore the schedulers when Redis comes back empty.
+ */
+export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOptions = {}): SyncWorker {
+  const { config, clock } = deps;
+  const log = deps.logger.child({ component: 'worker' });
+  const prefix = options.prefix ?? DEFAULT_QUEUE_PREFIX;
+  const graceMs = options.shutdownGraceMs ?? 7_000;
+  const probeMs = options.probeIntervalMs ?? 5_000;
+  const outages: OutageLog = createOutageLog(log, clock, deps.targets);
+  /** Aborts the in-flight syncs when the shutdown grace period ends. */
+  const shutdown = new AbortController();
+  /** Ends a start-up still waiting for the database. */
+  const startup = new AbortController();
+  const connection = deps.connection;
+
+  const accounts = config.accounts
+    .filter((account) => account.credentials !== null)
+    .map((account) => ({ name: account.name, regions: account.regions ?? config.regions }));
+  const isConfigured = (scope: Scope) =>
+    accounts.some(
+      (account) =>
+        account.name === scope.account &&
+        (account.regions === 'all' || account.regions.includes(scope.regionId)),
+    );
+  const intervalMs = () => scheduleIntervalMs(config.sync.schedule, clock.now());
+
+  const queueOptions = (defaultJobOptions: Queue['defaultJobOptions']) => ({
+    connection,
+    prefix,
+    defaultJobOptions,
+  });
+  const planQueue = new Queue<PlanJobData>(QUEUE_NAMES.syncPlan, queueOptions(PLAN_JOB_OPTIONS));
+  const regionQueue = new Queue<RegionJobData>(QUEUE_NAMES.regionSync, queueOptions(REGION_SYNC_JOB_OPTIONS));
+  const watchQueue = new Queue<RegionJobData>(QUEUE_NAMES.watchPoll, queueOptions(WATCH_POLL_JOB_OPTIONS));
+  const queues = [planQueue, regionQueue, watchQueue];
+
+  const planner = createSyncPlanner({
+    accounts,
+    discoverRegions: deps.discoverRegions,
+    store: deps.scheduleStore,
+    regionQueue,
+    watchQueue,
+    clock,
+    logger: deps.logger,
+  });
+  const processors = createSyncJobProcessors({
+    regionSyncs: deps.regionSyncs,
+    planner,
+    store: deps.scheduleStore,
+    isConfigured,
+    intervalMs,
+    shutdownSignal: shutdown.signal,
+    logger: deps.logger,
+    onDatabaseFailure: (error) => outages.failed('postgres', error),
+    onDatabaseSuccess: () => outages.recovered('postgres'),
+  });
+
+  const desiredSchedulers: DesiredScheduler[] = [
+    {
+      id: SCHEDULER_IDS.fullSync,
+      repeat: scheduleRepeat(config.sync.schedule),
+      jobName: JOB_NAMES.planFull,
+      data: { kind: 'full' },
+    },
+    ...(config.sync.watchIntervalMs === null
+      ? []
+      : [
+          {
+            id: SCHEDULER_IDS.watch,
+            repeat: { every: config.sync.watchIntervalMs },
+            jobName: JOB_NAMES.planWatch,
+            data: { kind: 'watch' as const },
+          },
+        ]),
+  ];
+
+  let workers: Worker[] = [];
+  const componentHandles: { name: string; close(): Promise<void> }[] = [];
+  let probeTimer: NodeJS.Timeout | undefined;
+  let probing = false;
+  let started = false;
+  let stopping: Promise<void> | undefined;
+  const health = { redis: false, postgres: false };
+
+  const onRedisError = (source: string) => (error: unknown) => {
+    if (isRedisConnectionError(error) || connection.status !== 'ready') {
+      health.redis = false;
+      outages.failed('redis', error);
+    } else {
+      log.warn({ err: error, source }, `${source}: ${errorMessage(error)}`);
+    }
+  };
+  const onReady = () => {
+    health.redis = true;
+    outages.recovered('redis');
+  };
+  connection.on('error', onRedisError('redis'));
+  connection.on('ready', onReady);
+  for (const queue of queues) queue.on('error', onRedisError(`queue ${queue.name}`));
+
+  function buildWorker<D, R>(
+    name: string,
+    processor: (job: Job<D>, token?: string, signal?: AbortSignal) => Promise<R>,
+    concurrency: number,
+  ): Worker<D, R> {
+    // A lost process's job is taken over once its lock lapses: a few heartbeats of the run, and
+    // at least 5 s so that a busy event loop does not pass for a dead process.
+    const lockDuration = Math.max(5_000, config.sync.heartbeatMs * 4);
+    const worker = new Worker<D, R>(name, processor, {
+      connection,
+      prefix,
+      concurrency,
+      lockDuration,
+      stalledInterval: lockDuration,
+      maxStalledCount: 2,
+      autorun: false,
+    });
+    worker.on('error', onRedisError(`worker ${name}`));
+    worker.on('failed', (job, error) => {
+      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+        log.debug({ jobId: job.id, queue: name, reason: error.message }, 'job failed for good');
+      }
+    });
+    return worker;
+  }
+
+  /** Re-creates missing schedulers (Redis lost its data) and removes foreign ones. */
+  async function ensureSchedulers(): Promise<void> {
+    const result = await reconcileSchedulers(
+      planQueue,
+      connection,
+      `${prefix}:${QUEUE_NAMES.syncPlan}:reconcile-lock`,
+      desiredSchedulers,
+    );
+    if (result.upserted.length > 0 || result.removed.length > 0) {
+      log.info({ upserted: result.upserted, removed: result.removed }, 'job schedulers updated');
+    }
+  }
+
+  /** True when `work` settled within `ms` (its timer never keeps the process alive longer). */
+  async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        work.then(() => true),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), ms);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        work,
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** One probe round: both dependencies answered or not, and the schedulers are in place. */
+  async function probe(): Promise<void> {
+    if (probing || stopping) return;
+    probing = true;
+    try {
+      try {
+        await withTimeout(deps.checkDatabase(), 3_000, 'PostgreSQL');
+        health.postgres = true;
+        outages.recovered('postgres');
+      } catch (error) {
+        health.postgres = false;
+        outages.failed('postgres', error);
+      }
+      try {
+        await withTimeout(connection.ping(), 3_000, 'Redis');
+        health.redis = true;
+        outages.recovered('redis');
+        await withTimeout(ensureSchedulers(), 10_000, 'job schedulers');
+      } catch (error) {
+        health.redis = false;
+        outages.failed('redis', error);
+      }
+    } finally {
+      probing = false;
+    }
+  }
+
+  /** Waits until PostgreSQL answers with a current schema; an old schema is fatal, an outage is waited out. */
+  async function waitForDatabase(): Promise<void> {
+    for (;;) {
+      try {
+        await deps.checkDatabase();
+        health.postgres = true;
+        outages.recovered('postgres');
+        return;
+      } catch (error) {
+        if (error instanceof AppError && error.code === 'db.behind') throw error;
+        outages.failed('postgres', error);
+        await clock.sleep(Math.min(probeMs, 2_000), startup.signal);
+      }
+    }
+  }
+
+  return {
+    health: () => ({ ...health }),
+
+    async start() {
+      if (started) throw new Error('the worker was started already');
+      started = true;
+      try {
+        await waitForDatabase();
+      } catch (error) {
+        if (startup.signal.aborted) return;
+        throw error;
+      }
+      const reaped = await deps.reapAbandoned();
+      if (reaped > 0) log.warn({ runs: reaped }, `closed ${reaped} abandoned sync run(s) as failed`);
+
+      workers = [
+        buildWorker(QUEUE_NAMES.syncPlan, processors.plan, 1),
+        buildWorker(QUEUE_NAMES.regionSync, processors.region, config.sync.concurrency),
+        buildWorker(QUEUE_NAMES.watchPoll, processors.watch, WATCH_POLL_CONCURRENCY),
+      ] as Worker[];
+      if (stopping) return;
+      await ensureSchedulers();
+      // A replica that starts syncs only what was not synced within the interval, so a rolling
+      // restart of several replicas spends no extra quota.
+      const due = await planner.planFull(intervalMs());
+      log.info(
+        {
+          due,
+          schedule: desiredSchedulers[0]?.repeat,
+          watchIntervalMs: config.sync.watchIntervalMs,
+          concurrency: config.sync.concurrency,
+        },
+        `worker started: ${due} region(s) due now`,
+      );
+      if (stopping) return;
+      for (const worker of workers) void worker.run().catch(onRedisError(`worker ${worker.name}`));
+      for (const component of deps.components ?? []) {
+        componentHandles.push({ name: component.name, ...(await component.start({ connection, prefix })) });
+      }
+      health.redis = connection.status === 'ready';
+      probeTimer = setInterval(() => void probe(), probeMs);
+    },
+
+    stop() {
+      stopping ??= (async () => {
+        clearInterval(probeTimer);
+        startup.abort(new AppError('sync.aborted', 'the worker is shutting down'));
+        const allClosed = Promise.allSettled(workers.map((worker) => worker.close()));
+        if (!(await settlesWithin(allClosed, graceMs))) {
+          log.warn(
+            { graceMs },
+            'in-flight syncs did not finish in time: aborting them (their runs are recorded failed, their jobs retried)',
+          );
+          shutdown.abort(new AppError('sync.aborted', 'the worker is shutting down', { retryable: true }));
+          if (!(await settlesWithin(allClosed, 2_000))) {
+            await settlesWithin(Promise.allSettled(workers.map((worker) => worker.close(true))), 1_000);
+          }
+        }
+        for (const component of componentHandles.reverse()) {
+          await withTimeout(component.close(), 2_000, component.name).catch((error: unknown) =>
+            log.warn({ err: error }, `closing ${component.name} failed`),
+          );
+        }
+        await settlesWithin(Promise.allSettled(queues.map((queue) => queue.close())), 1_000);
+        connection.off('ready', onReady);
+      })();
+      return stopping;
+    },
+  };
+}

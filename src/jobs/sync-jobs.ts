@@ -126,9 +126,10 @@ export function createSyncJobProcessors(deps: SyncJobsDeps) {
         { ...fields, error: result.error },
         job.data.trigger === 'watch' ? 'watch poll failed' : 'region sync failed',
       );
-    // Retryable (throttling, 5xx, the database away, a shutdown): BullMQ retries with backoff,
-    // possibly on another replica. Anything else would fail the same way again.
-    throw result.retryable === true ? new Error(message) : new UnrecoverableError(message);
+    // Retryable (throttling, 5xx, the database away) or cut short by this worker's shutdown:
+    // BullMQ retries with backoff, possibly on another replica. Anything else would fail again.
+    const retry = result.retryable === true || deps.shutdownSignal.aborted;
+    throw retry ? new Error(message) : new UnrecoverableError(message);
   }
 
   function translate(error: unknown): Error {

@@ -15,7 +15,7 @@ export async function runWorker(context: CommandContext): Promise<ExitCode> {
   requireCredentials(config);
   const logger = context.logger(config).child({ component: 'main' });
   const app = await context.createApp(config);
-  const worker = app.worker();
+  const worker = await app.worker();
 
   let signalled: NodeJS.Signals | undefined;
   let onSignal!: (signal: NodeJS.Signals) => void;

@@ -66,10 +66,10 @@ describe('worker', () => {
   const count = async (query: string, values: unknown[] = []) =>
     Number((await sql.query<{ n: string }>(query, values)).rows[0]?.n);
   const runsOf = (regionId: string, status = 'succeeded') =>
-    count(
-      "select count(*) as n from sync_runs where region_id = $1 and trigger <> 'watch' and status = $2",
-      [regionId, status],
-    );
+    count("select count(*) as n from sync_runs where region_id = $1 and trigger <> 'watch' and status = $2", [
+      regionId,
+      status,
+    ]);
   /** Exits within `ms` of the signal, or fails. */
   const exitWithin = async (worker: WorkerProcess, ms: number) => {
     let timer: NodeJS.Timeout | undefined;
@@ -148,7 +148,10 @@ describe('worker', () => {
     // Watch polls run while the image is creating, and find nothing to report.
     await waitFor(
       'a watch poll',
-      async () => (await count("select count(*) as n from sync_runs where trigger = 'watch' and status = 'succeeded'")) > 0,
+      async () =>
+        (await count(
+          "select count(*) as n from sync_runs where trigger = 'watch' and status = 'succeeded'",
+        )) > 0,
       { timeoutMs: 15_000 },
     );
     simulator.admin.updateImage('cn-shanghai', creating.ImageId, { Status: '3' });
@@ -172,9 +175,10 @@ describe('worker', () => {
     expect(await runsOf('cn-shanghai')).toBe(1);
     expect(await count("select count(*) as n from image_events where type = 'image.deleted'")).toBe(0);
     expect(
-      await count("select count(*) as n from image_events where type = 'image.status_changed' and image_id = $1", [
-        creating.ImageId,
-      ]),
+      await count(
+        "select count(*) as n from image_events where type = 'image.status_changed' and image_id = $1",
+        [creating.ImageId],
+      ),
     ).toBe(1);
     worker.kill('SIGTERM');
     expect((await exitWithin(worker, 10_000)).code).toBe(0);
@@ -189,7 +193,10 @@ describe('worker', () => {
     });
     await waitFor(
       'the running run',
-      async () => (await count("select count(*) as n from sync_runs where region_id = 'cn-hangzhou' and status = 'running'")) === 1,
+      async () =>
+        (await count(
+          "select count(*) as n from sync_runs where region_id = 'cn-hangzhou' and status = 'running'",
+        )) === 1,
     );
     first.kill('SIGKILL');
     await first.exited;
@@ -241,7 +248,9 @@ describe('worker', () => {
 
   it('recovers when its Redis is stopped and comes back empty, with one log line for the outage', async () => {
     const worker = spawnWorker({ SYNC_SCHEDULE: '1s' });
-    await waitFor('a sync of cn-shanghai', async () => (await runsOf('cn-shanghai')) >= 1, { timeoutMs: 30_000 });
+    await waitFor('a sync of cn-shanghai', async () => (await runsOf('cn-shanghai')) >= 1, {
+      timeoutMs: 30_000,
+    });
     await redis.stop();
     await waitFor('the outage line', () => /Redis at [^ ]+ is unreachable/.test(worker.stderr()), {
       timeoutMs: 20_000,

@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { type App, createApp } from '../../src/app.ts';
+import { type Environment, loadConfig } from '../../src/config/load-config.ts';
+import { QUEUE_NAMES, SCHEDULER_IDS } from '../../src/jobs/queues.ts';
+import type { SyncWorker } from '../../src/jobs/sync-worker.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
+import { type Simulator, startSimulator } from '../../src/simulator/index.ts';
+import { createTestDatabase, uniquePrefix } from '../support/test-database.ts';
+import { waitFor } from '../support/wait-for.ts';
+
+// The worker in-process over the shared test Redis (a prefix of its own per test) and a database
+// of this file's own: what it schedules and what it syncs at start-up.
+describe('worker scheduling', () => {
+  let simulator: Simulator;
+  let databaseUrl: string;
+  let sql: pg.Client;
+  let redis: Redis;
+  const running: { app: App; worker: SyncWorker }[] = [];
+  const queues: Queue[] = [];
+
+  beforeAll(async () => {
+    simulator = await startSimulator({
+      port: 0,
+      seed: 11,
+      quota: null,
+      regions: [
+        { regionId: 'cn-hangzhou', images: 4 },
+        { regionId: 'cn-shanghai', images: 2 },
+      ],
+    });
+    redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
+  });
+  // Each test syncs into a database of its own, so what one synced is not "recent" for the next.
+  beforeEach(async () => {
+    databaseUrl = await createTestDatabase();
+    sql = new pg.Client({ connectionString: databaseUrl });
+    await sql.connect();
+  });
+  afterEach(async () => {
+    await sql.end();
+    for (const { app, worker } of running.splice(0)) {
+      await worker.stop();
+      await app.close();
+    }
+    for (const queue of queues.splice(0)) await queue.close();
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    await simulator?.close();
+  });
+
+  async function startAppWorker(prefix: string, env: Environment = {}) {
+    const config = loadConfig(
+      {
+        DATABASE_URL: databaseUrl,
+        REDIS_URL: inject('redisUrl'),
+        SWAS_ENDPOINT: simulator.url,
+        ALIBABA_CLOUD_ACCESS_KEY_ID: 'testid',
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'testsecret',
+        SWAS_RATE_LIMIT: '1000/1s',
+        SWAS_REGIONS: 'cn-hangzhou,cn-shanghai',
+        SYNC_SCHEDULE: '1h',
+        SYNC_WATCH_INTERVAL: 'off',
+        ...env,
+      },
+      { readFile: () => '' },
+    );
+    const app = createApp(config, { logger: silentLogger, redisPrefix: prefix });
+    const worker = await app.worker({ probeIntervalMs: 200 });
+    running.push({ app, worker });
+    await worker.start();
+    return { app, worker };
+  }
+  const queue = (prefix: string, name: string) => {
+    const q = new Queue(name, { connection: redis, prefix });
+    queues.push(q);
+    return q;
+  };
+  const fullRuns = async (regionId: string) =>
+    Number(
+      (
+        await sql.query<{ n: string }>(
+          "select count(*) as n from sync_runs where region_id = $1 and trigger <> 'watch'",
+          [regionId],
+        )
+      ).rows[0]?.n,
+    );
+
+  it('keeps exactly its schedulers: the cron in its time zone, no watch when off, nothing stale', async () => {
+    const prefix = uniquePrefix('worker-schedulers');
+    const plan = queue(prefix, QUEUE_NAMES.syncPlan);
+    // Left by an older configuration: a per-region scheduler and a watch tick.
+    await plan.upsertJobScheduler('sync:default:cn-qingdao', { every: 60_000 }, { name: 'sync' });
+    await plan.upsertJobScheduler(SCHEDULER_IDS.watch, { every: 60_000 }, { name: 'plan-watch' });
+    await startAppWorker(prefix, { SYNC_SCHEDULE: '0 */5 * * * *', SYNC_TZ: 'Asia/Shanghai' });
+    const schedulers = await plan.getJobSchedulers();
+    expect(schedulers.map((s) => [s.key, s.pattern, s.tz])).toEqual([
+      [SCHEDULER_IDS.fullSync, '0 */5 * * * *', 'Asia/Shanghai'],
+    ]);
+  });
+
+  it('restores a scheduler that Redis lost while the worker runs', async () => {
+    const prefix = uniquePrefix('worker-restore');
+    const plan = queue(prefix, QUEUE_NAMES.syncPlan);
+    await startAppWorker(prefix, { SYNC_WATCH_INTERVAL: '1m' });
+    expect(await plan.getJobSchedulersCount()).toBe(2);
+    await plan.removeJobScheduler(SCHEDULER_IDS.watch);
+    await waitFor(
+      'the watch scheduler back',
+      async () => (await plan.getJobScheduler(SCHEDULER_IDS.watch)) !== undefined,
+    );
+  });
+
+  it('at start-up syncs only the regions not synced within the interval, and closes abandoned runs', async () => {
+    const prefix = uniquePrefix('worker-due');
+    // cn-hangzhou was synced a moment ago by another replica; a run of cn-shanghai died long ago.
+    await sql.query(
+      `insert into sync_runs (id, account, region_id, trigger, status, started_at, finished_at, complete)
+       values ($1, 'default', 'cn-hangzhou', 'schedule', 'succeeded', now() - interval '10 minutes', now() - interval '10 minutes', true),
+              ($2, 'default', 'cn-shanghai', 'schedule', 'running', now() - interval '2 hours', null, false)`,
+      [randomUUID(), randomUUID()],
+    );
+    await startAppWorker(prefix);
+    await waitFor('a sync of cn-shanghai', async () => {
+      const { rows } = await sql.query(
+        "select 1 from sync_runs where region_id = 'cn-shanghai' and status = 'succeeded'",
+      );
+      return rows.length === 1;
+    });
+    const regionQueue = queue(prefix, QUEUE_NAMES.regionSync);
+    await waitFor('the queue to drain', async () => {
+      const counts = await regionQueue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
+      return counts.waiting === 0 && counts.active === 0 && counts.delayed === 0 && counts.completed === 1;
+    });
+    expect(await fullRuns('cn-hangzhou')).toBe(1);
+    const abandoned = await sql.query<{ error: string }>(
+      "select error from sync_runs where region_id = 'cn-shanghai' and status = 'failed'",
+    );
+    expect(abandoned.rows[0]?.error).toMatch(/^abandoned/);
+  });
+});

@@ -30,6 +30,7 @@ describe('worker scheduling', () => {
       regions: [
         { regionId: 'cn-hangzhou', images: 4 },
         { regionId: 'cn-shanghai', images: 2 },
+        { regionId: 'cn-beijing', images: 1_500 },
       ],
     });
     redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
@@ -141,5 +142,48 @@ describe('worker scheduling', () => {
       "select error from sync_runs where region_id = 'cn-shanghai' and status = 'failed'",
     );
     expect(abandoned.rows[0]?.error).toMatch(/^abandoned/);
+  });
+
+  it('with a short budget, a watch poll is served while a long full sync pages, and the full sync still ends', async () => {
+    const watched = simulator.admin.addImage('cn-shanghai', { Status: '4' });
+    const prefix = uniquePrefix('worker-budget');
+    // 15 pages of cn-beijing at 3 calls a second: about 5 s of paging in one budget with the polls.
+    await startAppWorker(prefix, {
+      SWAS_RATE_LIMIT: '3/1s',
+      SWAS_REGIONS: 'cn-beijing,cn-shanghai',
+      SYNC_WATCH_INTERVAL: '1s',
+    });
+    await waitFor('the start-up sync of cn-shanghai', async () => {
+      const { rows } = await sql.query(
+        "select 1 from sync_runs where region_id = 'cn-shanghai' and status = 'succeeded'",
+      );
+      return rows.length === 1;
+    });
+    simulator.admin.updateImage('cn-shanghai', watched.ImageId, { Status: '3' });
+    const detected = await waitFor(
+      'image.failed',
+      async () =>
+        (
+          await sql.query<{ occurred_at: Date }>(
+            "select occurred_at from image_events where type = 'image.failed' and image_id = $1",
+            [watched.ImageId],
+          )
+        ).rows[0],
+      { timeoutMs: 20_000 },
+    );
+    const beijing = await waitFor(
+      'the full sync of cn-beijing',
+      async () =>
+        (
+          await sql.query<{ status: string; started_at: Date; finished_at: Date }>(
+            "select status, started_at, finished_at from sync_runs where region_id = 'cn-beijing' and status <> 'running'",
+          )
+        ).rows[0],
+      { timeoutMs: 30_000 },
+    );
+    expect(beijing.status).toBe('succeeded');
+    // The failure was seen while cn-beijing was still paging, not after it.
+    expect(detected.occurred_at.getTime()).toBeGreaterThan(beijing.started_at.getTime());
+    expect(detected.occurred_at.getTime()).toBeLessThan(beijing.finished_at.getTime());
   });
 });

@@ -5,7 +5,7 @@ import { AppError, errorMessage } from '../shared/app-error.ts';
 import type { Scope } from '../sync/model.ts';
 import type { RegionSyncs } from '../sync/region-syncs.ts';
 import type { RegionSyncResult } from '../sync/run-sync.ts';
-import type { PlanJobData, RegionJobData } from './queues.ts';
+import { JOB_NAMES, type PlanJobData, type RegionJobData } from './queues.ts';
 import type { SyncPlanner } from './sync-planner.ts';
 
 export interface SyncJobsDeps {
@@ -41,9 +41,11 @@ export function createSyncJobProcessors(deps: SyncJobsDeps) {
 
   /** A plan tick: full syncs of the regions not synced in the last half interval, or watch polls. */
   async function plan(job: Job<PlanJobData>): Promise<number> {
+    // A tick of a scheduler this version does not own (removed at the next reconcile) plans nothing.
+    if (job.name !== JOB_NAMES.planFull && job.name !== JOB_NAMES.planWatch) return 0;
     try {
       const count =
-        job.data.kind === 'watch'
+        job.name === JOB_NAMES.planWatch
           ? await deps.planner.planWatch()
           : // Half an interval: a tick right after a start-up plan (or a restored scheduler's
             // immediate first tick) does not sync again what was just synced.

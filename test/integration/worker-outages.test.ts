@@ -1,0 +1,107 @@
+import { Writable } from 'node:stream';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type App, createApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
+import type { SyncWorker } from '../../src/jobs/sync-worker.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import { type Simulator, startSimulator } from '../../src/simulator/index.ts';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
+import { createTestDatabase, uniquePrefix } from '../support/test-database.ts';
+import { waitFor } from '../support/wait-for.ts';
+
+// PostgreSQL going away under a running worker (its connections cut by a proxy): one line when the
+// outage starts, one when it ends, and syncs again afterwards without a restart.
+describe('worker during a PostgreSQL outage', () => {
+  let simulator: Simulator;
+  let proxy: TcpProxy;
+  let sql: pg.Client;
+  let app: App;
+  let worker: SyncWorker;
+  const lines: { level: string; msg: string; dependency?: string }[] = [];
+
+  beforeAll(async () => {
+    simulator = await startSimulator({
+      port: 0,
+      seed: 13,
+      quota: null,
+      regions: [{ regionId: 'cn-shanghai', images: 3 }],
+    });
+    const databaseUrl = new URL(await createTestDatabase());
+    sql = new pg.Client({ connectionString: databaseUrl.toString() });
+    await sql.connect();
+    proxy = await startTcpProxy({ host: databaseUrl.hostname, port: Number(databaseUrl.port || 5432) });
+    const viaProxy = new URL(databaseUrl);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String(proxy.port);
+    const config = loadConfig(
+      {
+        DATABASE_URL: viaProxy.toString(),
+        REDIS_URL: inject('redisUrl'),
+        SWAS_ENDPOINT: simulator.url,
+        ALIBABA_CLOUD_ACCESS_KEY_ID: 'testid',
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'testsecret',
+        SWAS_RATE_LIMIT: '1000/1s',
+        SWAS_REGIONS: 'cn-shanghai',
+        SYNC_SCHEDULE: '1s',
+        SYNC_WATCH_INTERVAL: 'off',
+      },
+      { readFile: () => '' },
+    );
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const logger = createLogger({ level: 'debug', destination, pretty: false });
+    app = createApp(config, { logger, redisPrefix: uniquePrefix('worker-outage') });
+    worker = await app.worker({ probeIntervalMs: 250 });
+    await worker.start();
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await app?.close();
+    await proxy?.close();
+    await sql?.end();
+    await simulator?.close();
+  });
+
+  const succeededSince = async (since: Date) =>
+    Number(
+      (
+        await sql.query<{ n: string }>(
+          "select count(*) as n from sync_runs where status = 'succeeded' and started_at > $1",
+          [since],
+        )
+      ).rows[0]?.n,
+    );
+  const postgresLines = (pattern: RegExp) => lines.filter((line) => pattern.test(line.msg));
+
+  it('logs the outage once, recovers by itself and syncs again', async () => {
+    await waitFor('a first sync', async () => (await succeededSince(new Date(0))) >= 1, {
+      timeoutMs: 20_000,
+    });
+    await proxy.cut();
+    await waitFor('the outage line', () => postgresLines(/^PostgreSQL at .* is unreachable/).length > 0);
+    // Several probes and ticks fail during the outage; none of them logs again.
+    await waitFor('health to see it', () => !worker.health().postgres);
+    await waitFor(
+      '3 more failures during the outage',
+      () => postgresLines(/^PostgreSQL still unreachable/).length >= 3,
+    );
+    await proxy.restore();
+    const restoredAt = new Date();
+    await waitFor('syncs after the outage', async () => (await succeededSince(restoredAt)) >= 2, {
+      timeoutMs: 30_000,
+    });
+    // No flood: the outage's line is the only warning or error of the whole test.
+    expect(
+      lines.filter((line) => line.level === 'warn' || line.level === 'error').map((line) => line.msg),
+    ).toEqual([expect.stringMatching(/^PostgreSQL at .* is unreachable/)]);
+    expect(postgresLines(/^PostgreSQL at .* is unreachable/)).toHaveLength(1);
+    expect(postgresLines(/^PostgreSQL at .* answers again/)).toHaveLength(1);
+    expect(postgresLines(/^PostgreSQL at .* is unreachable/)[0]?.level).toBe('error');
+    expect(worker.health()).toEqual({ redis: true, postgres: true });
+  });
+});

@@ -1,4 +1,4 @@
-import { type Job, UnrecoverableError } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { ScheduleStore } from '../db/schedule-store.ts';
 import type { Logger } from '../observability/logger.ts';
 import { AppError, errorMessage } from '../shared/app-error.ts';
@@ -22,7 +22,16 @@ export interface SyncJobsDeps {
   /** Told of failures that mean a dependency is away (for the outage log), and of successes. */
   onDatabaseFailure(error: unknown): void;
   onDatabaseSuccess(): void;
+  /**
+   * Milliseconds until the account's rate budget could grant a listing call (0: now). When given,
+   * a full sync whose account is quota-bound goes back to the delayed set instead of taking a
+   * slot another account's sync could use.
+   */
+  budgetWaitMs?(account: string): Promise<number>;
 }
+
+/** A full sync waits in its slot for a budget this close; longer, it yields the slot. */
+const YIELD_SLOT_AFTER_MS = 2_000;
 
 /** What a region or watch job returns to BullMQ (kept with the finished job for a while). */
 export interface RegionJobResult {
@@ -59,11 +68,18 @@ export function createSyncJobProcessors(deps: SyncJobsDeps) {
 
   async function region(
     job: Job<RegionJobData>,
-    _token?: string,
+    token?: string,
     signal?: AbortSignal,
   ): Promise<RegionJobResult> {
     const scope = { account: job.data.account, regionId: job.data.regionId };
     if (!deps.isConfigured(scope)) return { status: 'skipped', reason: 'not configured in this process' };
+    const waitMs = deps.budgetWaitMs ? await deps.budgetWaitMs(scope.account).catch(() => 0) : 0;
+    if (waitMs > YIELD_SLOT_AFTER_MS && token !== undefined) {
+      // Fairness between accounts: a sync that would only wait for its account's quota leaves
+      // the slot to others and comes back when the budget frees (still deduplicated meanwhile).
+      await job.moveToDelayed(Date.now() + waitMs, token);
+      throw new DelayedError();
+    }
     const result = await deps.regionSyncs.syncRegion(scope, {
       trigger: job.data.trigger,
       signal: combine(signal),

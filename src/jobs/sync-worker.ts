@@ -51,6 +51,13 @@ export interface SyncWorkerDeps {
   /** `host:port` of Redis and PostgreSQL, for the outage lines. */
   targets: Readonly<Record<Dependency, string>>;
   components?: readonly WorkerComponent[];
+  /**
+   * The operations endpoint (health, readiness, metrics): listening before anything else starts,
+   * so that liveness answers while the worker waits for a dependency, and closed last.
+   */
+  operations?: { start(): Promise<void>; close(): Promise<void> };
+  /** See `SyncJobsDeps.budgetWaitMs`. */
+  budgetWaitMs?(account: string): Promise<number>;
 }
 
 export interface SyncWorkerOptions {
@@ -133,6 +140,7 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
     logger: deps.logger,
     onDatabaseFailure: (error) => outages.failed('postgres', error),
     onDatabaseSuccess: () => outages.recovered('postgres'),
+    ...(deps.budgetWaitMs === undefined ? {} : { budgetWaitMs: deps.budgetWaitMs }),
   });
 
   const desiredSchedulers: DesiredScheduler[] = [
@@ -295,6 +303,7 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
     async start() {
       if (started) throw new Error('the worker was started already');
       started = true;
+      await deps.operations?.start();
       try {
         await waitForDatabase();
       } catch (error) {
@@ -354,6 +363,9 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
         }
         await settlesWithin(Promise.allSettled(queues.map((queue) => queue.close())), 1_000);
         connection.off('ready', onReady);
+        await deps.operations
+          ?.close()
+          .catch((error: unknown) => log.warn({ err: error }, 'closing the operations endpoint failed'));
       })();
       return stopping;
     },

@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import type { AccountConfig, Config } from './config/load-config.ts';
 import { createDatabase, type Database } from './db/client.ts';
 import { checkSchemaCurrent } from './db/migrate.ts';
+import { runEventCounts, watchDetections } from './db/run-metrics.ts';
 import { createScheduleStore } from './db/schedule-store.ts';
 import { createSyncRunStore } from './db/sync-run-store.ts';
 import { ABANDON_AFTER_HEARTBEATS, createSyncStore } from './db/sync-store.ts';
@@ -24,7 +25,9 @@ import {
   type SwasClientMetrics,
 } from './swas/client.ts';
 import { createLocalRateBudget, type RateBudget } from './swas/rate-budget.ts';
+import type { RunTrigger } from './sync/model.ts';
 import { createRegionSyncs, type RegionSyncs } from './sync/region-syncs.ts';
+import type { RegionSyncResult } from './sync/run-sync.ts';
 
 /**
  * The composition root: the only place that builds pg pools, undici agents, Redis connections
@@ -57,8 +60,9 @@ export interface App {
    */
   regionSyncs(): RegionSyncs;
   /**
-   * The long-running worker over Redis (REDIS_URL), with the extra components it runs beside the
-   * syncs (e.g. webhook deliveries). Its Redis connection is closed by {@link App.close}.
+   * The long-running worker over Redis (REDIS_URL) with its operations endpoint on HTTP_PORT, and
+   * the extra components it runs beside the syncs (e.g. webhook deliveries). Its Redis
+   * connections are closed by {@link App.close}.
    */
   worker(options?: SyncWorkerOptions & { components?: readonly WorkerComponent[] }): Promise<SyncWorker>;
   close(): Promise<void>;
@@ -79,6 +83,8 @@ export interface AppDeps {
   redisPrefix?: string;
   /** How long the budget waits for Redis to answer before using a local budget, ms. Default 1 000. */
   redisConnectTimeoutMs?: number;
+  /** Interface the operations endpoint listens on; default all (`0.0.0.0`). Tests pass loopback. */
+  httpHost?: string;
 }
 
 /** `host:port` of a Redis URL, for logs (never its password). */
@@ -136,6 +142,7 @@ export function createApp(config: Config, deps: AppDeps): App {
   let webhookDelivery: WebhookDelivery | undefined;
   let regionSyncs: RegionSyncs | undefined;
   let workerRedis: Redis | undefined;
+  let probeRedis: Redis | undefined;
   let metrics: Metrics | undefined;
   let loadingMetrics: Promise<Metrics> | undefined;
   // What clients report into: the registry once someone asked for it, nothing before.
@@ -211,6 +218,32 @@ export function createApp(config: Config, deps: AppDeps): App {
   const discoverRegions = async (account: string, signal?: AbortSignal) =>
     (await app.swasClient(accountNamed(account)).listRegions(signal)).map((region) => region.regionId);
 
+  /** Sync metrics, once someone asked for the registry (the worker does; one-shot commands do not). */
+  function observeResult(result: RegionSyncResult, trigger: RunTrigger) {
+    const registry = metrics;
+    if (!registry) return;
+    registry.syncRun(
+      { account: result.scope.account, trigger, status: result.status },
+      result.durationMs / 1_000,
+    );
+    if (result.counts.events === 0 || result.runId === '') return;
+    const db = openDatabase().db;
+    // Read after commit, off the sync's path; a failed read only loses these observations.
+    void runEventCounts(db, result.runId)
+      .then((rows) => {
+        for (const row of rows)
+          registry.eventsRecorded({ type: row.type, baseline: row.baseline }, row.count);
+      })
+      .catch(() => undefined);
+    if (trigger === 'watch') {
+      void watchDetections(db, result.runId)
+        .then((rows) => {
+          for (const row of rows) registry.watchDetection({ status: row.status }, row.seconds);
+        })
+        .catch(() => undefined);
+    }
+  }
+
   function syncs(): RegionSyncs {
     if (!regionSyncs) {
       const logger = deps.logger.child({ component: 'sync' });
@@ -228,6 +261,7 @@ export function createApp(config: Config, deps: AppDeps): App {
         ids,
         deleteBrake: config.sync.deleteBrake,
         concurrency: config.sync.concurrency,
+        onResult: observeResult,
       });
     }
     return regionSyncs;
@@ -285,10 +319,12 @@ export function createApp(config: Config, deps: AppDeps): App {
     },
     regionSyncs: syncs,
     async worker(options = {}) {
-      // Loaded on use: BullMQ and ioredis are not needed by the other commands.
-      const [{ Redis }, { createSyncWorker }] = await Promise.all([
+      // Loaded on use: BullMQ and the HTTP server are not needed by the other commands.
+      const [{ Redis }, { createSyncWorker }, { createHealthServer }, registry] = await Promise.all([
         import('ioredis'),
         import('./jobs/sync-worker.ts'),
+        import('./observability/health-server.ts'),
+        appMetrics(),
       ]);
       // BullMQ's blocking reads need maxRetriesPerRequest null: commands wait out a Redis outage
       // instead of failing, and ioredis reconnects for as long as it takes.
@@ -297,8 +333,41 @@ export function createApp(config: Config, deps: AppDeps): App {
         connectionName: 'swas-inventory:worker',
         retryStrategy: (times) => Math.min(times * 200, 2_000),
       });
+      // Readiness must fail fast during an outage, not queue its PING until Redis returns.
+      probeRedis ??= new Redis(config.redisUrl, {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        connectionName: 'swas-inventory:readiness',
+      });
+      probeRedis.on('error', () => undefined);
+      const probe = probeRedis;
       const db = openDatabase();
       const runs = createSyncRunStore(db.db);
+      const check = async (work: () => Promise<unknown>) => {
+        try {
+          await work();
+          return { ok: true } as const;
+        } catch (error) {
+          return { ok: false, error: errorMessage(error) } as const;
+        }
+      };
+      const server = createHealthServer(
+        {
+          checks: {
+            redis: () =>
+              check(async () => {
+                if (probe.status === 'wait' || probe.status === 'end') await probe.connect();
+                await probe.ping();
+              }),
+            postgres: () => check(() => db.ping()),
+            migrations: () => check(() => checkSchemaCurrent(db.db)),
+          },
+          metrics: registry,
+          logger: deps.logger.child({ component: 'http' }),
+        },
+        { port: config.http.port, ...(deps.httpHost === undefined ? {} : { host: deps.httpHost }) },
+      );
       return createSyncWorker(
         {
           config,
@@ -315,6 +384,9 @@ export function createApp(config: Config, deps: AppDeps): App {
             runs.reapAbandoned({ staleAfterMs: config.sync.heartbeatMs * ABANDON_AFTER_HEARTBEATS }),
           connection: workerRedis,
           targets: { redis: describeRedisUrl(config.redisUrl), postgres: db.target },
+          operations: { start: async () => void (await server.listen()), close: () => server.close() },
+          budgetWaitMs: (account) =>
+            rateBudget(accountNamed(account)).availableIn({ account, action: 'ListCustomImages' }),
           ...(options.components === undefined ? {} : { components: options.components }),
         },
         { ...(deps.redisPrefix === undefined ? {} : { prefix: deps.redisPrefix }), ...options },
@@ -327,7 +399,7 @@ export function createApp(config: Config, deps: AppDeps): App {
       const redis = await budgetRedis?.catch(() => undefined);
       // QUIT after the pending replies (a permit's last update); a dead connection just disconnects.
       await redis?.quit().catch(() => redis.disconnect());
-      for (const client of [workerRedis]) {
+      for (const client of [workerRedis, probeRedis]) {
         if (client?.status === 'ready') await client.quit().catch(() => client.disconnect());
         else client?.disconnect();
       }

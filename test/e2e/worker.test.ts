@@ -47,6 +47,8 @@ describe('worker', () => {
       SWAS_REGIONS: 'cn-hangzhou,cn-shanghai',
       SYNC_SCHEDULE: '1h',
       SYNC_WATCH_INTERVAL: 'off',
+      // Several workers per test: each its own free port for the operations endpoint.
+      HTTP_PORT: '0',
     };
   });
   afterEach(async () => {
@@ -180,6 +182,21 @@ describe('worker', () => {
         [creating.ImageId],
       ),
     ).toBe(1);
+    // The operations endpoint: ready, and the metrics of what it just did.
+    const port = await waitFor('the operations endpoint', () => {
+      const match = /"port":(\d+),"msg":"operations endpoint listening/.exec(worker.stderr());
+      return match ? Number(match[1]) : undefined;
+    });
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    expect(ready.status).toBe(200);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toMatch(
+      /swas_inventory_sync_runs_total\{account="default",trigger="watch",status="succeeded"\} [1-9]/,
+    );
+    expect(metrics).toMatch(/swas_inventory_events_total\{type="image.failed",baseline="false"\} 1/);
+    expect(metrics).toMatch(
+      /swas_inventory_watch_detection_latency_seconds_count\{status="create_failed"\} 1/,
+    );
     worker.kill('SIGTERM');
     expect((await exitWithin(worker, 10_000)).code).toBe(0);
   });

@@ -45,6 +45,7 @@ describe('worker during a PostgreSQL outage', () => {
         SWAS_REGIONS: 'cn-shanghai',
         SYNC_SCHEDULE: '1s',
         SYNC_WATCH_INTERVAL: 'off',
+        HTTP_PORT: '0',
       },
       { readFile: () => '' },
     );
@@ -55,7 +56,7 @@ describe('worker during a PostgreSQL outage', () => {
       },
     });
     const logger = createLogger({ level: 'debug', destination, pretty: false });
-    app = createApp(config, { logger, redisPrefix: uniquePrefix('worker-outage') });
+    app = createApp(config, { logger, redisPrefix: uniquePrefix('worker-outage'), httpHost: '127.0.0.1' });
     worker = await app.worker({ probeIntervalMs: 250 });
     await worker.start();
   });

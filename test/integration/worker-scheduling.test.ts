@@ -66,11 +66,12 @@ describe('worker scheduling', () => {
         SWAS_REGIONS: 'cn-hangzhou,cn-shanghai',
         SYNC_SCHEDULE: '1h',
         SYNC_WATCH_INTERVAL: 'off',
+        HTTP_PORT: '0',
         ...env,
       },
       { readFile: () => '' },
     );
-    const app = createApp(config, { logger: silentLogger, redisPrefix: prefix });
+    const app = createApp(config, { logger: silentLogger, redisPrefix: prefix, httpHost: '127.0.0.1' });
     const worker = await app.worker({ probeIntervalMs: 200 });
     running.push({ app, worker });
     await worker.start();

@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Dispatcher } from 'undici';
 import type { AccountConfig, Config } from './config/load-config.ts';
@@ -10,7 +11,11 @@ import { createSyncRunStore } from './db/sync-run-store.ts';
 import { ABANDON_AFTER_HEARTBEATS, createSyncStore } from './db/sync-store.ts';
 import { createWebhookStore, type WebhookStore } from './db/webhook-store.ts';
 import { createWebhookDelivery, type WebhookDelivery } from './events/webhook-delivery.ts';
-import { createWebhookDispatcher, WEBHOOK_USER_AGENT } from './events/webhook-endpoints.ts';
+import {
+  createWebhookDispatcher,
+  ensureBootstrapEndpoint,
+  WEBHOOK_USER_AGENT,
+} from './events/webhook-endpoints.ts';
 import { createFallbackRateBudget, createRedisRateBudget } from './jobs/redis-rate-budget.ts';
 import type { SyncWorker, SyncWorkerOptions, WorkerComponent } from './jobs/sync-worker.ts';
 import type { Logger } from './observability/logger.ts';
@@ -143,6 +148,8 @@ export function createApp(config: Config, deps: AppDeps): App {
   let regionSyncs: RegionSyncs | undefined;
   let workerRedis: Redis | undefined;
   let probeRedis: Redis | undefined;
+  /** The worker's webhook delivery queue, once its component started. */
+  let deliveryQueue: Queue | undefined;
   let metrics: Metrics | undefined;
   let loadingMetrics: Promise<Metrics> | undefined;
   // What clients report into: the registry once someone asked for it, nothing before.
@@ -220,6 +227,15 @@ export function createApp(config: Config, deps: AppDeps): App {
 
   /** Sync metrics, once someone asked for the registry (the worker does; one-shot commands do not). */
   function observeResult(result: RegionSyncResult, trigger: RunTrigger) {
+    if (deliveryQueue && result.counts.events > 0 && result.runId !== '') {
+      const queue = deliveryQueue;
+      // Delivered at once rather than at the next sweep; if this fails the sweep still finds them.
+      void import('./jobs/webhook-delivery-jobs.ts')
+        .then(({ enqueueDeliveriesForRun }) =>
+          enqueueDeliveriesForRun(queue, openWebhookStore(), result.runId, clock),
+        )
+        .catch(() => undefined);
+    }
     const registry = metrics;
     if (!registry) return;
     registry.syncRun(
@@ -387,7 +403,22 @@ export function createApp(config: Config, deps: AppDeps): App {
           operations: { start: async () => void (await server.listen()), close: () => server.close() },
           budgetWaitMs: (account) =>
             rateBudget(accountNamed(account)).availableIn({ account, action: 'ListCustomImages' }),
-          ...(options.components === undefined ? {} : { components: options.components }),
+          components: [
+            {
+              name: 'webhook deliveries',
+              start: async ({ connection, prefix }) => {
+                const { startWebhookWorker } = await import('./jobs/webhook-delivery-jobs.ts');
+                await ensureBootstrapEndpoint(openWebhookStore(), ids, config.webhook.bootstrap);
+                const deliveries = await startWebhookWorker(
+                  { delivery: app.webhookDelivery(), store: openWebhookStore(), clock, logger: deps.logger },
+                  { connection, prefix },
+                );
+                deliveryQueue = deliveries.queue;
+                return deliveries;
+              },
+            },
+            ...(options.components ?? []),
+          ],
         },
         { ...(deps.redisPrefix === undefined ? {} : { prefix: deps.redisPrefix }), ...options },
       );

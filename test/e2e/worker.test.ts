@@ -5,6 +5,7 @@ import { runCli } from '../support/cli.ts';
 import { startRedisServer, type TestRedisServer } from '../support/redis-server.ts';
 import { createTestDatabase } from '../support/test-database.ts';
 import { waitFor } from '../support/wait-for.ts';
+import { randomWebhookSecret, startWebhookReceiver } from '../support/webhook-receiver.ts';
 import { startWorker, type WorkerProcess } from '../support/worker-process.ts';
 
 // The `worker` command as an operator runs it: child processes of the real executable, the
@@ -143,7 +144,12 @@ describe('worker', () => {
 
   it('a watch poll reports an image that turns failed long before the next full sync', async () => {
     const creating = simulator.admin.addImage('cn-shanghai', { Status: '4', Name: 'watch-me' });
-    const worker = spawnWorker({ SYNC_WATCH_INTERVAL: '1s' });
+    const receiver = await startWebhookReceiver();
+    const worker = spawnWorker({
+      SYNC_WATCH_INTERVAL: '1s',
+      WEBHOOK_URL: `${receiver.url}/alerts`,
+      WEBHOOK_SECRET: randomWebhookSecret(),
+    });
     await waitFor('the start-up sync of cn-shanghai', async () => (await runsOf('cn-shanghai')) === 1, {
       timeoutMs: 30_000,
     });
@@ -197,8 +203,14 @@ describe('worker', () => {
     expect(metrics).toMatch(
       /swas_inventory_watch_detection_latency_seconds_count\{status="create_failed"\} 1/,
     );
+    // The worker also delivers: the failure reaches the WEBHOOK_URL subscriber.
+    const delivered = await waitFor('the image.failed webhook', () =>
+      receiver.requests.find((r) => JSON.parse(r.body).type === 'image.failed'),
+    );
+    expect(JSON.parse(delivered.body).data.imageId).toBe(creating.ImageId);
     worker.kill('SIGTERM');
     expect((await exitWithin(worker, 10_000)).code).toBe(0);
+    await receiver.close();
   });
 
   it('another replica re-runs the region of a worker killed mid-sync, and the abandoned run is closed', async () => {

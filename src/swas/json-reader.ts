@@ -98,8 +98,14 @@ export function readApiJson(text: string): JsonReadResult {
       : JSON.parse(quoted);
     return { ok: true, value: UNSTORABLE_ESCAPE.test(text) ? storableValue(value) : value };
   } catch (error) {
-    // V8's message quotes a stretch of the body, which may echo request parameters: keep the gist.
+    // V8's message quotes the body (a token, a stretch of it), which may echo request parameters:
+    // say only where it broke.
     const message = error instanceof Error ? error.message : String(error);
-    return { ok: false, reason: message.replace(/[,:]?\s*"[\s\S]*$/, '').slice(0, 120) };
+    const position = /position (\d+)/.exec(message)?.[1];
+    const ended = /end of (JSON )?input/i.test(message);
+    return {
+      ok: false,
+      reason: ended ? 'JSON ends early' : `invalid JSON${position === undefined ? '' : ` at position ${position}`}`,
+    };
   }
 }

@@ -81,6 +81,39 @@ export function createDatabase(databaseUrl: string, options: DatabaseOptions = {
     );
   });
   const db = drizzle({ client: pool, schema });
+  /**
+   * A pooled connection with BEGIN sent, listening for its `error` event: the pool listens only
+   * while a client is idle, so a checked-out client whose backend dies between statements would
+   * otherwise emit an unhandled 'error' and crash the process. A pooled connection whose backend
+   * ended while it sat idle fails its first statement; nothing has run yet, so another
+   * connection is tried (three in all) before giving up.
+   */
+  const begin = async (
+    attempt = 1,
+  ): Promise<{ client: pg.PoolClient; state: { lost?: Error }; onError: (error: Error) => void }> => {
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      throw toDatabaseError(error, target);
+    }
+    const state: { lost?: Error } = {};
+    const onError = (error: Error) => {
+      state.lost ??= error;
+    };
+    client.on('error', onError);
+    try {
+      await client.query('begin');
+      return { client, state, onError };
+    } catch (error) {
+      client.on('error', () => undefined);
+      client.off('error', onError);
+      client.release(asError(error));
+      const coded = toDatabaseError(error, target);
+      if (attempt < 3 && coded.code === 'db.unreachable') return begin(attempt + 1);
+      throw coded;
+    }
+  };
   let closed: Promise<void> | undefined;
   return {
     db,
@@ -94,37 +127,26 @@ export function createDatabase(databaseUrl: string, options: DatabaseOptions = {
       }
     },
     async transaction(work) {
-      let client: pg.PoolClient;
-      try {
-        client = await pool.connect();
-      } catch (error) {
-        throw toDatabaseError(error, target);
-      }
-      // The pool listens for errors only while a client is idle: a checked-out client whose
-      // backend dies between queries would emit an unhandled 'error' and crash the process.
-      let lost: Error | undefined;
-      const onError = (error: Error) => {
-        lost ??= error;
-      };
-      client.on('error', onError);
+      const { client, state, onError } = await begin();
       let broken: Error | undefined;
       try {
-        await client.query('begin');
         const result = await work({ db: drizzle({ client }), client });
         await client.query('commit');
         return result;
       } catch (error) {
-        broken = lost;
-        if (lost === undefined)
+        broken = state.lost;
+        if (state.lost === undefined)
           await client.query('rollback').catch((rollbackError: unknown) => {
             broken = asError(rollbackError);
           });
-        throw lost !== undefined && !(error instanceof AppError) ? toDatabaseError(lost, target) : error;
+        throw state.lost !== undefined && !(error instanceof AppError)
+          ? toDatabaseError(state.lost, target)
+          : error;
       } finally {
-        if (broken !== undefined || lost !== undefined) {
+        if (broken !== undefined || state.lost !== undefined) {
           // Destroyed, not pooled again; a late error from its socket must not go unheard either.
           client.on('error', () => undefined);
-          client.release(broken ?? lost);
+          client.release(broken ?? state.lost);
         } else {
           client.release();
         }

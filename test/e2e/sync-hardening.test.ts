@@ -137,7 +137,8 @@ describe('sync --once hardening', () => {
       return (rows[0]?.n ?? 0) > 0;
     });
     simulator.admin.releaseFault(hold);
-    expect(await sync.exited).toBe(0);
+    const code = await sync.exited;
+    expect(code, JSON.stringify(sync.output())).toBe(0);
     expect(sync.output().stdout).toMatch(/default\s+cn-shanghai\s+succeeded/);
     expect(sync.output().stderr).not.toMatch(/\n\s+at /);
   });

@@ -1,5 +1,5 @@
 import { toApiShape } from './event-payloads.ts';
-import type { ImageState, ListedImage, PlanInput, StoredImage, SyncPlan } from './model.ts';
+import type { ImageAttribute, ImageState, ListedImage, PlanInput, StoredImage, SyncPlan } from './model.ts';
 import { planSync, statesNeeded } from './plan.ts';
 import { stateHash } from './state-hash.ts';
 
@@ -86,3 +86,40 @@ export function planLikeStore(input: PlanInput): SyncPlan {
   });
   return planSync({ ...input, region: { ...input.region, stored } });
 }
+
+/** An image with every optional attribute set, so that each can change to {@link otherValue}'s. */
+export const richImageState: ImageState = imageState('m-1', {
+  name: 'web',
+  description: 'web tier',
+  systemSnapshotName: 'sys',
+  dataSnapshotId: 's-2',
+  dataSnapshotName: 'data',
+  requiredDataDiskSize: 20,
+  createInstances: ['i-1', 'i-2'],
+});
+
+/** A different value of the same type for each attribute. */
+export const otherValue: { [K in ImageAttribute]: ImageState[K] } = {
+  regionId: 'cn-shanghai',
+  name: 'api',
+  description: null,
+  status: '3',
+  inShare: true,
+  inShareUser: true,
+  instanceId: null,
+  instanceName: 'web-2',
+  systemSnapshotId: 's-9',
+  systemSnapshotName: null,
+  dataSnapshotId: null,
+  dataSnapshotName: 'other',
+  resourceGroupId: 'rg-2',
+  osType: 'Windows',
+  requiredSystemDiskSize: 50,
+  requiredDataDiskSize: null,
+  sourceImageName: 'Debian',
+  sourceImageVersion: '12',
+  userId: null,
+  tags: [{ Key: 'env', Value: 'dev' }],
+  createInstances: [],
+  creationTime: '2026-01-02T00:00:00.000Z',
+};

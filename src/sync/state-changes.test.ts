@@ -1,44 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { IMAGE_ATTRIBUTES } from './event-payloads.ts';
-import { imageState } from './image-state.fixture.ts';
-import type { ImageAttribute, ImageState } from './model.ts';
+import { otherValue, richImageState } from './image-state.fixture.ts';
+import type { ImageState } from './model.ts';
 import { changedAttributes, compareText, sameState, sameStrings, sameTags } from './state-changes.ts';
 
-const base: ImageState = imageState('m-1', {
-  name: 'web',
-  description: 'web tier',
-  systemSnapshotName: 'sys',
-  dataSnapshotId: 's-2',
-  dataSnapshotName: 'data',
-  requiredDataDiskSize: 20,
-  createInstances: ['i-1', 'i-2'],
-});
-
-/** A different value of the same type for each attribute. */
-const otherValue: { [K in ImageAttribute]: ImageState[K] } = {
-  regionId: 'cn-shanghai',
-  name: 'api',
-  description: null,
-  status: '3',
-  inShare: true,
-  inShareUser: true,
-  instanceId: null,
-  instanceName: 'web-2',
-  systemSnapshotId: 's-9',
-  systemSnapshotName: null,
-  dataSnapshotId: null,
-  dataSnapshotName: 'other',
-  resourceGroupId: 'rg-2',
-  osType: 'Windows',
-  requiredSystemDiskSize: 50,
-  requiredDataDiskSize: null,
-  sourceImageName: 'Debian',
-  sourceImageVersion: '12',
-  userId: null,
-  tags: [{ Key: 'env', Value: 'dev' }],
-  createInstances: [],
-  creationTime: '2026-01-02T00:00:00.000Z',
-};
+const base = richImageState;
 
 describe('sameState', () => {
   it('holds for equal values in distinct objects', () => {

@@ -105,7 +105,9 @@ export function readApiJson(text: string): JsonReadResult {
     const ended = /end of (JSON )?input/i.test(message);
     return {
       ok: false,
-      reason: ended ? 'JSON ends early' : `invalid JSON${position === undefined ? '' : ` at position ${position}`}`,
+      reason: ended
+        ? 'JSON ends early'
+        : `invalid JSON${position === undefined ? '' : ` at position ${position}`}`,
     };
   }
 }

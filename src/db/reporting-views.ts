@@ -9,7 +9,8 @@ import {
   timestamp,
   uuid,
 } from 'drizzle-orm/pg-core';
-import type { ImageStatus, ImageTag, RunStatus, RunTrigger } from '../sync/model.ts';
+import type { ImageStatus, RunStatus, RunTrigger } from '../sync/model.ts';
+import { imageAttributeColumns } from './schema/image-columns.ts';
 
 /**
  * The views of schema `reporting` (migration 0007_reporting_views) as drizzle sees them: declared
@@ -20,33 +21,16 @@ export const reporting = pgSchema('reporting');
 
 const at = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: 'date' });
 
-/** The versioned attributes, as `current_images` and `image_versions` expose them. */
+/**
+ * The versioned attributes, as `current_images` and `image_versions` expose them: the tables' own
+ * column list, with the status typed and its label beside it.
+ */
 const imageAttributes = () => ({
   account: text('account').notNull(),
   imageId: text('image_id').notNull(),
-  regionId: text('region_id').notNull(),
-  name: text('name'),
-  description: text('description'),
+  ...imageAttributeColumns(),
   status: text('status').$type<ImageStatus>().notNull(),
   statusLabel: text('status_label').notNull(),
-  inShare: boolean('in_share').notNull(),
-  inShareUser: boolean('in_share_user').notNull(),
-  instanceId: text('instance_id'),
-  instanceName: text('instance_name'),
-  systemSnapshotId: text('system_snapshot_id'),
-  systemSnapshotName: text('system_snapshot_name'),
-  dataSnapshotId: text('data_snapshot_id'),
-  dataSnapshotName: text('data_snapshot_name'),
-  resourceGroupId: text('resource_group_id'),
-  osType: text('os_type'),
-  requiredSystemDiskSize: integer('required_system_disk_size'),
-  requiredDataDiskSize: integer('required_data_disk_size'),
-  sourceImageName: text('source_image_name'),
-  sourceImageVersion: text('source_image_version'),
-  userId: text('user_id'),
-  tags: jsonb('tags').$type<ImageTag[]>().notNull(),
-  createInstances: jsonb('create_instances').$type<string[]>().notNull(),
-  creationTime: at('creation_time'),
   version: integer('version').notNull(),
 });
 

@@ -1,8 +1,16 @@
 # Source this file (`source .ci/node.sh`) to put Node.js 24 first on PATH when the machine's Node is
 # older than the project needs (engines >=22.12). Node comes from the npm registry's per-platform
 # `node-<os>-<arch>` package (the binary the `node` package installs), so no other download is needed.
+# `node --version` answers without starting a JavaScript context: a few ms instead of ~100.
 swas_node_ok() {
-  node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=12)?0:1)' 2>/dev/null
+  local version major minor
+  version="$(node --version 2>/dev/null)" || return 1
+  version="${version#v}"
+  major="${version%%.*}"
+  minor="${version#*.}"
+  minor="${minor%%.*}"
+  [[ "$major" =~ ^[0-9]+$ && "$minor" =~ ^[0-9]+$ ]] || return 1
+  ((major > 22 || (major == 22 && minor >= 12)))
 }
 if ! swas_node_ok; then
   SWAS_NODE_VERSION="${SWAS_NODE_VERSION:-24}"

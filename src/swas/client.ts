@@ -472,10 +472,7 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
           const position = { page: request.pageNumber, index: 0 };
           envelope.data.CustomImages.forEach((item, index) => {
             position.index = index;
-            const decoded = decodeItem(item, regionId, { ...position }, (input, error) => {
-              const [field, ...reason] = describeIssue('', input, error).split(': ');
-              return { field: field || 'item', reason: reason.join(': ') || 'invalid' };
-            });
+            const decoded = decodeItem(item, regionId, { ...position });
             if (isRejected(decoded)) rejected.push(decoded);
             else items.push(decoded);
           });

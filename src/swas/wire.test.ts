@@ -1,6 +1,5 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { z } from 'zod';
 import { IMAGE_STATUSES, type ListedImage, type RejectedItem } from '../sync/model.ts';
 import { stateHash } from '../sync/state-hash.ts';
 import { readApiJson } from './json-reader.ts';
@@ -38,22 +37,7 @@ const API_FIELDS = [
   'CreationTime',
 ] as const;
 
-/** Names the first issue's path as the client does (`Tags[0].Key`). */
-const describeIssue = (_item: unknown, error: z.ZodError) => {
-  const issue = error.issues[0];
-  const field = (issue?.path ?? []).reduce<string>(
-    (text, segment) =>
-      typeof segment === 'number'
-        ? `${text}[${segment}]`
-        : text === ''
-          ? String(segment)
-          : `${text}.${String(segment)}`,
-    '',
-  );
-  return { field: field || 'item', reason: issue?.message ?? 'invalid' };
-};
-
-const decode = (item: unknown, index = 0) => decodeItem(item, REGION, { page: 2, index }, describeIssue);
+const decode = (item: unknown, index = 0) => decodeItem(item, REGION, { page: 2, index });
 
 function listed(item: unknown): ListedImage {
   const result = decode(item);
@@ -129,6 +113,33 @@ describe('decodeItem', () => {
       field: 'Tags[0].Key',
     });
     expect(rejected({ ...valid, InShare: 'yes' })).toMatchObject({ imageId: 'm-1', field: 'InShare' });
+  });
+
+  it('names the first unusable field, in the API field order, and says why', () => {
+    const reasonOf = (item: Record<string, unknown>) => {
+      const { field, reason } = rejected(item);
+      return `${field}: ${reason}`;
+    };
+    expect(reasonOf({ Status: '1' })).toBe('ImageId: required');
+    expect(reasonOf({ ImageId: 'm-1' })).toBe('Status: required');
+    expect(reasonOf({ ...valid, Status: 1 })).toBe('Status: expected a status code "0".."4"');
+    expect(reasonOf({ ...valid, Name: 7, InShare: 'yes' })).toBe('Name: expected text, got number');
+    expect(reasonOf({ ...valid, RequiredDataDiskSize: '-1' })).toBe(
+      'RequiredDataDiskSize: expected an integer up to 2147483647, got "-1"',
+    );
+    expect(reasonOf({ ...valid, Tags: [{ Key: 'a', Value: 'b' }, { Value: 'c' }] })).toBe(
+      'Tags[1].Key: required',
+    );
+    expect(reasonOf({ ...valid, Tags: [{ Key: 'a', Value: 5 }] })).toBe(
+      'Tags[0].Value: expected text, got number',
+    );
+    expect(reasonOf({ ...valid, Tags: {} })).toBe('Tags: expected a list of tags, got object');
+    expect(reasonOf({ ...valid, CreateInstances: ['i-1', null] })).toBe(
+      'CreateInstances[1]: expected text, got null',
+    );
+    expect(reasonOf({ ...valid, UserId: 'x'.repeat(100) })).toMatch(
+      /^UserId: expected an account id of digits, got "x{50,}\.\.\.$/,
+    );
   });
 
   it('takes disk sizes as integers 0..2147483647, given as numbers or digits', () => {

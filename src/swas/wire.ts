@@ -4,8 +4,8 @@ import { isImageStatus } from '../sync/model.ts';
 import { stateHash } from '../sync/state-hash.ts';
 
 /**
- * Wire shapes of the SWAS API (swas-api.md §2.3, §3) and their validation. Objects are loose:
- * unknown fields are kept (they land in the `raw` column). Counts arrive as strings in the SDK
+ * Wire shapes of the SWAS API and their validation. Objects are loose: unknown fields are kept
+ * (they land in the `raw` column). Counts arrive as strings in the SDK
  * model (`TotalCount`, `PageSize`, `PageNumber`) and are accepted as strings or numbers.
  */
 
@@ -20,19 +20,8 @@ const countField = z.union([
     .transform((text) => Number(text)),
 ]);
 
-const optionalText = z.string().nullish();
 /** PostgreSQL `integer`: what the disk-size columns hold. */
 const MAX_INT4 = 2_147_483_647;
-const optionalNumber = z
-  .union([
-    z.number().int('expected an integer').nonnegative().max(MAX_INT4),
-    z
-      .string()
-      .regex(/^\d{1,10}$/, 'expected an integer')
-      .transform(Number)
-      .refine((n) => n <= MAX_INT4, 'expected an integer up to 2147483647'),
-  ])
-  .nullish();
 
 /**
  * Image ids as SWAS issues them (`m-…`): printable ASCII without spaces, at most 128 characters,
@@ -47,42 +36,157 @@ export const IMAGE_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
 const API_TIME =
   /^(19[7-9]\d|[2-9]\d{3})-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/i;
 
-export const wireTagSchema = z.looseObject({ Key: z.string(), Value: z.string().nullish() });
+/**
+ * One field of an item as the API may send it. Items are validated by hand rather than with a
+ * schema library: a listing holds up to 100,000 of them, and a check that reads each field once
+ * and copies nothing costs a fraction of a generic parser's time and garbage. `check` sees a
+ * present value (neither `undefined` nor `null`, which mean absent unless `required`) and
+ * returns why it is unusable, or null; the field's name, and the path inside arrays, come first.
+ */
+interface FieldRule {
+  field: string;
+  required?: true;
+  check(value: unknown): { path: string; reason: string } | null;
+}
 
-export const wireCustomImageSchema = z.looseObject({
-  ImageId: z.string().regex(IMAGE_ID_PATTERN, 'expected printable ASCII, 1 to 128 characters'),
-  Status: z.string().refine(isImageStatus, 'expected a status code "0".."4"'),
-  RegionId: optionalText,
-  Name: optionalText,
-  Description: optionalText,
-  InShare: z.boolean().nullish(),
-  InShareUser: z.boolean().nullish(),
-  InstanceId: optionalText,
-  InstanceName: optionalText,
-  SystemSnapshotId: optionalText,
-  SystemSnapshotName: optionalText,
-  DataSnapshotId: optionalText,
-  DataSnapshotName: optionalText,
-  ResourceGroupId: optionalText,
-  OsType: optionalText,
-  RequiredSystemDiskSize: optionalNumber,
-  RequiredDataDiskSize: optionalNumber,
-  SourceImageName: optionalText,
-  SourceImageVersion: optionalText,
-  // Account ids have 16 digits: the client's JSON reader hands them over as decimal text.
-  UserId: z.union([z.string().regex(/^\d{1,40}$/), z.number().int().nonnegative()]).nullish(),
-  Tags: z.array(wireTagSchema).nullish(),
-  CreateInstances: z.array(z.string()).nullish(),
-  CreationTime: z
-    .string()
-    .refine(
-      (text) => API_TIME.test(text) && !Number.isNaN(Date.parse(hasZone(text) ? text : `${text}Z`)),
-      'expected an ISO 8601 time',
-    )
-    .nullish(),
+const shown = (value: unknown): string => {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+};
+const kindOf = (value: unknown): string =>
+  value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+const problem = (reason: string, path = '') => ({ path, reason });
+const isText = (value: unknown): value is string => typeof value === 'string';
+
+const text = (field: string): FieldRule => ({
+  field,
+  check: (value) => (isText(value) ? null : problem(`expected text, got ${kindOf(value)}`)),
+});
+const flag = (field: string): FieldRule => ({
+  field,
+  check: (value) =>
+    typeof value === 'boolean' ? null : problem(`expected true or false, got ${shown(value)}`),
+});
+/** A disk size: an integer 0..2147483647, as a JSON number or as its digits. */
+const diskSize = (field: string): FieldRule => ({
+  field,
+  check: (value) =>
+    toDiskSize(value) === null ? problem(`expected an integer up to ${MAX_INT4}, got ${shown(value)}`) : null,
 });
 
-export type WireCustomImage = z.infer<typeof wireCustomImageSchema>;
+function toDiskSize(value: unknown): number | null {
+  const n =
+    typeof value === 'number'
+      ? value
+      : isText(value) && /^\d{1,10}$/.test(value)
+        ? Number(value)
+        : Number.NaN;
+  return Number.isInteger(n) && n >= 0 && n <= MAX_INT4 ? n : null;
+}
+
+/** Status codes, ids, times and the nested arrays, in the order the API documents the fields. */
+const ITEM_RULES: readonly FieldRule[] = [
+  {
+    field: 'ImageId',
+    required: true,
+    check: (value) =>
+      !isText(value)
+        ? problem(`expected text, got ${kindOf(value)}`)
+        : IMAGE_ID_PATTERN.test(value)
+          ? null
+          : problem('expected printable ASCII, 1 to 128 characters'),
+  },
+  {
+    field: 'Status',
+    required: true,
+    check: (value) =>
+      isText(value) && isImageStatus(value) ? null : problem('expected a status code "0".."4"'),
+  },
+  text('RegionId'),
+  text('Name'),
+  text('Description'),
+  flag('InShare'),
+  flag('InShareUser'),
+  text('InstanceId'),
+  text('InstanceName'),
+  text('SystemSnapshotId'),
+  text('SystemSnapshotName'),
+  text('DataSnapshotId'),
+  text('DataSnapshotName'),
+  text('ResourceGroupId'),
+  text('OsType'),
+  diskSize('RequiredSystemDiskSize'),
+  diskSize('RequiredDataDiskSize'),
+  text('SourceImageName'),
+  text('SourceImageVersion'),
+  {
+    // Account ids have 16 digits: the client's JSON reader hands them over as decimal text.
+    field: 'UserId',
+    check: (value) =>
+      (isText(value) && /^\d{1,40}$/.test(value)) ||
+      (typeof value === 'number' && Number.isInteger(value) && value >= 0)
+        ? null
+        : problem(`expected an account id of digits, got ${shown(value)}`),
+  },
+  {
+    field: 'Tags',
+    check: (value) => {
+      if (!Array.isArray(value)) return problem(`expected a list of tags, got ${kindOf(value)}`);
+      for (let i = 0; i < value.length; i++) {
+        const tag: unknown = value[i];
+        if (tag === null || typeof tag !== 'object' || Array.isArray(tag))
+          return problem(`expected a tag object, got ${kindOf(tag)}`, `[${i}]`);
+        const { Key, Value } = tag as Record<string, unknown>;
+        if (Key === undefined) return problem('required', `[${i}].Key`);
+        if (!isText(Key)) return problem(`expected text, got ${kindOf(Key)}`, `[${i}].Key`);
+        if (Value !== undefined && Value !== null && !isText(Value))
+          return problem(`expected text, got ${kindOf(Value)}`, `[${i}].Value`);
+      }
+      return null;
+    },
+  },
+  {
+    field: 'CreateInstances',
+    check: (value) => {
+      if (!Array.isArray(value)) return problem(`expected a list of instance ids, got ${kindOf(value)}`);
+      for (let i = 0; i < value.length; i++) {
+        if (!isText(value[i])) return problem(`expected text, got ${kindOf(value[i])}`, `[${i}]`);
+      }
+      return null;
+    },
+  },
+  {
+    field: 'CreationTime',
+    check: (value) =>
+      isText(value) && API_TIME.test(value) && !Number.isNaN(Date.parse(hasZone(value) ? value : `${value}Z`))
+        ? null
+        : problem('expected an ISO 8601 time'),
+  },
+];
+
+/** The first unusable field of an item, in the API's field order, as `field` and `reason`. */
+function firstProblem(item: Record<string, unknown>): { field: string; reason: string } | null {
+  for (const rule of ITEM_RULES) {
+    const value = item[rule.field];
+    if (value === undefined || value === null) {
+      if (rule.required) return { field: rule.field, reason: 'required' };
+      continue;
+    }
+    const found = rule.check(value);
+    if (found !== null) return { field: `${rule.field}${found.path}`, reason: found.reason };
+  }
+  return null;
+}
+
+/** A listed item that passed {@link firstProblem}: what its fields may hold. */
+export interface WireCustomImage {
+  ImageId: string;
+  Status: string;
+  [field: string]: unknown;
+}
+
+/** True when every field of the item is usable (the simulator's seed data is checked with it). */
+export const isUsableItem = (item: Record<string, unknown>): boolean => firstProblem(item) === null;
 
 export const listCustomImagesResponseSchema = z.looseObject({
   RequestId: z.string().optional(),
@@ -116,46 +220,43 @@ export function parseApiTime(text: string): string {
 
 const hasZone = (text: string): boolean => /(Z|[+-]\d{2}:?\d{2})$/i.test(text);
 
-/** The normalised state of a validated item; `regionId` falls back to the scope's region. */
+/** The normalised state of a usable item; `regionId` falls back to the scope's region. */
 export function toImageState(item: WireCustomImage, scopeRegionId: string): ImageState {
+  const textOf = (field: string): string | null => (item[field] as string | null | undefined) ?? null;
+  const userId = item.UserId as string | number | null | undefined;
+  const tags = (item.Tags as { Key: string; Value?: string | null }[] | null | undefined) ?? [];
+  const creationTime = item.CreationTime as string | null | undefined;
   return {
     imageId: item.ImageId,
-    regionId: item.RegionId ?? scopeRegionId,
-    name: item.Name ?? null,
-    description: item.Description ?? null,
+    regionId: textOf('RegionId') ?? scopeRegionId,
+    name: textOf('Name'),
+    description: textOf('Description'),
     status: item.Status as ImageState['status'],
-    inShare: item.InShare ?? false,
-    inShareUser: item.InShareUser ?? false,
-    instanceId: item.InstanceId ?? null,
-    instanceName: item.InstanceName ?? null,
-    systemSnapshotId: item.SystemSnapshotId ?? null,
-    systemSnapshotName: item.SystemSnapshotName ?? null,
-    dataSnapshotId: item.DataSnapshotId ?? null,
-    dataSnapshotName: item.DataSnapshotName ?? null,
-    resourceGroupId: item.ResourceGroupId ?? null,
-    osType: item.OsType ?? null,
-    requiredSystemDiskSize: item.RequiredSystemDiskSize ?? null,
-    requiredDataDiskSize: item.RequiredDataDiskSize ?? null,
-    sourceImageName: item.SourceImageName ?? null,
-    sourceImageVersion: item.SourceImageVersion ?? null,
-    userId: item.UserId === null || item.UserId === undefined ? null : String(item.UserId),
-    tags: (item.Tags ?? []).map((tag) => ({ Key: tag.Key, Value: tag.Value ?? '' })),
-    createInstances: item.CreateInstances ?? [],
-    creationTime: item.CreationTime ? parseApiTime(item.CreationTime) : null,
+    inShare: (item.InShare as boolean | null | undefined) ?? false,
+    inShareUser: (item.InShareUser as boolean | null | undefined) ?? false,
+    instanceId: textOf('InstanceId'),
+    instanceName: textOf('InstanceName'),
+    systemSnapshotId: textOf('SystemSnapshotId'),
+    systemSnapshotName: textOf('SystemSnapshotName'),
+    dataSnapshotId: textOf('DataSnapshotId'),
+    dataSnapshotName: textOf('DataSnapshotName'),
+    resourceGroupId: textOf('ResourceGroupId'),
+    osType: textOf('OsType'),
+    requiredSystemDiskSize: toDiskSize(item.RequiredSystemDiskSize),
+    requiredDataDiskSize: toDiskSize(item.RequiredDataDiskSize),
+    sourceImageName: textOf('SourceImageName'),
+    sourceImageVersion: textOf('SourceImageVersion'),
+    userId: userId === null || userId === undefined ? null : String(userId),
+    tags: tags.map((tag) => ({ Key: tag.Key, Value: tag.Value ?? '' })),
+    createInstances: (item.CreateInstances as string[] | null | undefined) ?? [],
+    creationTime: creationTime ? parseApiTime(creationTime) : null,
   };
 }
 
-/**
- * A validated item as a listed image. `raw` is the item exactly as listed (unknown fields and
- * string numbers kept), which may differ from the validated copy.
- */
-export function toListedImage(
-  item: WireCustomImage,
-  scopeRegionId: string,
-  raw: Record<string, unknown> = item,
-): ListedImage {
+/** A usable item as a listed image; `raw` is the item exactly as listed (unknown fields kept). */
+export function toListedImage(item: WireCustomImage, scopeRegionId: string): ListedImage {
   const state = toImageState(item, scopeRegionId);
-  return { state, raw, hash: stateHash(state) };
+  return { state, raw: item, hash: stateHash(state) };
 }
 
 /** Where an item sits in its listing, for a rejection that names it. */
@@ -165,35 +266,33 @@ export interface ItemPosition {
 }
 
 /**
- * One item of a ListCustomImages page: the listed image, or why it is left out (SPEC §5.3). A
- * rejection keeps the item's `ImageId` when that is usable, so the item still counts as listed.
- * `describe` renders a validation issue as `Field.path: problem`.
+ * One item of a ListCustomImages page: the listed image, or why it is left out (SPEC §5.3), naming
+ * the first unusable field (`Tags[2].Key`). A rejection keeps the item's `ImageId` when that is
+ * usable, so the item still counts as listed.
  */
 export function decodeItem(
   item: unknown,
   scopeRegionId: string,
   position: ItemPosition,
-  describe: (item: unknown, error: z.ZodError) => { field: string; reason: string },
 ): ListedImage | RejectedItem {
-  const candidate =
-    item !== null && typeof item === 'object' && !Array.isArray(item)
-      ? (item as Record<string, unknown>)
-      : null;
-  const id = candidate?.ImageId;
+  if (item === null || typeof item !== 'object' || Array.isArray(item)) {
+    return { imageId: null, ...position, field: 'item', reason: 'expected an object' };
+  }
+  const candidate = item as Record<string, unknown>;
+  const id = candidate.ImageId;
   const imageId = typeof id === 'string' && IMAGE_ID_PATTERN.test(id) ? id : null;
-  if (candidate === null) return { imageId: null, ...position, field: 'item', reason: 'expected an object' };
-  const checked = wireCustomImageSchema.safeParse(candidate);
-  if (!checked.success) return { imageId, ...position, ...describe(candidate, checked.error) };
-  const regionId = checked.data.RegionId;
+  const found = firstProblem(candidate);
+  if (found !== null) return { imageId, ...position, ...found };
+  const regionId = candidate.RegionId;
   if (regionId !== null && regionId !== undefined && regionId !== scopeRegionId) {
     return {
       imageId,
       ...position,
       field: 'RegionId',
-      reason: `listed in ${scopeRegionId} but says ${regionId}`,
+      reason: `listed in ${scopeRegionId} but says ${String(regionId)}`,
     };
   }
-  return toListedImage(checked.data, scopeRegionId, candidate);
+  return toListedImage(candidate as WireCustomImage, scopeRegionId);
 }
 
 export const isRejected = (value: ListedImage | RejectedItem): value is RejectedItem => !('state' in value);

@@ -155,10 +155,7 @@ describe('stateHash', () => {
       RegionId: 'cn-hangzhou',
     };
     const decode = (raw: unknown) => {
-      const decoded = decodeItem(raw, 'cn-hangzhou', { page: 1, index: 0 }, () => ({
-        field: '?',
-        reason: '?',
-      }));
+      const decoded = decodeItem(raw, 'cn-hangzhou', { page: 1, index: 0 });
       if (isRejected(decoded)) throw new Error(`rejected: ${decoded.field} ${decoded.reason}`);
       return decoded;
     };

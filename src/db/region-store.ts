@@ -1,8 +1,9 @@
-import { type SQL, sql } from 'drizzle-orm';
+import { getTableName, type SQL, sql } from 'drizzle-orm';
 import { AppError } from '../shared/app-error.ts';
 import type { ImageState, ImageWrite, Scope, StoredImage, SyncPlan } from '../sync/model.ts';
 import type { RegionKeys } from '../sync/run-sync.ts';
 import type { DbOrTx, Transaction } from './client.ts';
+import { type CopyColumn, copyRows } from './copy-rows.ts';
 import { sqlStateOf } from './errors.ts';
 import {
   ATTRIBUTE_COLUMNS,
@@ -176,12 +177,13 @@ export async function findImagesElsewhere(
  * upserts. Statements that touch a few rows by id find them through the primary key.
  */
 export async function applyPlan(
-  tx: DbOrTx,
+  transaction: Transaction,
   scope: Scope,
   runId: string,
   plan: SyncPlan,
   observedAt: number,
 ): Promise<void> {
+  const tx = transaction.db;
   const at = new Date(observedAt).toISOString();
   const { account, regionId } = scope;
 
@@ -219,7 +221,11 @@ export async function applyPlan(
     expectRows('close versions', closed.rowCount, plan.closeVersions.length, scope);
   }
 
-  for (const writes of chunks(plan.writes)) await writeImages(tx, scope, runId, writes, at);
+  const fresh = plan.writes.filter((write) => write.isNew);
+  if (fresh.length > 0) await insertNewImages(transaction, scope, runId, fresh, at);
+  for (const writes of chunks(plan.writes.filter((write) => !write.isNew))) {
+    await updateImages(tx, scope, runId, writes, at);
+  }
 
   if (plan.deletions.length > 0) {
     const ids = plan.deletions.map((d) => d.imageId);
@@ -234,31 +240,44 @@ export async function applyPlan(
     expectRows('mark deletions', deleted.rowCount, plan.deletions.length, scope);
   }
 
-  for (const events of chunks(plan.events)) {
-    const rows = JSON.stringify(
-      events.map((event) => [
+  if (plan.events.length > 0) {
+    const copied = await copyRows(
+      transaction.client,
+      getTableName(imageEvents),
+      EVENT_COPY_COLUMNS,
+      plan.events.map((event) => [
         event.id,
         event.type,
+        account,
+        regionId,
         event.imageId,
         new Date(event.occurredAt).toISOString(),
+        runId,
         event.baseline,
         event.data,
       ]),
     );
-    await tx.execute(sql`
-      insert into ${imageEvents} (id, type, account, region_id, image_id, occurred_at, sync_run_id, baseline, data)
-      select (e ->> 0)::uuid, e ->> 1, ${account}, ${regionId}, e ->> 2, (e ->> 3)::timestamptz, ${runId}::uuid,
-        (e ->> 4)::boolean, e -> 5
-      from (select jsonb_array_elements(${rows}::jsonb) as e) as s`);
+    expectRows('insert events', copied, plan.events.length, scope);
   }
 }
 
+const EVENT_COPY_COLUMNS: readonly CopyColumn[] = [
+  { name: 'id', type: 'uuid' },
+  { name: 'type', type: 'text' },
+  { name: 'account', type: 'text' },
+  { name: 'region_id', type: 'text' },
+  { name: 'image_id', type: 'text' },
+  { name: 'occurred_at', type: 'timestamptz' },
+  { name: 'sync_run_id', type: 'uuid' },
+  { name: 'baseline', type: 'boolean' },
+  { name: 'data', type: 'jsonb' },
+];
+
 /**
- * Rows per statement of the bulk writes: large enough that a region's writes take a handful of
- * statements, small enough that the JSON document of one statement (items with their `raw`) stays
- * a few megabytes instead of a copy of the whole listing.
+ * Rows per statement of the updates of changed images: their rows travel as one jsonb document,
+ * kept to about a megabyte so a mass change does not build one string of the whole region.
  */
-export const WRITE_CHUNK_ROWS = 5_000;
+export const WRITE_CHUNK_ROWS = 500;
 
 function* chunks<T>(items: readonly T[]): Generator<readonly T[]> {
   for (let start = 0; start < items.length; start += WRITE_CHUNK_ROWS) {
@@ -266,8 +285,77 @@ function* chunks<T>(items: readonly T[]): Generator<readonly T[]> {
   }
 }
 
-/** Step 4 of {@link applyPlan}: a chunk of `plan.writes` into `custom_images`, and their new versions. */
-async function writeImages(
+const attributeCopyColumns: readonly CopyColumn[] = ATTRIBUTE_COLUMNS.map((a) => ({
+  name: a.column.name,
+  type: a.type,
+}));
+
+const IMAGE_COPY_COLUMNS: readonly CopyColumn[] = [
+  { name: 'account', type: 'text' },
+  { name: 'image_id', type: 'text' },
+  ...attributeCopyColumns,
+  { name: 'version', type: 'integer' },
+  { name: 'first_seen_at', type: 'timestamptz' },
+  { name: 'last_seen_at', type: 'timestamptz' },
+  { name: 'raw', type: 'jsonb' },
+  { name: 'state_hash', type: 'text' },
+];
+
+const VERSION_COPY_COLUMNS: readonly CopyColumn[] = [
+  { name: 'account', type: 'text' },
+  { name: 'image_id', type: 'text' },
+  { name: 'version', type: 'integer' },
+  ...attributeCopyColumns,
+  { name: 'valid_from', type: 'timestamptz' },
+  { name: 'sync_run_id', type: 'uuid' },
+];
+
+/**
+ * Step 4 of {@link applyPlan} for images without a row: `custom_images` rows and their first
+ * versions, each table by COPY. A stale plan (an image it takes for new is stored already) fails
+ * the primary key and rolls the transaction back.
+ */
+async function insertNewImages(
+  transaction: Transaction,
+  scope: Scope,
+  runId: string,
+  writes: readonly ImageWrite[],
+  at: string,
+): Promise<void> {
+  const { account } = scope;
+  const attributes = (state: ImageState) => ATTRIBUTE_COLUMNS.map((a) => state[a.attribute]);
+  try {
+    const inserted = await copyRows(
+      transaction.client,
+      getTableName(customImages),
+      IMAGE_COPY_COLUMNS,
+      writes.map((w) => [account, w.state.imageId, ...attributes(w.state), w.version, at, at, w.raw, w.hash]),
+    );
+    expectRows('insert images', inserted, writes.length, scope);
+  } catch (error) {
+    if (sqlStateOf(error) !== '23505') throw error;
+    throw new AppError(
+      'db.plan_mismatch',
+      `insert images for ${scope.account}/${scope.regionId}: an image the plan takes for new is stored already: the plan does not match the stored state`,
+      { cause: error, details: { step: 'insert images', account: scope.account, regionId: scope.regionId } },
+    );
+  }
+  const versioned = await copyRows(
+    transaction.client,
+    getTableName(customImageVersions),
+    VERSION_COPY_COLUMNS,
+    writes.map((w) => [account, w.state.imageId, w.version, ...attributes(w.state), at, runId]),
+  );
+  expectRows('insert versions', versioned, writes.length, scope);
+}
+
+/**
+ * Step 4 of {@link applyPlan} for images with a row (changed, or listed again after a deletion): a
+ * chunk of updates and their new versions in one statement, the versions inserted from what the
+ * update returned. `version <` keeps a stale plan from moving an image's version backwards (such
+ * a row is not counted and fails the row check).
+ */
+async function updateImages(
   tx: DbOrTx,
   scope: Scope,
   runId: string,
@@ -275,62 +363,32 @@ async function writeImages(
   at: string,
 ): Promise<void> {
   const { account } = scope;
-  const document = (isNew: boolean) =>
-    JSON.stringify(
-      writes
-        .filter((w) => w.isNew === isNew)
-        .map((w) => jsonRow(w.state.imageId, w.version, w.hash, w.raw, w.state)),
-    );
-  const rows = (isNew: boolean): SQL =>
-    sql`(select ${sql.raw(jsonRowColumns('e'))} from (select jsonb_array_elements(${document(isNew)}::jsonb) as e) as s) as u`;
+  const document = JSON.stringify(
+    writes.map((w) => jsonRow(w.state.imageId, w.version, w.hash, w.raw, w.state)),
+  );
   const names = ATTRIBUTE_COLUMNS.map((a) => `"${a.column.name}"`);
   const attributeList = sql.raw(names.join(', '));
   const attributeValues = sql.raw(names.map((name) => `u.${name}`).join(', '));
   const attributeUpdates = sql.raw(names.map((name) => `${name} = u.${name}`).join(', '));
   const returned = sql.raw(['image_id', 'version', ...names].map((name) => `c.${name}`).join(', '));
-  let counts: { inserted: number; updated: number; versioned: number } | undefined;
-  try {
-    // One statement: the versions are inserted from what the insert and the update returned. The
-    // update's `version <` keeps a stale plan from moving an image's version backwards (such a row
-    // is not counted and fails the row check); a stale "new" image fails the primary key.
-    const result = await tx.execute<{ inserted: number; updated: number; versioned: number }>(sql`
-      with inserted as (
-        insert into ${customImages} as c (account, image_id, ${attributeList}, version,
-          first_seen_at, last_seen_at, deleted_at, raw, state_hash)
-        select ${account}, u.image_id, ${attributeValues}, u.version, ${at}::timestamptz, ${at}::timestamptz,
-          null, u.raw, u.state_hash
-        from ${rows(true)}
-        returning ${returned}
-      ),
-      updated as (
-        update ${customImages} as c set ${attributeUpdates}, version = u.version,
-          last_seen_at = ${at}::timestamptz, deleted_at = null, raw = u.raw, state_hash = u.state_hash
-        from ${rows(false)}
-        where c.account = ${account} and c.image_id = u.image_id and c.version < u.version
-        returning ${returned}
-      ),
-      versioned as (
-        insert into ${customImageVersions} (account, image_id, version, ${attributeList},
-          valid_from, valid_to, sync_run_id)
-        select ${account}, u.image_id, u.version, ${attributeValues}, ${at}::timestamptz, null, ${runId}::uuid
-        from (select * from inserted union all select * from updated) as u
-        returning 1
-      )
-      select (select count(*) from inserted)::int as inserted, (select count(*) from updated)::int as updated,
-        (select count(*) from versioned)::int as versioned`);
-    counts = result.rows[0];
-  } catch (error) {
-    const cause = error instanceof Error ? error.cause : undefined;
-    if ((sqlStateOf(error) ?? sqlStateOf(cause)) !== '23505') throw error;
-    throw new AppError(
-      'db.plan_mismatch',
-      `insert images for ${scope.account}/${scope.regionId}: an image the plan takes for new is stored already: the plan does not match the stored state`,
-      { cause: error, details: { step: 'insert images', account: scope.account, regionId: scope.regionId } },
-    );
-  }
-  const fresh = writes.filter((w) => w.isNew).length;
-  expectRows('insert images', counts?.inserted ?? 0, fresh, scope);
-  expectRows('update images', counts?.updated ?? 0, writes.length - fresh, scope);
+  const result = await tx.execute<{ updated: number; versioned: number }>(sql`
+    with updated as (
+      update ${customImages} as c set ${attributeUpdates}, version = u.version,
+        last_seen_at = ${at}::timestamptz, deleted_at = null, raw = u.raw, state_hash = u.state_hash
+      from (select ${sql.raw(jsonRowColumns('e'))} from (select jsonb_array_elements(${document}::jsonb) as e) as s) as u
+      where c.account = ${account} and c.image_id = u.image_id and c.version < u.version
+      returning ${returned}
+    ),
+    versioned as (
+      insert into ${customImageVersions} (account, image_id, version, ${attributeList},
+        valid_from, valid_to, sync_run_id)
+      select ${account}, u.image_id, u.version, ${attributeValues}, ${at}::timestamptz, null, ${runId}::uuid
+      from updated as u
+      returning 1
+    )
+    select (select count(*) from updated)::int as updated, (select count(*) from versioned)::int as versioned`);
+  const counts = result.rows[0];
+  expectRows('update images', counts?.updated ?? 0, writes.length, scope);
   expectRows('insert versions', counts?.versioned ?? 0, writes.length, scope);
 }
 

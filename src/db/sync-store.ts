@@ -71,7 +71,7 @@ export function createSyncStore(database: Database, options: SyncStoreOptions): 
             findElsewhere: (imageIds) => findImagesElsewhere(tx, scope, imageIds),
             async apply(run, started, outcome, plan) {
               if (plan.status !== 'superseded') {
-                await applyPlan(tx.db, scope, run.id, plan, started.observedAt);
+                await applyPlan(tx, scope, run.id, plan, started.observedAt);
                 await insertDeliveriesForRun(tx.db, run.id);
               }
               await runs.finishRun(tx.db, {

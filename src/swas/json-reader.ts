@@ -3,16 +3,18 @@
  * can store it.
  *
  * Big integers. `UserId` is a 16-digit account id and may exceed 2^53, where `JSON.parse` would
- * silently round it. Before parsing, one regular-expression pass over the body quotes:
- * - every integer under an id key ({@link INTEGER_ID_KEYS}), big or not, so the value's type does
- *   not depend on its size;
- * - any other integer member beyond `Number.MAX_SAFE_INTEGER` (no silent rounding).
- * The pass matches `"Key": digits` followed by `,` `}` or `]`. Inside a JSON string every `"` is
- * escaped as `\"`, and a backslash is not a key character, so the pattern cannot start or end
- * inside a string: string contents are never touched. This replaces a reviver called for every
- * value of every page, several times slower on large listings. A run of 16 or more digits that the
- * pass did not quote (an array element, or digits inside some text) sends that body through the
- * reviver after all, which reads each number's source text: rare, slower, and exact.
+ * silently round it. Integers under an id key ({@link INTEGER_ID_KEYS}) always come out as decimal
+ * text, big or not, so the value's type does not depend on its size; any other integer beyond
+ * `Number.MAX_SAFE_INTEGER` comes out as its digits too (no silent rounding).
+ * - The usual body has no unsafe integer (account ids are 16 digits below 2^53): it is parsed as
+ *   it is, and id keys holding integers are turned into their digits afterwards, which is exact
+ *   for safe integers. A page is a few hundred kilobytes: not copying it matters.
+ * - A body with a run of 16+ digits that is not a safe integer gets one regular-expression pass
+ *   first that quotes `"Key": digits` (followed by `,` `}` or `]`) for id keys and unsafe values.
+ *   Inside a JSON string every `"` is escaped as `\"`, and a backslash is not a key character, so
+ *   the pattern cannot start or end inside a string: string contents are never touched. A long
+ *   run the pass did not quote (an array element, digits inside some text) sends the body through
+ *   a reviver that reads each number's source text: rare, slower, and exact.
  *
  * Storable text. PostgreSQL's text and jsonb cannot hold U+0000, and jsonb rejects a lone UTF-16
  * surrogate. When the body holds either (escaped, as `\u0000` or `\ud800`…; only escapes can
@@ -32,19 +34,47 @@ export const SURROGATE_SUBSTITUTE = '\ufffd';
 export type JsonReadResult = { ok: true; value: unknown } | { ok: false; reason: string };
 
 const INTEGER_MEMBER = /"([A-Za-z0-9_]+)"(\s*:\s*)(-?\d+)(?=\s*[,}\]])/g;
-/** Cheap pre-check: a body without a 16-digit run and without an id key needs no rewriting. */
+/** Cheap pre-check: a body without a 16-digit run has no unsafe integer. */
 const LONG_DIGITS = /\d{16}/;
+const LONG_DIGIT_RUNS = /\d{16,}/g;
 const UNSTORABLE_ESCAPE = /\\u(0000|[dD][89abAB]|[dD][c-fC-F])/;
 
+function hasIdKey(text: string): boolean {
+  for (const key of INTEGER_ID_KEYS) if (text.includes(`"${key}"`)) return true;
+  return false;
+}
+
+/** True when the body holds a run of 16+ digits that is not a safe integer. */
+function hasUnsafeDigits(text: string): boolean {
+  if (!LONG_DIGITS.test(text)) return false;
+  for (const match of text.matchAll(LONG_DIGIT_RUNS)) {
+    if (!Number.isSafeInteger(Number(match[0]))) return true;
+  }
+  return false;
+}
+
 function quoteBigIntegers(text: string): string {
-  let idKeys = false;
-  for (const key of INTEGER_ID_KEYS) if (text.includes(`"${key}"`)) idKeys = true;
-  if (!idKeys && !LONG_DIGITS.test(text)) return text;
   return text.replace(INTEGER_MEMBER, (member, key: string, colon: string, digits: string) =>
     INTEGER_ID_KEYS.has(key) || (digits.length >= 16 && !Number.isSafeInteger(Number(digits)))
       ? `"${key}"${colon}"${digits}"`
       : member,
   );
+}
+
+/** Integer values under id keys, anywhere in `value`, as their digits (in place: `value` is fresh). */
+function idsAsText(value: unknown): void {
+  if (Array.isArray(value)) {
+    for (const inner of value) if (inner !== null && typeof inner === 'object') idsAsText(inner);
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  const record = value as Record<string, unknown>;
+  for (const key in record) {
+    const inner = record[key];
+    if (typeof inner === 'number') {
+      if (Number.isInteger(inner) && INTEGER_ID_KEYS.has(key)) record[key] = String(inner);
+    } else if (inner !== null && typeof inner === 'object') idsAsText(inner);
+  }
 }
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what is matched.
@@ -92,10 +122,14 @@ function keepUnsafeIntegers(_key: string, value: unknown, context?: ReviverConte
 export function readApiJson(text: string): JsonReadResult {
   if (text.trim() === '') return { ok: false, reason: 'empty body' };
   try {
-    const quoted = quoteBigIntegers(text);
-    const value: unknown = hasUnquotedLongDigits(quoted)
-      ? JSON.parse(quoted, keepUnsafeIntegers)
-      : JSON.parse(quoted);
+    let value: unknown;
+    if (hasUnsafeDigits(text)) {
+      const quoted = quoteBigIntegers(text);
+      value = hasUnquotedLongDigits(quoted) ? JSON.parse(quoted, keepUnsafeIntegers) : JSON.parse(quoted);
+    } else {
+      value = JSON.parse(text);
+    }
+    if (hasIdKey(text)) idsAsText(value);
     return { ok: true, value: UNSTORABLE_ESCAPE.test(text) ? storableValue(value) : value };
   } catch (error) {
     // V8's message quotes the body (a token, a stretch of it), which may echo request parameters:

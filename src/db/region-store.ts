@@ -19,8 +19,8 @@ import { customImages, customImageVersions, imageEvents } from './schema/index.t
  * The database side of a region sync (SPEC §5.3): the per-scope lock, the reads of a scope at
  * commit (keys and hashes of every image, full states of the few the plan needs), and the
  * set-based write of a {@link SyncPlan}. Every write is a fixed number of statements whatever the
- * region's size: rows travel as one bound parameter each (a jsonb document, or arrays `unnest`ed
- * with `sql.param` so drizzle does not expand them). Nothing is kept between syncs: any process
+ * region's size (bar one per 500 changed images): rows travel by COPY, or as one bound parameter
+ * each (a jsonb document, or arrays `unnest`ed with `sql.param` so drizzle does not expand them). Nothing is kept between syncs: any process
  * syncs any region equally fast.
  */
 
@@ -162,19 +162,19 @@ export async function findImagesElsewhere(
  * 1. records a watch poll's observation of the unchanged images it read (`last_seen_at`);
  * 2. rewrites stale or missing hashes of unchanged states (no version);
  * 3. closes `plan.closeVersions` (`valid_to = observedAt`);
- * 4. inserts the new images of `plan.writes` and updates the others (attributes, hash, `version`,
- *    `raw`, `last_seen_at`, `deleted_at = null`; new ones `first_seen_at`), and inserts their new
- *    current versions (`valid_from = observedAt`), in one statement;
+ * 4. inserts the new images of `plan.writes` and their first versions (COPY), and updates the
+ *    others (attributes, hash, `version`, `raw`, `last_seen_at`, `deleted_at = null`) with their
+ *    new current versions (`valid_from = observedAt`);
  * 5. sets `deleted_at = observedAt` for `plan.deletions`;
- * 6. inserts `plan.events` into `image_events`.
+ * 6. inserts `plan.events` into `image_events` (COPY).
  * An unchanged listing writes nothing here. Each step checks the number of rows it touched against
  * the plan and throws `db.plan_mismatch` (rolling the transaction back) when they differ.
  *
- * Written for the sizes of a large region: rows travel as ONE `jsonb` parameter per statement of
- * up to {@link WRITE_CHUNK_ROWS} rows (an
- * array of row arrays, unpacked by `jsonb_array_elements` in the select list, which streams rows
- * instead of collecting them in a tuplestore). New images are plain inserts, not `on conflict`
- * upserts. Statements that touch a few rows by id find them through the primary key.
+ * Written for the sizes of a large region: bulk inserts stream through COPY in small pieces (no
+ * string of the whole region is ever built); updates carry up to {@link WRITE_CHUNK_ROWS} rows as
+ * ONE `jsonb` parameter (an array of row arrays, unpacked by `jsonb_array_elements` in the select
+ * list, which streams rows instead of collecting them in a tuplestore). Statements that touch a
+ * few rows by id find them through the primary key.
  */
 export async function applyPlan(
   transaction: Transaction,

@@ -20,8 +20,8 @@ import { customImages, customImageVersions, imageEvents } from './schema/index.t
  * commit (keys and hashes of every image, full states of the few the plan needs), and the
  * set-based write of a {@link SyncPlan}. Every write is a fixed number of statements whatever the
  * region's size (bar one per 500 changed images): rows travel by COPY, or as one bound parameter
- * each (a jsonb document, or arrays `unnest`ed with `sql.param` so drizzle does not expand them). Nothing is kept between syncs: any process
- * syncs any region equally fast.
+ * each (a jsonb document, or arrays `unnest`ed with `sql.param` so drizzle does not expand them).
+ * Nothing is kept between syncs: any process syncs any region equally fast.
  */
 
 export interface RegionLockOptions {

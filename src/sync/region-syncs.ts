@@ -51,7 +51,9 @@ export function createRegionSyncs(deps: RegionSyncsDeps): RegionSyncs {
     // Resolved on first call, after the run row exists, so that an account the process cannot
     // read (no credentials) is a recorded failure of the region, not a lost one.
     const lister: ImageLister = {
-      listAllImages: (regionId, signal) => deps.listerFor(scope.account).listAllImages(regionId, signal),
+      // `known` (the scope's stored hashes) lets the listing keep unchanged images as ids and hashes.
+      listAllImages: (regionId, signal, known) =>
+        deps.listerFor(scope.account).listAllImages(regionId, signal, known),
       listImagesByIds: (regionId, imageIds, signal) =>
         deps.listerFor(scope.account).listImagesByIds(regionId, imageIds, signal),
     };

@@ -2,11 +2,10 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { type App, createApp } from '../../src/app.ts';
 import { type Environment, loadConfig } from '../../src/config/load-config.ts';
-import { createSyncStore } from '../../src/db/sync-store.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import type { Simulator } from '../../src/simulator/index.ts';
 import { type FullSyncReport, runFullSync } from '../../src/sync/full-sync.ts';
-import { type RegionSyncResult, runRegionSync } from '../../src/sync/run-sync.ts';
+import type { RegionSyncResult } from '../../src/sync/run-sync.ts';
 import { uniquePrefix } from './test-database.ts';
 
 export interface SyncHarness {
@@ -48,25 +47,14 @@ export async function createSyncHarness(
   await sql.connect();
   const account = config.accounts[0]!;
   const client = app.swasClient(account);
-  const store = createSyncStore(app.database(), {
-    heartbeatMs: config.sync.heartbeatMs,
-    lockTimeoutMs: config.sync.lockTimeoutMs,
-    clock: app.clock,
-  });
+  // The use case both drivers call, as the composition root builds it.
+  const regionSyncs = app.regionSyncs();
   const syncRegion = (regionId: string) =>
-    runRegionSync(
-      { lister: client, store, clock: app.clock, ids: app.ids },
-      { scope: { account: account.name, regionId }, trigger: 'manual', deleteBrake: config.sync.deleteBrake },
-    );
+    regionSyncs.syncRegion({ account: account.name, regionId }, { trigger: 'manual' });
   const watchRegion = (regionId: string, imageIds: readonly string[]) =>
-    runRegionSync(
-      { lister: client, store, clock: app.clock, ids: app.ids },
-      {
-        scope: { account: account.name, regionId },
-        trigger: 'watch',
-        watchImageIds: imageIds,
-        deleteBrake: config.sync.deleteBrake,
-      },
+    regionSyncs.syncRegion(
+      { account: account.name, regionId },
+      { trigger: 'watch', watchImageIds: imageIds },
     );
   return {
     app,

@@ -3,32 +3,24 @@
  * composition root and prints both durations (ms). With nothing cached between syncs the two
  * should match; a gap would mean the process keeps state that makes later syncs cheaper.
  *
- * Usage (environment as for `sync --once`): node bench/noop-twice.ts <regionId>
+ * Usage (environment as for `sync --once`; bench/sync-process.ts gives it the executable's node
+ * flags): node bench/noop-twice.ts <regionId>
  */
 import { createApp } from '../src/app.ts';
 import { loadConfig } from '../src/config/load-config.ts';
-import { createSyncStore } from '../src/db/sync-store.ts';
 import { silentLogger } from '../src/observability/logger.ts';
-import { runRegionSync } from '../src/sync/run-sync.ts';
 
 const regionId = process.argv[2] ?? 'cn-hangzhou';
 const config = loadConfig(process.env, { readFile: () => '' });
 const app = createApp(config, { logger: silentLogger });
 const account = config.accounts[0];
 if (!account) throw new Error('no account configured');
-const store = createSyncStore(app.database(), {
-  heartbeatMs: config.sync.heartbeatMs,
-  lockTimeoutMs: config.sync.lockTimeoutMs,
-  clock: app.clock,
-});
-const lister = app.swasClient(account);
+// The use case `sync --once` and the worker call.
+const regionSyncs = app.regionSyncs();
 const durations: number[] = [];
 for (let round = 0; round < 2; round++) {
   const started = performance.now();
-  const result = await runRegionSync(
-    { lister, store, clock: app.clock, ids: app.ids },
-    { scope: { account: account.name, regionId }, trigger: 'manual', deleteBrake: config.sync.deleteBrake },
-  );
+  const result = await regionSyncs.syncRegion({ account: account.name, regionId }, { trigger: 'manual' });
   if (result.status !== 'succeeded') throw new Error(`sync ${result.status}: ${result.error}`);
   durations.push(performance.now() - started);
 }

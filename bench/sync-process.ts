@@ -81,6 +81,18 @@ function timed(command: string, args: string[], env: Record<string, string>): Pr
   });
 }
 
+/** The node flags bin/swas-inventory runs with (heap sizing, hooks), so a figure in one process is comparable. */
+async function binNodeFlags(): Promise<string[]> {
+  const script = await readFile(BIN, 'utf8');
+  const line = /^exec node (.*) "\$root\/src\/cli\/main\.ts" "\$@"$/m.exec(script);
+  if (!line?.[1]) throw new Error(`no exec line in ${BIN}`);
+  const root = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
+  return line[1]
+    .replaceAll('"$root', `"${root}`)
+    .split(' ')
+    .map((flag) => flag.replaceAll('"', ''));
+}
+
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -211,7 +223,10 @@ async function measureSize(
         database,
       ),
     );
-    const twice = await timed(process.execPath, [NOOP_TWICE, REGION], env(database));
+    const twice = await timed(process.execPath, [...(await binNodeFlags()), NOOP_TWICE, REGION], {
+      ...env(database),
+      NODE_COMPILE_CACHE: `${os.tmpdir()}/swas-inventory-compile-cache`,
+    });
     const [first, second] = twice.stdout.trim().split(' ').map(Number);
     cold.push(first ?? Number.NaN);
     warm.push(second ?? Number.NaN);

@@ -111,7 +111,10 @@ async function admin<T>(work: (client: pg.Client) => Promise<T>, database = 'pos
   }
 }
 
+const loadAverage = () => os.loadavg().map((n) => n.toFixed(1)).join(' ');
+
 async function main(): Promise<void> {
+  const loadAtStart = loadAverage();
   if (!existsSync(TIME)) throw new Error(`${TIME} is needed to measure peak RSS (apt-get install time)`);
   const simulator = await startSimulator({
     port: 0,
@@ -156,6 +159,7 @@ async function main(): Promise<void> {
     `- date: ${new Date().toISOString()}`,
     `- machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
     `- Node ${process.version}; ${pgVersion.split(' on ')[0]}`,
+    `- load average (1, 5, 15 min) at the start ${loadAtStart}, at the end ${loadAverage()}: other work on the machine inflates the times`,
     '',
     ...sections,
     '<!-- sync-process:end -->',

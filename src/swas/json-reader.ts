@@ -36,7 +36,7 @@ export type JsonReadResult = { ok: true; value: unknown } | { ok: false; reason:
 const INTEGER_MEMBER = /"([A-Za-z0-9_]+)"(\s*:\s*)(-?\d+)(?=\s*[,}\]])/g;
 /** Cheap pre-check: a body without a 16-digit run has no unsafe integer. */
 const LONG_DIGITS = /\d{16}/;
-const LONG_DIGIT_RUNS = /\d{16,}/g;
+const LONG_NUMBER_VALUES = /[:[,]\s*-?(\d{16,})(?=\s*[,}\]])/g;
 const UNSTORABLE_ESCAPE = /\\u(0000|[dD][89abAB]|[dD][c-fC-F])/;
 
 function hasIdKey(text: string): boolean {
@@ -44,11 +44,15 @@ function hasIdKey(text: string): boolean {
   return false;
 }
 
-/** True when the body holds a run of 16+ digits that is not a safe integer. */
+/**
+ * True when the body may hold an integer that is not safe: a run of 16+ digits that stands as a
+ * value (after `:` `[` or `,`, before `,` `}` or `]`). Digits inside text (`"ubuntu-2024…"`) do
+ * not count; text that happens to look like a value only costs the exact path.
+ */
 function hasUnsafeDigits(text: string): boolean {
   if (!LONG_DIGITS.test(text)) return false;
-  for (const match of text.matchAll(LONG_DIGIT_RUNS)) {
-    if (!Number.isSafeInteger(Number(match[0]))) return true;
+  for (const match of text.matchAll(LONG_NUMBER_VALUES)) {
+    if (!Number.isSafeInteger(Number(match[1]))) return true;
   }
   return false;
 }

@@ -410,7 +410,13 @@ export function createApp(config: Config, deps: AppDeps): App {
                 const { startWebhookWorker } = await import('./jobs/webhook-delivery-jobs.ts');
                 await ensureBootstrapEndpoint(openWebhookStore(), ids, config.webhook.bootstrap);
                 const deliveries = await startWebhookWorker(
-                  { delivery: app.webhookDelivery(), store: openWebhookStore(), clock, logger: deps.logger },
+                  {
+                    delivery: app.webhookDelivery(),
+                    store: openWebhookStore(),
+                    clock,
+                    logger: deps.logger,
+                    databaseTarget: db.target,
+                  },
                   { connection, prefix },
                 );
                 deliveryQueue = deliveries.queue;

@@ -415,7 +415,7 @@ export function createApp(config: Config, deps: AppDeps): App {
           components: [
             {
               name: 'webhook deliveries',
-              start: async ({ connection, prefix }) => {
+              start: async ({ connection, prefix, onError }) => {
                 const { startWebhookWorker } = await import('./jobs/webhook-delivery-jobs.ts');
                 await ensureBootstrapEndpoint(openWebhookStore(), ids, config.webhook.bootstrap);
                 const deliveries = await startWebhookWorker(
@@ -426,7 +426,7 @@ export function createApp(config: Config, deps: AppDeps): App {
                     logger: deps.logger,
                     databaseTarget: db.target,
                   },
-                  { connection, prefix },
+                  { connection, prefix, onError },
                 );
                 deliveryQueue = deliveries.queue;
                 return deliveries;

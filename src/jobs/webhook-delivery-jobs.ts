@@ -190,16 +190,20 @@ export async function startWebhookWorker(
     if (job && job.attemptsMade < (job.opts.attempts ?? 1) && !(err instanceof UnrecoverableError)) return;
     onError('webhook job', err);
   });
-  await queue.upsertJobScheduler(
-    WEBHOOK_SWEEP_SCHEDULER_ID,
-    { every: sweepEveryMs },
-    { name: JOB_NAMES.sweep },
-  );
+  const upsertSweep = () =>
+    queue.upsertJobScheduler(WEBHOOK_SWEEP_SCHEDULER_ID, { every: sweepEveryMs }, { name: JOB_NAMES.sweep });
+  await upsertSweep();
+  // A Redis that comes back empty lost the scheduler too: without it, deliveries whose jobs were
+  // lost would wait for a restart. Upserting is idempotent, so every reconnect does it.
+  const onReady = () =>
+    void upsertSweep().catch((error: unknown) => onError('webhook sweep scheduler', error));
+  options.connection.on('ready', onReady);
   return {
     queue,
     worker,
     close: async () => {
       stopping.abort();
+      options.connection.off('ready', onReady);
       await worker.close();
       await queue.close();
     },

@@ -160,4 +160,59 @@ describe('webhook delivery jobs', () => {
     expect(receiver.requests).toHaveLength(80);
     expect(receiver.acceptedIds().sort()).toEqual([...ids].sort());
   });
+
+  it('fails malformed, unknown and non-retryable jobs after one attempt, and retries one the database could not serve', async () => {
+    const { app, start, connection } = await setup(60_000);
+    const failures = new Map<string, number>();
+    const watch = (worker: WebhookWorker) =>
+      worker.worker.on('failed', (job) => {
+        if (job?.id) failures.set(job.id, (failures.get(job.id) ?? 0) + 1);
+      });
+    const worker = await start();
+    watch(worker);
+    await worker.queue.add('deliver', { endpointId: 'not-an-id' }, { jobId: 'malformed' });
+    await worker.queue.add('frobnicate', {}, { jobId: 'unknown' });
+
+    // Workers whose database cannot serve: one missing (only an operator can fix that), one refusing.
+    const elsewhere = async (databaseUrl: string) => {
+      const other = createApp(loadConfig({ DATABASE_URL: databaseUrl }, { readFile: () => '' }), {
+        logger: silentLogger,
+      });
+      const otherWorker = await startWebhookWorker(
+        {
+          delivery: other.webhookDelivery(),
+          store: other.webhookStore(),
+          clock: other.clock,
+          logger: silentLogger,
+        },
+        { connection, prefix: uniquePrefix('webhooks-broken'), sweepEveryMs: 60_000 },
+      );
+      cleanups.push(async () => {
+        await otherWorker.queue.obliterate({ force: true });
+        await otherWorker.close();
+        await other.close();
+      });
+      watch(otherWorker);
+      return otherWorker;
+    };
+    const missing = new URL(app.config.databaseUrl);
+    missing.pathname = `/swas_missing_${Date.now()}`;
+    const noDatabase = await elsewhere(missing.toString());
+    const down = await elsewhere('postgres://postgres@127.0.0.1:1/postgres');
+    const endpointId = app.ids.uuid();
+    await noDatabase.queue.add('deliver', { endpointId }, { jobId: 'no-database' });
+    await down.queue.add('deliver', { endpointId }, { jobId: 'database-down' });
+
+    await waitFor('the database-down job to be tried again', () => (failures.get('database-down') ?? 0) >= 2);
+    for (const [queue, id] of [
+      [worker.queue, 'malformed'],
+      [worker.queue, 'unknown'],
+      [noDatabase.queue, 'no-database'],
+    ] as const) {
+      await waitFor(`${id} to fail`, () => failures.has(id));
+      expect(failures.get(id), id).toBe(1);
+      // Failed for good (removed), not waiting for another attempt.
+      expect(await queue.getJob(id), id).toBeUndefined();
+    }
+  });
 });

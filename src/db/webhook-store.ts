@@ -146,6 +146,8 @@ export interface WebhookStore {
    * recorded or the lease ends.
    */
   claimDue(endpointId: string, limit: number, leaseMs: number): Promise<ClaimedDelivery[]>;
+  /** Gives claims back untried (each attempt uncounted, its lease ended), in one statement. */
+  releaseClaims(claims: readonly ClaimedDelivery[]): Promise<void>;
   /**
    * Writes the outcomes of a batch of attempts in one statement, each only where the row is still
    * at the attempt that was claimed; returns those written (the others lost their lease).
@@ -384,6 +386,16 @@ export function createWebhookStore(db: Db): WebhookStore {
           for update of d skip locked`,
         leaseMs,
       );
+    },
+
+    async releaseClaims(claims) {
+      if (claims.length === 0) return;
+      await db.execute(sql`
+        update ${webhookDeliveries} d
+        set attempts = d.attempts - 1, locked_until = null
+        from unnest(${sql.param(claims.map((c) => c.id))}::bigint[], ${sql.param(claims.map((c) => c.attempt))}::int[])
+          as c(id, attempt)
+        where d.id = c.id and d.attempts = c.attempt and d.status = 'pending'`);
     },
 
     async recordOutcomes(records) {

@@ -144,8 +144,11 @@ export function createWebhookDelivery(
   const perEndpoint = options.perEndpointConcurrency ?? 8;
   // Claim again once half the endpoint's slots are free, so each claim fetches several rows.
   const lowWater = Math.max(1, Math.floor(perEndpoint / 2));
-  // Longer than any attempt can take (the timeout bounds it), so a live lease is never taken over.
-  const leaseMs = options.timeoutMs + 30_000;
+  // A claimed row waits at most one attempt for its slot, then takes at most one attempt (the
+  // timeout bounds each): the lease outlasts both, so a live claim is never taken over.
+  const leaseMs = 2 * options.timeoutMs + 30_000;
+  // An endpoint that answers within this is worth claiming ahead for.
+  const fastMs = options.timeoutMs / 4;
   const active = new Map<string, number>();
   /** The endpoints this process is delivering to for the queue, and how to tell each to look again. */
   const running = new Map<string, Wake>();
@@ -319,9 +322,10 @@ export function createWebhookDelivery(
   }
 
   /**
-   * One endpoint's lane: claims as many due deliveries as it has free slots (again once half of
-   * them are free), sends each as soon as it is claimed, and ends when nothing is due and nothing
-   * is in flight. `wake` lets the queue tell a running lane that more has arrived.
+   * One endpoint's lane: claims due deliveries, sends each as soon as a slot is free, and ends
+   * when nothing is due and nothing is in flight. While the endpoint answers fast it claims up to
+   * one more slot's worth ahead, so sends never wait for a claim's round trip; a slow or hanging
+   * endpoint gets no more claims than free slots. `wake` tells a running lane that more arrived.
    */
   async function runLane(
     endpointId: string,
@@ -330,35 +334,55 @@ export function createWebhookDelivery(
   ): Promise<void> {
     const inflight = new Set<Promise<void>>();
     const writer = createWriter(report);
+    /** Claimed, waiting for a free slot (only while the endpoint answers fast). */
+    const queued: ClaimedDelivery[] = [];
+    let fast = false;
     let failure: unknown;
     // The last claim got fewer rows than it asked for: nothing else is due until a poke.
     let exhausted = false;
+    const free = () => perEndpoint - (active.get(endpointId) ?? 0);
+    const release = async () => {
+      const unsent = queued.splice(0);
+      if (unsent.length === 0 || writer.halted()) return;
+      await store.releaseClaims(unsent).catch(() => undefined);
+    };
     try {
       for (;;) {
         if (lane.wake?.take()) exhausted = false;
-        const room = perEndpoint - (active.get(endpointId) ?? 0);
         const open = !lane.stopped() && !writer.halted() && failure === undefined;
-        if (open && room > 0 && !exhausted && (inflight.size === 0 || room >= lowWater)) {
-          let claims: ClaimedDelivery[] = [];
+        if (!open) await release();
+        while (queued.length > 0 && free() > 0) {
+          const claim = queued.shift() as ClaimedDelivery;
+          const started = clock.now();
+          const sending: Promise<void> = attempt(claim, lane.signal)
+            .then((judged) => {
+              fast = judged.statusCode !== null && clock.now() - started < fastMs;
+              writer.add(judged);
+            })
+            .finally(() => inflight.delete(sending));
+          inflight.add(sending);
+        }
+        const wanted = free() + (fast ? perEndpoint : 0) - queued.length;
+        if (open && !exhausted && wanted > 0 && (inflight.size === 0 || wanted >= lowWater)) {
           try {
-            claims = await store.claimDue(endpointId, room, leaseMs);
+            const claims = await store.claimDue(endpointId, wanted, leaseMs);
+            exhausted = claims.length < wanted;
+            queued.push(...claims);
           } catch (error) {
             failure = error;
           }
-          exhausted = claims.length < room;
-          for (const claim of claims) {
-            const sending: Promise<void> = attempt(claim, lane.signal)
-              .then((judged) => writer.add(judged))
-              .finally(() => inflight.delete(sending));
-            inflight.add(sending);
-          }
           continue;
         }
-        if (inflight.size === 0) break;
+        if (inflight.size === 0) {
+          // Another lane of this process holds the endpoint's slots: leave the rows to it.
+          await release();
+          break;
+        }
         await Promise.race([...inflight, ...(lane.wake ? [lane.wake.next()] : [])]);
       }
     } finally {
       await Promise.allSettled([...inflight]);
+      await release();
       await writer.close().catch((error: unknown) => {
         failure ??= error;
       });

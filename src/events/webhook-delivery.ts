@@ -97,8 +97,10 @@ export function retryDelay(scheduleMs: number, random: () => number): number {
   return Math.round(scheduleMs * (0.8 + 0.4 * random()));
 }
 
-/** An attempt's outcome as it is to be written: a batched record, or a 410 (handled on its own). */
-type Judged = AttemptRecord | { claim: ClaimedDelivery; kind: 'gone'; statusCode: number };
+/** A 410 answer: handled on its own, since it ends every pending delivery of the endpoint. */
+type GoneRecord = { claim: ClaimedDelivery; kind: 'gone'; statusCode: number };
+/** An attempt's outcome as it is to be written. */
+type Judged = AttemptRecord | GoneRecord;
 
 /** "Look again": set by whoever learns that deliveries may have become due, taken by the lane. */
 interface Wake {
@@ -285,9 +287,9 @@ export function createWebhookDelivery(
       }
     };
 
-    const endGone = async (judged: Judged) => {
+    const endGone = async (judged: GoneRecord) => {
       try {
-        await store.recordGone(judged.claim, judged.statusCode ?? 410);
+        await store.recordGone(judged.claim, judged.statusCode);
       } catch (error) {
         failure ??= error;
         return;

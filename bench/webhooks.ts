@@ -40,6 +40,7 @@ const withDatabase = (database: string) => {
 };
 const databaseUrl = withDatabase(name);
 
+const loadAtStart = os.loadavg();
 const committedAt = new Map<string, number>();
 const latencies: number[] = [];
 const seen = new Set<string>();
@@ -150,6 +151,7 @@ await admin.connect();
 await admin.query(`drop database if exists "${name}" with (force)`);
 await admin.end();
 
+const loadText = (load: number[]) => load.map((l) => l.toFixed(1)).join(' ');
 const sorted = [...latencies].sort((a, b) => a - b);
 const pct = (p: number) =>
   Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN);
@@ -158,10 +160,7 @@ const deliverRate = Math.round((seen.size * 1000) / totalMs);
 const lines = [
   '# Webhook delivery benchmark',
   '',
-  `${new Date().toISOString()} · ${os.cpus().length} CPU · load ${os
-    .loadavg()
-    .map((l) => l.toFixed(1))
-    .join(' ')} · Node ${process.version}`,
+  `${new Date().toISOString()} · ${os.cpus().length} CPU · load (1/5/15 min) ${loadText(loadAtStart)} at start, ${loadText(os.loadavg())} at end · Node ${process.version}`,
   '',
   `Target: ${RATE} events/s for ${SECONDS} s, one endpoint on loopback, through the worker's queue path.`,
   '',

@@ -10,7 +10,11 @@ import { createScheduleStore } from './db/schedule-store.ts';
 import { createSyncRunStore } from './db/sync-run-store.ts';
 import { ABANDON_AFTER_HEARTBEATS, createSyncStore } from './db/sync-store.ts';
 import { createWebhookStore, type WebhookStore } from './db/webhook-store.ts';
-import { createWebhookDelivery, type WebhookDelivery } from './events/webhook-delivery.ts';
+import {
+  createWebhookDelivery,
+  type WebhookDelivery,
+  type WebhookDeliveryMetrics,
+} from './events/webhook-delivery.ts';
 import {
   createWebhookDispatcher,
   ensureBootstrapEndpoint,
@@ -157,6 +161,10 @@ export function createApp(config: Config, deps: AppDeps): App {
     apiCall: (labels) => metrics?.swas.apiCall(labels),
     throttled: (labels) => metrics?.swas.throttled(labels),
     budgetWait: (labels, seconds) => metrics?.swas.budgetWait(labels, seconds),
+  };
+  const deliveryMetrics: WebhookDeliveryMetrics = {
+    attempt: (labels) => metrics?.webhooks.attempt(labels),
+    delivered: (labels, seconds) => metrics?.webhooks.delivered(labels, seconds),
   };
   let budgetRedis: Promise<Redis> | undefined;
   let warnedLocal = false;
@@ -324,6 +332,7 @@ export function createApp(config: Config, deps: AppDeps): App {
           ids,
           random,
           logger: deps.logger,
+          metrics: deliveryMetrics,
         },
         {
           retryScheduleMs: config.webhook.retryScheduleMs,
@@ -406,12 +415,18 @@ export function createApp(config: Config, deps: AppDeps): App {
           components: [
             {
               name: 'webhook deliveries',
-              start: async ({ connection, prefix }) => {
+              start: async ({ connection, prefix, onError }) => {
                 const { startWebhookWorker } = await import('./jobs/webhook-delivery-jobs.ts');
                 await ensureBootstrapEndpoint(openWebhookStore(), ids, config.webhook.bootstrap);
                 const deliveries = await startWebhookWorker(
-                  { delivery: app.webhookDelivery(), store: openWebhookStore(), clock, logger: deps.logger },
-                  { connection, prefix },
+                  {
+                    delivery: app.webhookDelivery(),
+                    store: openWebhookStore(),
+                    clock,
+                    logger: deps.logger,
+                    databaseTarget: db.target,
+                  },
+                  { connection, prefix, onError },
                 );
                 deliveryQueue = deliveries.queue;
                 return deliveries;

@@ -5,7 +5,8 @@ import type { Db } from './client.ts';
 /**
  * The database side of the metrics gauges (observability/metrics.ts), read at each scrape so every
  * replica reports the same: current images per account and status label, and the observation
- * instant (`started_at`, PostgreSQL's clock) of each scope's newest complete listing.
+ * instant (`started_at`, PostgreSQL's clock) of each scope's newest complete listing, and the
+ * webhook deliveries still pending.
  * `db` is a function so that building the metrics never opens a connection by itself.
  */
 export function createMetricsSources(db: () => Db): Required<MetricsSources> {
@@ -30,6 +31,15 @@ export function createMetricsSources(db: () => Db): Required<MetricsSources> {
         regionId: row.region_id,
         observedAt: Number(row.started_ms),
       }));
+    },
+    async pendingDeliveries() {
+      // The partial index on pending rows keeps this to the backlog, however long the log is.
+      const result = await db().execute<{ format: string; count: number }>(sql`
+        select w.format, count(*)::int as count
+          from webhook_deliveries d join webhook_endpoints w on w.id = d.endpoint_id and w.enabled
+         where d.status = 'pending'
+         group by 1`);
+      return result.rows.map((row) => ({ format: row.format, count: Number(row.count) }));
     },
   };
 }

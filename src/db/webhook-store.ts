@@ -61,15 +61,6 @@ export interface ClaimedDelivery {
   endpoint: Pick<WebhookEndpoint, 'id' | 'url' | 'secret' | 'format'>;
 }
 
-/** A pending delivery as the queue side needs it (ids only: job data never holds secrets). */
-export interface PendingDelivery {
-  id: number;
-  endpointId: string;
-  attempts: number;
-  /** Epoch ms. */
-  nextAttemptAt: number;
-}
-
 export interface DeliveryRow {
   id: number;
   status: DeliveryStatus;
@@ -103,11 +94,29 @@ export interface RedriveResult {
   endpointDisabled: number[];
 }
 
-export type FailureOutcome =
+/** The outcome of one attempt, written with the others of a batch by `recordOutcomes`. */
+export type AttemptRecord =
+  | { claim: ClaimedDelivery; kind: 'delivered'; statusCode: number }
   /** Try again after `retryInMs`. */
-  | { kind: 'retry'; statusCode: number | null; error: string; retryInMs: number }
+  | { claim: ClaimedDelivery; kind: 'retry'; statusCode: number | null; error: string; retryInMs: number }
   /** The schedule is spent: the delivery is dead. */
-  | { kind: 'dead'; statusCode: number | null; error: string };
+  | { claim: ClaimedDelivery; kind: 'dead'; statusCode: number | null; error: string };
+
+/** A row whose outcome was written (its lease still held). */
+export interface RecordedOutcome {
+  id: number;
+  /** Seconds from the commit that wrote the delivery row to the write of this outcome. */
+  sinceCommitSeconds: number;
+}
+
+/** Pending deliveries of one endpoint, as the queue side needs them (ids only: job data never holds secrets). */
+export interface EndpointDue {
+  endpointId: string;
+  /** How many are pending. */
+  count: number;
+  /** When the earliest of them can be claimed (due and its lease, if any, run out), epoch ms. */
+  dueAt: number;
+}
 
 export interface WebhookStore {
   addEndpoint(input: NewWebhookEndpoint): Promise<WebhookEndpoint>;
@@ -126,26 +135,24 @@ export interface WebhookStore {
   ): Promise<string>;
   /** Endpoints (enabled) that have deliveries due now and not leased. */
   endpointsWithDue(): Promise<string[]>;
-  /** The earliest `next_attempt_at` of a pending delivery of an enabled endpoint (epoch ms), or null. */
-  nextDueAt(): Promise<number | null>;
   /**
-   * Claims up to `limit` due deliveries of one endpoint (`FOR UPDATE SKIP LOCKED`, then a lease
-   * of `leaseMs`): no other process can claim them until the outcome is recorded or the lease ends.
+   * When the next pending delivery (of an enabled endpoint; of `endpointId` if given) can be
+   * claimed: due and its lease, if any, run out (epoch ms), or null when there is none.
+   */
+  nextDueAt(endpointId?: string): Promise<number | null>;
+  /**
+   * Claims up to `limit` due deliveries of one endpoint in one statement (`FOR UPDATE SKIP
+   * LOCKED`, then a lease of `leaseMs`): no other process can claim them until the outcome is
+   * recorded or the lease ends.
    */
   claimDue(endpointId: string, limit: number, leaseMs: number): Promise<ClaimedDelivery[]>;
+  /** Gives claims back untried (each attempt uncounted, its lease ended), in one statement. */
+  releaseClaims(claims: readonly ClaimedDelivery[]): Promise<void>;
   /**
-   * Claims one delivery by id when it is pending, due and not leased. Otherwise says why:
-   * `not-due` (with the time it is due), or `settled` (delivered, dead, leased, disabled, gone).
+   * Writes the outcomes of a batch of attempts in one statement, each only where the row is still
+   * at the attempt that was claimed; returns those written (the others lost their lease).
    */
-  claimById(
-    id: number,
-    leaseMs: number,
-  ): Promise<ClaimedDelivery | { state: 'not-due'; nextAttemptAt: number } | { state: 'settled' }>;
-  /** Gives a claim back untried (the attempt is not counted, the lease ends). */
-  releaseClaim(claim: ClaimedDelivery): Promise<void>;
-  /** Each `record*` returns false when the lease was lost (another attempt owns the row now). */
-  recordDelivered(claim: ClaimedDelivery, statusCode: number): Promise<boolean>;
-  recordFailure(claim: ClaimedDelivery, outcome: FailureOutcome): Promise<PendingDelivery | null>;
+  recordOutcomes(records: readonly AttemptRecord[]): Promise<RecordedOutcome[]>;
   /**
    * `410 Gone`: disables the endpoint and ends every pending delivery of it `dead` (reason:
    * endpoint gone), in one transaction.
@@ -154,12 +161,12 @@ export interface WebhookStore {
   listDeliveries(query?: ListDeliveriesQuery): Promise<DeliveryRow[]>;
   redrive(ids: readonly number[]): Promise<RedriveResult>;
   /**
-   * Pending deliveries of enabled endpoints that are not leased (or whose lease ran out), due
-   * before `horizonMs` from now: what the sweeper (re-)enqueues.
+   * Per enabled endpoint with pending deliveries, the earliest moment one can be claimed, where
+   * that is within `horizonMs` from now: what the sweeper hands to the queue.
    */
-  pendingUnleased(limit: number, horizonMs?: number): Promise<PendingDelivery[]>;
-  /** Pending deliveries of one sync run: what the worker enqueues after the sync commits. */
-  pendingForRun(runId: string): Promise<PendingDelivery[]>;
+  dueEndpoints(horizonMs: number): Promise<EndpointDue[]>;
+  /** The endpoints with pending deliveries of one sync run: what the worker kicks after the sync commits. */
+  endpointsOfRun(runId: string): Promise<EndpointDue[]>;
 }
 
 /** Text for `last_error`: no NUL (PostgreSQL text cannot hold it), short. */
@@ -259,17 +266,20 @@ const claimable = sql`d.status = 'pending' and d.next_attempt_at <= now()
   and exists (select 1 from ${webhookEndpoints} w where w.id = d.endpoint_id and w.enabled)`;
 
 export function createWebhookStore(db: Db): WebhookStore {
-  const pendingRows = async (where: ReturnType<typeof sql>, limit: number) => {
-    const result = await db.execute<{ id: string; endpoint_id: string; attempts: number; next: number }>(sql`
-      select d.id, d.endpoint_id, d.attempts, ${ms(sql`d.next_attempt_at`)} as next
+  /** Pending deliveries of enabled endpoints matching `where`, per endpoint, with the moment the earliest can be claimed. */
+  const dueOf = async (where: ReturnType<typeof sql>, having: ReturnType<typeof sql>) => {
+    const due = sql`min(greatest(d.next_attempt_at, coalesce(d.locked_until, d.next_attempt_at)))`;
+    const result = await db.execute<{ endpoint_id: string; n: number; due: number }>(sql`
+      select d.endpoint_id, count(*)::int as n, ${ms(due)} as due
       from ${webhookDeliveries} d
+      join ${webhookEndpoints} w on w.id = d.endpoint_id and w.enabled
       where d.status = 'pending' and ${where}
-      order by d.next_attempt_at limit ${limit}`);
+      group by d.endpoint_id
+      having ${having}`);
     return result.rows.map((row) => ({
-      id: Number(row.id),
       endpointId: row.endpoint_id,
-      attempts: row.attempts,
-      nextAttemptAt: Number(row.next),
+      count: Number(row.n),
+      dueAt: Number(row.due),
     }));
   };
 
@@ -356,12 +366,13 @@ export function createWebhookStore(db: Db): WebhookStore {
       return result.rows.map((row) => row.endpoint_id);
     },
 
-    async nextDueAt() {
+    async nextDueAt(endpointId) {
+      const only = endpointId === undefined ? sql`true` : sql`d.endpoint_id = ${endpointId}::uuid`;
       const result = await db.execute<{ next: number | null }>(sql`
         select ${ms(sql`min(greatest(d.next_attempt_at, coalesce(d.locked_until, d.next_attempt_at)))`)} as next
         from ${webhookDeliveries} d
         join ${webhookEndpoints} w on w.id = d.endpoint_id and w.enabled
-        where d.status = 'pending'`);
+        where d.status = 'pending' and ${only}`);
       const next = result.rows[0]?.next;
       return next === null || next === undefined ? null : Number(next);
     },
@@ -377,76 +388,41 @@ export function createWebhookStore(db: Db): WebhookStore {
       );
     },
 
-    async claimById(id, leaseMs) {
-      const [claimed] = await claim(
-        db,
-        sql`select d.id from ${webhookDeliveries} d where d.id = ${id} and ${claimable}
-          for update of d skip locked`,
-        leaseMs,
-      );
-      if (claimed) return claimed;
-      const result = await db.execute<{ next: number }>(sql`
-        select ${ms(sql`greatest(d.next_attempt_at, coalesce(d.locked_until, d.next_attempt_at))`)} as next
-        from ${webhookDeliveries} d
-        join ${webhookEndpoints} w on w.id = d.endpoint_id and w.enabled
-        where d.id = ${id} and d.status = 'pending'`);
-      const next = result.rows[0]?.next;
-      return next === undefined ? { state: 'settled' } : { state: 'not-due', nextAttemptAt: Number(next) };
+    async releaseClaims(claims) {
+      if (claims.length === 0) return;
+      await db.execute(sql`
+        update ${webhookDeliveries} d
+        set attempts = d.attempts - 1, locked_until = null
+        from unnest(${sql.param(claims.map((c) => c.id))}::bigint[], ${sql.param(claims.map((c) => c.attempt))}::int[])
+          as c(id, attempt)
+        where d.id = c.id and d.attempts = c.attempt and d.status = 'pending'`);
     },
 
-    async releaseClaim(claimed) {
-      await db
-        .update(webhookDeliveries)
-        .set({ attempts: sql`${webhookDeliveries.attempts} - 1`, lockedUntil: null })
-        .where(owned(claimed));
-    },
-
-    async recordDelivered(claimed, statusCode) {
-      const updated = await db
-        .update(webhookDeliveries)
-        .set({
-          status: 'delivered',
-          deliveredAt: sql`now()`,
-          lockedUntil: null,
-          lastStatusCode: statusCode,
-          lastError: null,
-        })
-        .where(owned(claimed))
-        .returning({ id: webhookDeliveries.id });
-      return updated.length === 1;
-    },
-
-    async recordFailure(claimed, outcome) {
-      const retry = outcome.kind === 'retry';
-      const updated = await db
-        .update(webhookDeliveries)
-        .set({
-          status: retry ? 'pending' : 'dead',
-          lockedUntil: null,
-          lastStatusCode: outcome.statusCode,
-          lastError: errorText(outcome.error),
-          ...(retry
-            ? {
-                nextAttemptAt: sql`now() + ${Math.max(0, Math.round(outcome.retryInMs))} * interval '1 millisecond'`,
-              }
-            : {}),
-        })
-        .where(owned(claimed))
-        .returning({
-          id: webhookDeliveries.id,
-          endpointId: webhookDeliveries.endpointId,
-          attempts: webhookDeliveries.attempts,
-          next: sql<number>`${ms(webhookDeliveries.nextAttemptAt)}`,
-        });
-      const row = updated[0];
-      return row && retry
-        ? {
-            id: Number(row.id),
-            endpointId: row.endpointId,
-            attempts: row.attempts,
-            nextAttemptAt: Number(row.next),
-          }
-        : null;
+    async recordOutcomes(records) {
+      if (records.length === 0) return [];
+      const column = <T>(pick: (record: AttemptRecord) => T) => sql.param(records.map(pick));
+      // One statement for the whole batch: the arrays line up row by row in unnest. The fence
+      // (same attempt, still pending) drops outcomes whose lease another attempt took over.
+      const result = await db.execute<{ id: string; since: number }>(sql`
+        update ${webhookDeliveries} d
+        set status = o.status,
+          delivered_at = case when o.status = 'delivered' then now() end,
+          locked_until = null,
+          last_status_code = o.status_code,
+          last_error = o.error,
+          next_attempt_at = case when o.retry_ms is null then d.next_attempt_at
+            else now() + o.retry_ms * interval '1 millisecond' end
+        from unnest(
+          ${column((r) => r.claim.id)}::bigint[],
+          ${column((r) => r.claim.attempt)}::int[],
+          ${column((r) => (r.kind === 'retry' ? 'pending' : r.kind))}::text[],
+          ${column((r) => r.statusCode)}::int[],
+          ${column((r) => (r.kind === 'delivered' ? null : errorText(r.error)))}::text[],
+          ${column((r) => (r.kind === 'retry' ? Math.max(0, Math.round(r.retryInMs)) : null))}::bigint[]
+        ) as o(id, attempt, status, status_code, error, retry_ms)
+        where d.id = o.id and d.attempts = o.attempt and d.status = 'pending'
+        returning d.id, extract(epoch from clock_timestamp() - d.created_at)::float8 as since`);
+      return result.rows.map((row) => ({ id: Number(row.id), sinceCommitSeconds: Number(row.since) }));
     },
 
     async recordGone(claimed, statusCode) {
@@ -532,19 +508,18 @@ export function createWebhookStore(db: Db): WebhookStore {
       };
     },
 
-    pendingUnleased(limit, horizonMs = 0) {
-      return pendingRows(
-        sql`d.next_attempt_at <= now() + ${horizonMs} * interval '1 millisecond'
-          and (d.locked_until is null or d.locked_until <= now())
-          and exists (select 1 from ${webhookEndpoints} w where w.id = d.endpoint_id and w.enabled)`,
-        limit,
+    dueEndpoints(horizonMs) {
+      return dueOf(
+        sql`true`,
+        sql`min(greatest(d.next_attempt_at, coalesce(d.locked_until, d.next_attempt_at)))
+          <= now() + ${horizonMs} * interval '1 millisecond'`,
       );
     },
 
-    pendingForRun(runId) {
-      return pendingRows(
+    endpointsOfRun(runId) {
+      return dueOf(
         sql`d.event_id in (select e.id from ${imageEvents} e where e.sync_run_id = ${runId}::uuid)`,
-        100_000,
+        sql`true`,
       );
     },
   };

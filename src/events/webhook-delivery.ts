@@ -1,5 +1,6 @@
 import { type Dispatcher, request } from 'undici';
-import type { ClaimedDelivery, PendingDelivery, WebhookEndpoint, WebhookStore } from '../db/webhook-store.ts';
+import type { WebhookFormat } from '../db/schema/index.ts';
+import type { AttemptRecord, ClaimedDelivery, WebhookEndpoint, WebhookStore } from '../db/webhook-store.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { IdSource } from '../shared/ids.ts';
@@ -16,6 +17,7 @@ export interface WebhookDeliveryDeps {
   /** [0, 1), for the retry jitter. */
   random: () => number;
   logger: Logger;
+  metrics?: WebhookDeliveryMetrics;
 }
 
 export interface WebhookDeliveryOptions {
@@ -28,22 +30,28 @@ export interface WebhookDeliveryOptions {
   perEndpointConcurrency?: number;
 }
 
-/** What happened to one claimed delivery. */
-export type AttemptResult =
-  | { state: 'delivered' }
-  | { state: 'retry'; next: PendingDelivery }
-  | { state: 'dead' }
-  | { state: 'gone' }
-  /** The lease ran out before the outcome was written: another attempt owns the row. */
-  | { state: 'lost' };
+/** How an attempt ended, as counted by the metrics. */
+export type AttemptOutcomeLabel = 'delivered' | 'retry' | 'dead' | 'gone';
 
-export type DeliverByIdResult =
-  | AttemptResult
-  /** This process already has its maximum of attempts in flight to the endpoint. */
-  | { state: 'busy' }
-  | { state: 'not-due'; nextAttemptAt: number }
-  /** Delivered, dead, leased by another process, or its endpoint disabled or removed. */
-  | { state: 'settled' };
+/** Where delivery reports its attempts (observability/metrics.ts implements it; optional). */
+export interface WebhookDeliveryMetrics {
+  /** One attempt whose outcome was recorded. */
+  attempt(labels: { outcome: AttemptOutcomeLabel; format: WebhookFormat }): void;
+  /** A delivery recorded delivered, `seconds` after the commit that wrote its row. */
+  delivered(labels: { format: WebhookFormat }, seconds: number): void;
+}
+
+/** What one run of an endpoint's deliveries did (see {@link WebhookDelivery.deliverEndpoint}). */
+export type EndpointRun =
+  /** This process was already delivering to the endpoint: that run was told to look again. */
+  | { state: 'joined' }
+  /** Nothing more is due; `nextDueAt` (epoch ms) is when the next pending delivery can be claimed. */
+  | { state: 'ran'; report: DrainReport; nextDueAt: number | null };
+
+export interface EndpointRunOptions {
+  /** Once aborted, no more deliveries are claimed; attempts in flight finish (a worker shutting down). */
+  stop?: AbortSignal;
+}
 
 export interface DrainOptions {
   /** Stop claiming after this long; attempts in flight then finish (each within the timeout). */
@@ -68,13 +76,13 @@ export interface TestResult {
 }
 
 export interface WebhookDelivery {
-  /** Sends one claimed delivery and records the outcome. */
-  attempt(claim: ClaimedDelivery, signal?: AbortSignal): Promise<AttemptResult>;
   /**
-   * Claims the delivery if it is due and unleased, then attempts it (the queue processor's work).
-   * Given the endpoint, a saturated endpoint is answered `busy` without touching the database.
+   * The queue's work for one endpoint: claims its due deliveries in batches, sends them with at
+   * most `perEndpointConcurrency` in flight, writes their outcomes in batches, and goes on while
+   * more fall due or arrive; then says when the next pending one can be claimed. If this process
+   * is already delivering to the endpoint, tells that run to look again and returns `joined`.
    */
-  deliverById(id: number, endpointId?: string, signal?: AbortSignal): Promise<DeliverByIdResult>;
+  deliverEndpoint(endpointId: string, options?: EndpointRunOptions): Promise<EndpointRun>;
   /**
    * Delivers whatever is due, endpoint by endpoint in parallel (a slow endpoint holds up only its
    * own lane), including retries that fall due before the deadline; what is left stays pending.
@@ -89,15 +97,63 @@ export function retryDelay(scheduleMs: number, random: () => number): number {
   return Math.round(scheduleMs * (0.8 + 0.4 * random()));
 }
 
+/** A 410 answer: handled on its own, since it ends every pending delivery of the endpoint. */
+type GoneRecord = { claim: ClaimedDelivery; kind: 'gone'; statusCode: number };
+/** An attempt's outcome as it is to be written. */
+type Judged = AttemptRecord | GoneRecord;
+
+/** "Look again": set by whoever learns that deliveries may have become due, taken by the lane. */
+interface Wake {
+  poke(): void;
+  /** Whether it was poked since the last take; clears it. */
+  take(): boolean;
+  pending(): boolean;
+  /** Resolves at the next poke (at once if one is pending). */
+  next(): Promise<void>;
+}
+
+function createWake(): Wake {
+  let poked = false;
+  let resolve: (() => void) | undefined;
+  return {
+    poke() {
+      poked = true;
+      resolve?.();
+      resolve = undefined;
+    },
+    take() {
+      const was = poked;
+      poked = false;
+      return was;
+    },
+    pending: () => poked,
+    next: () =>
+      poked
+        ? Promise.resolve()
+        : new Promise<void>((done) => {
+            resolve = done;
+          }),
+  };
+}
+
+const emptyReport = (): DrainReport => ({ attempts: 0, delivered: 0, retrying: 0, dead: 0 });
+
 export function createWebhookDelivery(
   deps: WebhookDeliveryDeps,
   options: WebhookDeliveryOptions,
 ): WebhookDelivery {
   const { store, clock, logger } = deps;
   const perEndpoint = options.perEndpointConcurrency ?? 8;
-  // Longer than any attempt can take (the timeout bounds it), so a live lease is never taken over.
-  const leaseMs = options.timeoutMs + 30_000;
+  // Claim again once half the endpoint's slots are free, so each claim fetches several rows.
+  const lowWater = Math.max(1, Math.floor(perEndpoint / 2));
+  // A claimed row waits at most one attempt for its slot, then takes at most one attempt (the
+  // timeout bounds each): the lease outlasts both, so a live claim is never taken over.
+  const leaseMs = 2 * options.timeoutMs + 30_000;
+  // An endpoint that answers within this is worth claiming ahead for.
+  const fastMs = options.timeoutMs / 4;
   const active = new Map<string, number>();
+  /** The endpoints this process is delivering to for the queue, and how to tell each to look again. */
+  const running = new Map<string, Wake>();
   const log = logger.child({ component: 'webhooks' });
 
   async function send(
@@ -130,44 +186,17 @@ export function createWebhookDelivery(
     }
   }
 
-  async function record(claim: ClaimedDelivery, outcome: DeliveryOutcome): Promise<AttemptResult> {
-    const context = {
-      deliveryId: claim.id,
-      endpointId: claim.endpoint.id,
-      eventId: claim.event.id,
-      attempt: claim.attempt,
-      statusCode: outcome.statusCode,
-    };
+  function judge(claim: ClaimedDelivery, outcome: DeliveryOutcome): Judged {
     switch (outcome.kind) {
-      case 'delivered': {
-        const ok = await store.recordDelivered(claim, outcome.statusCode);
-        log.debug(context, ok ? 'webhook delivered' : 'webhook delivered after its lease ran out');
-        return ok ? { state: 'delivered' } : { state: 'lost' };
-      }
+      case 'delivered':
       case 'gone':
-        await store.recordGone(claim, outcome.statusCode);
-        log.warn(context, 'endpoint answered 410 Gone: disabled, its pending deliveries are dead');
-        return { state: 'gone' };
+        return { claim, kind: outcome.kind, statusCode: outcome.statusCode };
       case 'failed': {
         const base = options.retryScheduleMs[claim.attempt - 1];
-        if (base === undefined) {
-          await store.recordFailure(claim, {
-            kind: 'dead',
-            statusCode: outcome.statusCode,
-            error: outcome.error,
-          });
-          log.warn({ ...context, error: outcome.error }, 'webhook delivery dead: retry schedule spent');
-          return { state: 'dead' };
-        }
+        const { statusCode, error } = outcome;
+        if (base === undefined) return { claim, kind: 'dead', statusCode, error };
         const retryInMs = Math.max(retryDelay(base, deps.random), outcome.retryAfterMs ?? 0);
-        const next = await store.recordFailure(claim, {
-          kind: 'retry',
-          statusCode: outcome.statusCode,
-          error: outcome.error,
-          retryInMs,
-        });
-        log.info({ ...context, error: outcome.error, retryInMs }, 'webhook attempt failed, will retry');
-        return next ? { state: 'retry', next } : { state: 'lost' };
+        return { claim, kind: 'retry', statusCode, error, retryInMs };
       }
       default: {
         const unknown: never = outcome;
@@ -176,11 +205,11 @@ export function createWebhookDelivery(
     }
   }
 
-  async function attempt(claim: ClaimedDelivery, signal?: AbortSignal): Promise<AttemptResult> {
+  async function attempt(claim: ClaimedDelivery, signal?: AbortSignal): Promise<Judged> {
     const endpointId = claim.endpoint.id;
     active.set(endpointId, (active.get(endpointId) ?? 0) + 1);
     try {
-      return await record(claim, await send(claim.endpoint, messageOf(claim.event), signal));
+      return judge(claim, await send(claim.endpoint, messageOf(claim.event), signal));
     } finally {
       const left = (active.get(endpointId) ?? 1) - 1;
       if (left === 0) active.delete(endpointId);
@@ -188,56 +217,220 @@ export function createWebhookDelivery(
     }
   }
 
-  return {
-    attempt,
+  /**
+   * Writes outcomes behind the lane: each write takes everything that finished meanwhile, so a busy
+   * endpoint gets one statement per batch and an idle one a write per attempt, without delay. A
+   * 410 first writes what came before it (else those rows would end dead with the endpoint).
+   */
+  function createWriter(report: DrainReport) {
+    let buffered: AttemptRecord[] = [];
+    let chain = Promise.resolve();
+    let scheduled = false;
+    let gone = false;
+    let failure: unknown;
 
-    async deliverById(id, endpointId, signal) {
-      if (endpointId !== undefined && (active.get(endpointId) ?? 0) >= perEndpoint) return { state: 'busy' };
-      const claimed = await store.claimById(id, leaseMs);
-      if ('state' in claimed) return claimed;
-      if ((active.get(claimed.endpoint.id) ?? 0) >= perEndpoint) {
-        await store.releaseClaim(claimed);
-        return { state: 'busy' };
+    const context = (judged: Judged) => ({
+      deliveryId: judged.claim.id,
+      endpointId: judged.claim.endpoint.id,
+      eventId: judged.claim.event.id,
+      attempt: judged.claim.attempt,
+      statusCode: judged.statusCode,
+    });
+
+    const flush = async () => {
+      scheduled = false;
+      const batch = buffered;
+      buffered = [];
+      if (batch.length === 0) return;
+      let written: Map<number, number>;
+      try {
+        written = new Map((await store.recordOutcomes(batch)).map((row) => [row.id, row.sinceCommitSeconds]));
+      } catch (error) {
+        // The rows keep their lease until it runs out, then are attempted again: nothing is lost.
+        failure ??= error;
+        return;
       }
-      return attempt(claimed, signal);
+      for (const record of batch) {
+        report.attempts += 1;
+        const format = record.claim.endpoint.format;
+        const since = written.get(record.claim.id);
+        if (since === undefined) {
+          log.debug(context(record), 'webhook attempt ended after its lease ran out: outcome not recorded');
+          continue;
+        }
+        deps.metrics?.attempt({ outcome: record.kind, format });
+        switch (record.kind) {
+          case 'delivered':
+            report.delivered += 1;
+            deps.metrics?.delivered({ format }, since);
+            log.debug(context(record), 'webhook delivered');
+            break;
+          case 'retry':
+            report.retrying += 1;
+            log.info(
+              { ...context(record), error: record.error, retryInMs: record.retryInMs },
+              'webhook attempt failed, will retry',
+            );
+            break;
+          case 'dead':
+            report.dead += 1;
+            log.warn(
+              { ...context(record), error: record.error },
+              'webhook delivery dead: retry schedule spent',
+            );
+            break;
+          default: {
+            const unknown: never = record;
+            throw new Error(`unknown record ${JSON.stringify(unknown)}`);
+          }
+        }
+      }
+    };
+
+    const endGone = async (judged: GoneRecord) => {
+      try {
+        await store.recordGone(judged.claim, judged.statusCode);
+      } catch (error) {
+        failure ??= error;
+        return;
+      }
+      report.attempts += 1;
+      report.dead += 1;
+      deps.metrics?.attempt({ outcome: 'gone', format: judged.claim.endpoint.format });
+      log.warn(context(judged), 'endpoint answered 410 Gone: disabled, its pending deliveries are dead');
+    };
+
+    return {
+      add(judged: Judged) {
+        if (judged.kind === 'gone') {
+          if (gone) return;
+          gone = true;
+          chain = chain.then(flush).then(() => endGone(judged));
+          return;
+        }
+        buffered.push(judged);
+        if (scheduled) return;
+        scheduled = true;
+        chain = chain.then(flush);
+      },
+      /** The endpoint is gone or the database failed: claim nothing more. */
+      halted: () => gone || failure !== undefined,
+      /** Waits for every write; throws the first that failed. */
+      async close() {
+        await chain;
+        if (failure !== undefined) throw failure;
+      },
+    };
+  }
+
+  /**
+   * One endpoint's lane: claims due deliveries, sends each as soon as a slot is free, and ends
+   * when nothing is due and nothing is in flight. While the endpoint answers fast it claims up to
+   * one more slot's worth ahead, so sends never wait for a claim's round trip; a slow or hanging
+   * endpoint gets no more claims than free slots. `wake` tells a running lane that more arrived.
+   */
+  async function runLane(
+    endpointId: string,
+    report: DrainReport,
+    lane: { stopped: () => boolean; signal?: AbortSignal; wake?: Wake },
+  ): Promise<void> {
+    const inflight = new Set<Promise<void>>();
+    const writer = createWriter(report);
+    /** Claimed, waiting for a free slot (only while the endpoint answers fast). */
+    const queued: ClaimedDelivery[] = [];
+    let fast = false;
+    let failure: unknown;
+    // The last claim got fewer rows than it asked for: nothing else is due until a poke.
+    let exhausted = false;
+    const free = () => perEndpoint - (active.get(endpointId) ?? 0);
+    const release = async () => {
+      const unsent = queued.splice(0);
+      if (unsent.length === 0 || writer.halted()) return;
+      await store.releaseClaims(unsent).catch(() => undefined);
+    };
+    try {
+      for (;;) {
+        if (lane.wake?.take()) exhausted = false;
+        const open = !lane.stopped() && !writer.halted() && failure === undefined;
+        if (!open) await release();
+        while (queued.length > 0 && free() > 0) {
+          const claim = queued.shift() as ClaimedDelivery;
+          const started = clock.now();
+          const sending: Promise<void> = attempt(claim, lane.signal)
+            .then((judged) => {
+              fast = judged.statusCode !== null && clock.now() - started < fastMs;
+              writer.add(judged);
+            })
+            .finally(() => inflight.delete(sending));
+          inflight.add(sending);
+        }
+        const wanted = free() + (fast ? perEndpoint : 0) - queued.length;
+        if (open && !exhausted && wanted > 0 && (inflight.size === 0 || wanted >= lowWater)) {
+          try {
+            const claims = await store.claimDue(endpointId, wanted, leaseMs);
+            exhausted = claims.length < wanted;
+            queued.push(...claims);
+          } catch (error) {
+            failure = error;
+          }
+          continue;
+        }
+        if (inflight.size === 0) {
+          // Another lane of this process holds the endpoint's slots: leave the rows to it.
+          await release();
+          break;
+        }
+        await Promise.race([...inflight, ...(lane.wake ? [lane.wake.next()] : [])]);
+      }
+    } finally {
+      await Promise.allSettled([...inflight]);
+      await release();
+      await writer.close().catch((error: unknown) => {
+        failure ??= error;
+      });
+    }
+    if (failure !== undefined) throw failure;
+  }
+
+  return {
+    async deliverEndpoint(endpointId, runOptions = {}) {
+      const already = running.get(endpointId);
+      if (already) {
+        already.poke();
+        return { state: 'joined' };
+      }
+      const wake = createWake();
+      running.set(endpointId, wake);
+      const report = emptyReport();
+      const stopped = () => runOptions.stop?.aborted ?? false;
+      try {
+        // A poke that came while the lane was winding down finds no lane to wake: run again.
+        do await runLane(endpointId, report, { stopped, wake });
+        while (wake.pending() && !stopped());
+      } finally {
+        running.delete(endpointId);
+      }
+      return { state: 'ran', report, nextDueAt: await store.nextDueAt(endpointId) };
     },
 
     async drain({ timeoutMs, signal }) {
       const deadline = clock.now() + timeoutMs;
-      const report: DrainReport = { attempts: 0, delivered: 0, retrying: 0, dead: 0 };
+      const report = emptyReport();
       const open = () => clock.now() < deadline && !signal?.aborted;
-      const count = (result: AttemptResult) => {
-        report.attempts += 1;
-        if (result.state === 'delivered') report.delivered += 1;
-        else if (result.state === 'retry') report.retrying += 1;
-        else if (result.state === 'dead' || result.state === 'gone') report.dead += 1;
-      };
-
-      // One lane per endpoint: claims up to the endpoint's free slots, sends, claims again.
-      const lane = async (endpointId: string) => {
-        const inflight = new Set<Promise<void>>();
-        for (;;) {
-          const room = perEndpoint - (active.get(endpointId) ?? 0);
-          const claims = room > 0 && open() ? await store.claimDue(endpointId, room, leaseMs) : [];
-          for (const claim of claims) {
-            const running: Promise<void> = attempt(claim, signal)
-              .then(count)
-              .finally(() => inflight.delete(running));
-            inflight.add(running);
-          }
-          if (inflight.size === 0) return;
-          if (claims.length === 0 || claims.length >= room) await Promise.race(inflight);
-        }
-      };
-
+      const stopped = () => !open();
       const lanes = new Map<string, Promise<void>>();
+      let failure: unknown;
       try {
-        while (open()) {
+        while (open() && failure === undefined) {
           for (const endpointId of await store.endpointsWithDue()) {
             if (lanes.has(endpointId)) continue;
             lanes.set(
               endpointId,
-              lane(endpointId).finally(() => lanes.delete(endpointId)),
+              runLane(endpointId, report, { stopped, ...(signal ? { signal } : {}) })
+                .catch((error: unknown) => {
+                  failure ??= error;
+                })
+                .finally(() => lanes.delete(endpointId)),
             );
           }
           if (lanes.size > 0) {
@@ -256,9 +449,9 @@ export function createWebhookDelivery(
       } finally {
         await Promise.allSettled([...lanes.values()]);
       }
+      if (failure !== undefined) throw failure;
       return report;
     },
-
     async sendTest(endpoint, signal) {
       const started = clock.now();
       const outcome = await send(endpoint, testMessage(deps.ids.uuid(), started, endpoint.id), signal);

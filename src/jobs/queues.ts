@@ -7,7 +7,7 @@ import type { RunTrigger, Scope } from '../sync/model.ts';
  * style). Job data carries names and ids only, never credentials: BullMQ keeps it in clear text.
  */
 export const QUEUE_NAMES = {
-  /** One `deliver` job per delivery attempt, and the `sweep` job of its scheduler. */
+  /** `deliver` jobs (deliver an endpoint's due deliveries), and the `sweep` job of its scheduler. */
   webhookDelivery: 'webhook-delivery',
   /** The planners' ticks: one job per SYNC_SCHEDULE or SYNC_WATCH_INTERVAL slot. */
   syncPlan: 'sync-plan',
@@ -104,24 +104,25 @@ export const WATCH_POLL_CONCURRENCY = 2;
 /** The job scheduler that runs `sweep` (re-enqueues deliveries whose enqueue was lost). */
 export const WEBHOOK_SWEEP_SCHEDULER_ID = 'webhook-sweep';
 
+/** An endpoint to deliver to: the job carries its id only (the URL and secret stay in the database). */
 export interface DeliverJobData {
-  deliveryId: number;
-  /** Lets a worker see that the endpoint is at its in-flight limit before touching the database. */
   endpointId: string;
 }
 
 /**
- * One job id per (delivery, attempt): adding the same attempt twice (the enqueue after commit and
- * a sweep) is a no-op while the job exists, and the next attempt gets a fresh id. No `:` in ids.
+ * Job ids of `deliver` jobs (no `:` allowed). After a sync commits, one per (endpoint, run), so a
+ * repeated enqueue is a no-op; for deliveries falling due later (retries, the sweep), one per
+ * (endpoint, due instant), so the sweep and a finished run asking for the same moment add one job.
  */
-export const deliverJobId = (deliveryId: number, attempts: number): string =>
-  `delivery-${deliveryId}-${attempts}`;
+export const deliverJobId = {
+  forRun: (endpointId: string, runId: string): string => `deliver-${endpointId}-run-${runId}`,
+  dueAt: (endpointId: string, dueAtMs: number): string => `deliver-${endpointId}-at-${Math.round(dueAtMs)}`,
+};
 
 /**
  * Deliver jobs are removed once finished: the table is the record and the source of truth, and a
- * finished job left in Redis would keep its id taken, so a sweep could not re-enqueue that
- * attempt. Their own retries cover processor failures (the database down), not HTTP answers,
- * which the delivery schedule handles.
+ * finished job left in Redis would keep its id taken. Their own retries cover processor failures
+ * (the database down), not HTTP answers, which the delivery schedule handles.
  */
 export const WEBHOOK_DELIVERY_JOB_OPTIONS: DefaultJobOptions = {
   removeOnComplete: true,
@@ -130,7 +131,10 @@ export const WEBHOOK_DELIVERY_JOB_OPTIONS: DefaultJobOptions = {
   backoff: { type: 'exponential', delay: 1_000 },
 };
 
-/** Deliveries attempted at once by one worker process (each endpoint gets at most a few of them). */
+/**
+ * Endpoints delivered to at once by one worker process: a job holds its slot while it delivers to
+ * its endpoint, so a hanging endpoint takes one slot, never another endpoint's.
+ */
 export const WEBHOOK_WORKER_CONCURRENCY = 32;
 
 /** How often the sweep runs, ms. */

@@ -31,7 +31,17 @@ import { createSyncPlanner, scheduleIntervalMs } from './sync-planner.ts';
  */
 export interface WorkerComponent {
   name: string;
-  start(context: { connection: Redis; prefix: string }): Promise<{ close(): Promise<void> }>;
+  start(context: WorkerComponentContext): Promise<{ close(): Promise<void> }>;
+}
+
+export interface WorkerComponentContext {
+  connection: Redis;
+  prefix: string;
+  /**
+   * Where a component reports its errors: connection failures go to the worker's outage log (one
+   * line per outage, not one per failed command), anything else is a warning naming `source`.
+   */
+  onError(source: string, error: unknown): void;
 }
 
 export interface SyncWorkerDeps {
@@ -184,6 +194,10 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
   };
   connection.on('error', onRedisError('redis'));
   connection.on('ready', onReady);
+  const onComponentError = (source: string, error: unknown) => {
+    if (error instanceof AppError && error.code === 'db.unreachable') outages.failed('postgres', error);
+    else onRedisError(source)(error);
+  };
   for (const queue of queues) queue.on('error', onRedisError(`queue ${queue.name}`));
 
   function buildWorker<D, R>(
@@ -335,7 +349,10 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
       if (stopping) return;
       for (const worker of workers) void worker.run().catch(onRedisError(`worker ${worker.name}`));
       for (const component of deps.components ?? []) {
-        componentHandles.push({ name: component.name, ...(await component.start({ connection, prefix })) });
+        componentHandles.push({
+          name: component.name,
+          ...(await component.start({ connection, prefix, onError: onComponentError })),
+        });
       }
       health.redis = connection.status === 'ready';
       probeTimer = setInterval(() => void probe(), probeMs);

@@ -19,6 +19,8 @@ export interface MetricsSources {
   imageCounts?: () => Promise<readonly { account: string; status: string; count: number }[]>;
   /** When the newest complete listing of each (account, region) observed it (its start), epoch ms. */
   lastCompleteSyncs?: () => Promise<readonly { account: string; regionId: string; observedAt: number }[]>;
+  /** Pending webhook deliveries of enabled endpoints, per endpoint format. */
+  pendingDeliveries?: () => Promise<readonly { format: string; count: number }[]>;
 }
 
 export interface MetricsDeps {
@@ -51,6 +53,11 @@ export interface Metrics {
    * (an upper bound of how long the change went unseen).
    */
   watchDetection(labels: { status: string }, seconds: number): void;
+  /** The webhook delivery engine's port (events/webhook-delivery.ts `WebhookDeliveryMetrics`). */
+  readonly webhooks: {
+    attempt(labels: { outcome: string; format: string }): void;
+    delivered(labels: { format: string }, seconds: number): void;
+  };
   /** The text exposition format, for `/metrics`. */
   exposition(): Promise<{ contentType: string; body: string }>;
 }
@@ -106,6 +113,32 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     buckets: [5, 10, 20, 30, 45, 60, 75, 90, 120, 180, 300, 600, 1800],
     registers,
   });
+  const deliveryAttempts = new Counter({
+    name: name('webhook_attempts_total'),
+    help: 'Webhook delivery attempts whose outcome was recorded, by outcome (delivered, retry, dead, gone) and endpoint format.',
+    labelNames: ['outcome', 'format'] as const,
+    registers,
+  });
+  const deliveryLatency = new Histogram({
+    name: name('webhook_delivery_latency_seconds'),
+    help: 'From the commit that wrote a delivery (with its event) to its delivered outcome, retries included, by endpoint format.',
+    labelNames: ['format'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 36000],
+    registers,
+  });
+  const pendingDeliveries = deps.sources?.pendingDeliveries;
+  new Gauge({
+    name: name('webhook_deliveries_pending'),
+    help: 'Pending webhook deliveries (due or waiting for a retry) of enabled endpoints, by endpoint format.',
+    labelNames: ['format'] as const,
+    registers,
+    async collect() {
+      this.reset();
+      if (!pendingDeliveries) return;
+      const rows = await pendingDeliveries().catch(() => []);
+      for (const row of rows) this.set({ format: row.format }, row.count);
+    },
+  });
   const imageCounts = deps.sources?.imageCounts;
   new Gauge({
     name: name('images'),
@@ -151,6 +184,10 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       if (count > 0) events.inc({ type: labels.type, baseline: String(labels.baseline) }, count);
     },
     watchDetection: (labels, seconds) => watchDetection.observe(labels, seconds),
+    webhooks: {
+      attempt: (labels) => deliveryAttempts.inc(labels),
+      delivered: (labels, seconds) => deliveryLatency.observe(labels, Math.max(0, seconds)),
+    },
     exposition: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
   };
 }

@@ -7,15 +7,19 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { checkSchemaCurrent } from '../../src/db/migrate.ts';
+import { addEndpoint } from '../../src/events/webhook-endpoints.ts';
 import {
   createHealthServer,
   type HealthServer,
   type ReadinessCheck,
 } from '../../src/observability/health-server.ts';
+import { Secret } from '../../src/shared/secret.ts';
 import { type Simulator, startSimulator } from '../../src/simulator/index.ts';
 import { openTestDatabase } from '../support/db-fixtures.ts';
 import { createSyncHarness, type SyncHarness } from '../support/sync-harness.ts';
 import { uniquePrefix } from '../support/test-database.ts';
+import { seedEvents } from '../support/webhook-fixtures.ts';
+import { randomWebhookSecret, startWebhookReceiver } from '../support/webhook-receiver.ts';
 
 // The operations endpoint over real HTTP, fed by a real sync (simulator, Postgres, Redis budget).
 
@@ -125,6 +129,47 @@ describe('operations endpoint', () => {
       expect(
         value(`swas_inventory_last_complete_sync_age_seconds{account="default",region="${region}"}`),
       ).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  it('shows webhook attempts by outcome, commit-to-delivery latency and pending deliveries in /metrics', async () => {
+    const get = await serve({});
+    const receiver = await startWebhookReceiver((request) =>
+      request.path === '/down' ? { status: 503 } : { status: 204 },
+    );
+    try {
+      const app = harness.app;
+      const endpoint = (path: string) => ({
+        url: `${receiver.url}${path}`,
+        format: 'standard' as const,
+        secret: new Secret(randomWebhookSecret()),
+        eventTypes: null,
+        accounts: null,
+        regionIds: null,
+        includeBaseline: false,
+      });
+      await addEndpoint(app.webhookStore(), app.ids, endpoint('/up'));
+      await addEndpoint(app.webhookStore(), app.ids, endpoint('/down'));
+      await seedEvents(harness.sql, app.database().db, 3);
+      // The default schedule retries after 5 s: the drain stops before, leaving 3 pending.
+      expect(await app.webhookDelivery().drain({ timeoutMs: 1_000 })).toMatchObject({
+        delivered: 3,
+        retrying: 3,
+      });
+
+      const { body } = await get('/metrics');
+      const value = (series: string) =>
+        Number(new RegExp(`^${series.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(body)?.[1]);
+      expect(value('swas_inventory_webhook_attempts_total{outcome="delivered",format="standard"}')).toBe(3);
+      expect(value('swas_inventory_webhook_attempts_total{outcome="retry",format="standard"}')).toBe(3);
+      expect(value('swas_inventory_webhook_delivery_latency_seconds_count{format="standard"}')).toBe(3);
+      expect(value('swas_inventory_webhook_delivery_latency_seconds_sum{format="standard"}')).toBeGreaterThan(
+        0,
+      );
+      // Read from PostgreSQL at the scrape: the three waiting for their retry.
+      expect(value('swas_inventory_webhook_deliveries_pending{format="standard"}')).toBe(3);
+    } finally {
+      await receiver.close();
     }
   });
 

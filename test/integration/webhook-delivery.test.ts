@@ -352,6 +352,26 @@ describe('delivery semantics', () => {
     ).toHaveLength(hanging);
   });
 
+  it('gives back what it claimed but did not send when it stops at its deadline', async () => {
+    const { app, sql, receiver, store, delivery } = await setup();
+    await addEndpoint(store, app.ids, endpointInput(`${receiver.url}/busy`));
+    await seedEvents(sql, app.database().db, 300);
+    const report = await delivery.drain({ timeoutMs: 50 });
+    const byState = await rows<{ status: string; attempts: number; leased: boolean; n: number }>(
+      sql,
+      `select status, attempts, coalesce(locked_until > now(), false) as leased, count(*)::int as n
+       from webhook_deliveries group by 1, 2, 3 order by 1`,
+    );
+    // Every attempt sent was recorded; every row claimed ahead but not sent is claimable again at
+    // once, its attempt uncounted.
+    expect(byState).toEqual([
+      { status: 'delivered', attempts: 1, leased: false, n: report.delivered },
+      { status: 'pending', attempts: 0, leased: false, n: 300 - report.delivered },
+    ]);
+    expect(report.delivered).toBeGreaterThan(0);
+    expect(receiver.requests).toHaveLength(report.delivered);
+  });
+
   it('gives each webhook-id to the receiver once when two processes deliver at the same time', async () => {
     const { app, sql, receiver, store } = await setup();
     const second = createApp(app.config, { logger: silentLogger });

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { type App, createApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { addEndpoint } from '../../src/events/webhook-endpoints.ts';
-import { deliverJobId, QUEUE_NAMES } from '../../src/jobs/queues.ts';
+import { QUEUE_NAMES } from '../../src/jobs/queues.ts';
 import {
   enqueueDeliveriesForRun,
   startWebhookWorker,
@@ -83,16 +83,11 @@ describe('webhook delivery jobs', () => {
     const { app, sql, receiver, start } = await setup(60_000);
     receiver.answer = (_request, count) => (count < 2 ? { status: 500 } : { status: 200 });
     const worker = await start();
+    const processed: { name: string; data: unknown }[] = [];
+    worker.worker.on('active', (job) => processed.push({ name: job.name, data: job.data }));
     const ids = await seedEvents(sql, app.database().db, 5);
     const [runId] = (await rows<{ id: string }>(sql, 'select id::text from sync_runs')).map((r) => r.id);
     expect(await enqueueDeliveriesForRun(worker.queue, app.webhookStore(), runId ?? '', app.clock)).toBe(5);
-    // Job data holds ids only, never the endpoint's secret or URL.
-    const jobs = await worker.queue.getJobs(['waiting', 'active', 'delayed', 'prioritized']);
-    const deliverJobs = jobs.filter((job) => job.name === 'deliver');
-    expect(deliverJobs.length).toBeGreaterThan(0);
-    for (const job of deliverJobs) {
-      expect(JSON.stringify(job.data)).toMatch(/^\{"deliveryId":\d+,"endpointId":"[0-9a-f-]{36}"\}$/);
-    }
     await waitFor('5 deliveries delivered', async () =>
       (await rows(sql, "select 1 from webhook_deliveries where status = 'delivered'")).length === 5
         ? true
@@ -101,6 +96,12 @@ describe('webhook delivery jobs', () => {
     expect(receiver.acceptedIds().sort()).toEqual([...ids].sort());
     expect(receiver.requests).toHaveLength(15);
     for (const request of receiver.requests) verifyStandardWebhook(SECRET, request);
+    // Job data holds ids only, never the endpoint's secret or URL.
+    const deliverJobs = processed.filter((job) => job.name === 'deliver');
+    expect(deliverJobs.length).toBeGreaterThan(0);
+    for (const job of deliverJobs) {
+      expect(JSON.stringify(job.data)).toMatch(/^\{"endpointId":"[0-9a-f-]{36}"\}$/);
+    }
   });
 
   it('loses nothing when the process fails between the commit and the enqueue: the sweep delivers', async () => {
@@ -125,6 +126,10 @@ describe('webhook delivery jobs', () => {
     expect((await rows(sql, "select 1 from webhook_deliveries where status = 'pending'")).length).toBe(4);
 
     const worker = await start();
+    let sweeps = 0;
+    worker.worker.on('completed', (job) => {
+      if (job.name === 'sweep') sweeps += 1;
+    });
     await waitFor('the sweep to enqueue and the worker to deliver all 4', async () =>
       (await rows(sql, "select 1 from webhook_deliveries where status = 'delivered'")).length === 4
         ? true
@@ -132,8 +137,12 @@ describe('webhook delivery jobs', () => {
     );
     expect(receiver.acceptedIds().sort()).toEqual([...ids].sort());
     expect(receiver.requests).toHaveLength(4);
-    // A sweep over delivered rows adds nothing.
-    expect(await worker.queue.getJob(deliverJobId(1, 0))).toBeUndefined();
+    // Sweeps over delivered rows add nothing.
+    const swept = sweeps;
+    await waitFor('two more sweeps', () => sweeps >= swept + 2);
+    const queued = await worker.queue.getJobs(['waiting', 'delayed', 'prioritized']);
+    expect(queued.filter((job) => job.name === 'deliver')).toEqual([]);
+    expect(receiver.requests).toHaveLength(4);
   });
 
   it('gives each webhook-id once when the worker and an in-process deliverer (sync --once) race', async () => {
@@ -150,5 +159,60 @@ describe('webhook delivery jobs', () => {
     );
     expect(receiver.requests).toHaveLength(80);
     expect(receiver.acceptedIds().sort()).toEqual([...ids].sort());
+  });
+
+  it('fails malformed, unknown and non-retryable jobs after one attempt, and retries one the database could not serve', async () => {
+    const { app, start, connection } = await setup(60_000);
+    const failures = new Map<string, number>();
+    const watch = (worker: WebhookWorker) =>
+      worker.worker.on('failed', (job) => {
+        if (job?.id) failures.set(job.id, (failures.get(job.id) ?? 0) + 1);
+      });
+    const worker = await start();
+    watch(worker);
+    await worker.queue.add('deliver', { endpointId: 'not-an-id' }, { jobId: 'malformed' });
+    await worker.queue.add('frobnicate', {}, { jobId: 'unknown' });
+
+    // Workers whose database cannot serve: one missing (only an operator can fix that), one refusing.
+    const elsewhere = async (databaseUrl: string) => {
+      const other = createApp(loadConfig({ DATABASE_URL: databaseUrl }, { readFile: () => '' }), {
+        logger: silentLogger,
+      });
+      const otherWorker = await startWebhookWorker(
+        {
+          delivery: other.webhookDelivery(),
+          store: other.webhookStore(),
+          clock: other.clock,
+          logger: silentLogger,
+        },
+        { connection, prefix: uniquePrefix('webhooks-broken'), sweepEveryMs: 60_000 },
+      );
+      cleanups.push(async () => {
+        await otherWorker.queue.obliterate({ force: true });
+        await otherWorker.close();
+        await other.close();
+      });
+      watch(otherWorker);
+      return otherWorker;
+    };
+    const missing = new URL(app.config.databaseUrl);
+    missing.pathname = `/swas_missing_${Date.now()}`;
+    const noDatabase = await elsewhere(missing.toString());
+    const down = await elsewhere('postgres://postgres@127.0.0.1:1/postgres');
+    const endpointId = app.ids.uuid();
+    await noDatabase.queue.add('deliver', { endpointId }, { jobId: 'no-database' });
+    await down.queue.add('deliver', { endpointId }, { jobId: 'database-down' });
+
+    await waitFor('the database-down job to be tried again', () => (failures.get('database-down') ?? 0) >= 2);
+    for (const [queue, id] of [
+      [worker.queue, 'malformed'],
+      [worker.queue, 'unknown'],
+      [noDatabase.queue, 'no-database'],
+    ] as const) {
+      await waitFor(`${id} to fail`, () => failures.has(id));
+      expect(failures.get(id), id).toBe(1);
+      // Failed for good (removed), not waiting for another attempt.
+      expect(await queue.getJob(id), id).toBeUndefined();
+    }
   });
 });

@@ -3,12 +3,21 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type App, createApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
+import { addEndpoint } from '../../src/events/webhook-endpoints.ts';
 import type { SyncWorker } from '../../src/jobs/sync-worker.ts';
 import { createLogger } from '../../src/observability/logger.ts';
+import { Secret } from '../../src/shared/secret.ts';
 import { type Simulator, startSimulator } from '../../src/simulator/index.ts';
+import { startRedisServer, type TestRedisServer } from '../support/redis-server.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 import { createTestDatabase, uniquePrefix } from '../support/test-database.ts';
 import { waitFor } from '../support/wait-for.ts';
+import { seedEvents } from '../support/webhook-fixtures.ts';
+import {
+  randomWebhookSecret,
+  startWebhookReceiver,
+  type WebhookReceiver,
+} from '../support/webhook-receiver.ts';
 
 // PostgreSQL going away under a running worker (its connections cut by a proxy): one line when the
 // outage starts, one when it ends, and syncs again afterwards without a restart.
@@ -104,5 +113,105 @@ describe('worker during a PostgreSQL outage', () => {
     expect(postgresLines(/^PostgreSQL at .* answers again/)).toHaveLength(1);
     expect(postgresLines(/^PostgreSQL at .* is unreachable/)[0]?.level).toBe('error');
     expect(worker.health()).toEqual({ redis: true, postgres: true });
+  });
+});
+
+// Redis going away under a running worker (its own redis-server, stopped and restarted empty): the
+// webhook deliveries' queue and worker report through the worker's outage log, so the outage is
+// one line, not a warning per failed command; and deliveries go on afterwards.
+describe('worker during a Redis outage', () => {
+  let simulator: Simulator;
+  let redis: TestRedisServer;
+  let sql: pg.Client;
+  let app: App;
+  let worker: SyncWorker;
+  let receiver: WebhookReceiver;
+  const lines: { level: string; msg: string }[] = [];
+
+  beforeAll(async () => {
+    simulator = await startSimulator({
+      port: 0,
+      seed: 17,
+      quota: null,
+      regions: [{ regionId: 'cn-shanghai', images: 2 }],
+    });
+    redis = await startRedisServer();
+    receiver = await startWebhookReceiver();
+    const databaseUrl = await createTestDatabase();
+    sql = new pg.Client({ connectionString: databaseUrl });
+    await sql.connect();
+    const config = loadConfig(
+      {
+        DATABASE_URL: databaseUrl,
+        REDIS_URL: redis.url,
+        SWAS_ENDPOINT: simulator.url,
+        ALIBABA_CLOUD_ACCESS_KEY_ID: 'testid',
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'testsecret',
+        SWAS_REGIONS: 'cn-shanghai',
+        SYNC_SCHEDULE: '1h',
+        SYNC_WATCH_INTERVAL: 'off',
+        HTTP_PORT: '0',
+      },
+      { readFile: () => '' },
+    );
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const logger = createLogger({ level: 'debug', destination, pretty: false });
+    app = createApp(config, { logger, redisPrefix: uniquePrefix('redis-outage'), httpHost: '127.0.0.1' });
+    await addEndpoint(app.webhookStore(), app.ids, {
+      url: `${receiver.url}/hook`,
+      format: 'standard',
+      secret: new Secret(randomWebhookSecret()),
+      eventTypes: null,
+      accounts: null,
+      regionIds: null,
+      includeBaseline: false,
+    });
+    worker = await app.worker({ probeIntervalMs: 250 });
+    await worker.start();
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await app?.close();
+    await redis?.stop();
+    await receiver?.close();
+    await sql?.end();
+    await simulator?.close();
+  });
+
+  const matching = (pattern: RegExp) => lines.filter((line) => pattern.test(line.msg));
+
+  it('logs the outage once, not once per webhook queue error, and delivers again afterwards', async () => {
+    await waitFor('the start-up sync', async () =>
+      (await sql.query("select 1 from sync_runs where status = 'succeeded'")).rowCount === 1
+        ? true
+        : undefined,
+    );
+    await redis.stop();
+    await waitFor('the outage line', () => matching(/^Redis at .* is unreachable/).length > 0);
+    // The webhook worker's blocking reads and the queue fail over and over meanwhile.
+    await waitFor('more failures during the outage', () => matching(/^Redis still unreachable/).length >= 5, {
+      timeoutMs: 15_000,
+    });
+    await redis.start();
+    await waitFor('the recovery line', () => matching(/^Redis at .* answers again/).length > 0, {
+      timeoutMs: 15_000,
+    });
+
+    // Redis came back empty: deliveries committed now are found by the sweep, whose scheduler is back.
+    const ids = await seedEvents(sql, app.database().db, 2);
+    await waitFor(
+      'the deliveries after the outage',
+      () => (receiver.acceptedIds().filter((id) => ids.includes(id)).length === 2 ? true : undefined),
+      { timeoutMs: 45_000 },
+    );
+    expect(
+      lines.filter((line) => line.level === 'warn' || line.level === 'error').map((line) => line.msg),
+    ).toEqual([expect.stringMatching(/^Redis at .* is unreachable/)]);
+    expect(matching(/^Redis at .* answers again/)).toHaveLength(1);
   });
 });

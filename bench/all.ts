@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const BENCHMARKS = [
   ['sync --once processes', 'sync-process.ts'],
+  ['memory of a long-running process', 'memory-growth.ts'],
   ['sync path in-process (diagnosis)', 'run.ts'],
   ['reports', 'reports.ts'],
   ['shared rate budget', 'rate-budget.ts'],

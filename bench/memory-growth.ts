@@ -10,17 +10,16 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { binNodeFlags } from './node-flags.ts';
 import { writeResultsSection } from './results-file.ts';
 
 const REGIONS = Array.from({ length: 30 }, (_, i) => `cn-mem-${String(i).padStart(2, '0')}`);
 const IMAGES = 2_000;
 const ROUNDS = 4;
 const SERVER = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const BIN = fileURLToPath(new URL('../bin/swas-inventory', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
 
 interface RoundFigure {
@@ -67,18 +66,6 @@ async function child(rounds: number, regions: string[]): Promise<void> {
     process.stdout.write(`${JSON.stringify(figure)}\n`);
   }
   await app.close();
-}
-
-/** The node flags bin/swas-inventory runs with, so the child sizes its heap as the worker does. */
-async function binNodeFlags(): Promise<string[]> {
-  const script = await readFile(BIN, 'utf8');
-  const line = /^exec node (.*) "\$root\/src\/cli\/main\.ts" "\$@"$/m.exec(script);
-  if (!line?.[1]) throw new Error(`no exec line in ${BIN}`);
-  const root = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
-  return line[1]
-    .replaceAll('"$root', `"${root}`)
-    .split(' ')
-    .map((flag) => flag.replaceAll('"', ''));
 }
 
 async function parent(): Promise<void> {

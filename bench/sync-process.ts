@@ -24,6 +24,7 @@ import pg from 'pg';
 import { migrateDatabase } from '../src/db/migrate.ts';
 import { type Simulator, startSimulator } from '../src/simulator/index.ts';
 import { copyField, copyFromStdin } from './copy-in.ts';
+import { binNodeFlags } from './node-flags.ts';
 
 const SIZES = (process.env.BENCH_SIZES ?? '20000,100000').split(',').map(Number);
 const RUNS = Number(process.env.BENCH_RUNS) || 3;
@@ -83,18 +84,6 @@ function timed(command: string, args: string[], env: Record<string, string>): Pr
       },
     );
   });
-}
-
-/** The node flags bin/swas-inventory runs with (heap sizing, hooks), so a figure in one process is comparable. */
-async function binNodeFlags(): Promise<string[]> {
-  const script = await readFile(BIN, 'utf8');
-  const line = /^exec node (.*) "\$root\/src\/cli\/main\.ts" "\$@"$/m.exec(script);
-  if (!line?.[1]) throw new Error(`no exec line in ${BIN}`);
-  const root = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
-  return line[1]
-    .replaceAll('"$root', `"${root}`)
-    .split(' ')
-    .map((flag) => flag.replaceAll('"', ''));
 }
 
 const median = (values: number[]) => {

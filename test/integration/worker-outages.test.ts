@@ -19,6 +19,17 @@ import {
   type WebhookReceiver,
 } from '../support/webhook-receiver.ts';
 
+/** A debug logger whose JSON lines are parsed into `lines` (what the outage tests read). */
+function loggerInto(lines: object[]) {
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  return createLogger({ level: 'debug', destination, pretty: false });
+}
+
 // PostgreSQL going away under a running worker (its connections cut by a proxy): one line when the
 // outage starts, one when it ends, and syncs again afterwards without a restart.
 describe('worker during a PostgreSQL outage', () => {
@@ -58,13 +69,7 @@ describe('worker during a PostgreSQL outage', () => {
       },
       { readFile: () => '' },
     );
-    const destination = new Writable({
-      write(chunk, _encoding, done) {
-        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-        done();
-      },
-    });
-    const logger = createLogger({ level: 'debug', destination, pretty: false });
+    const logger = loggerInto(lines);
     app = createApp(config, { logger, redisPrefix: uniquePrefix('worker-outage'), httpHost: '127.0.0.1' });
     worker = await app.worker({ probeIntervalMs: 250 });
     await worker.start();
@@ -154,13 +159,7 @@ describe('worker during a Redis outage', () => {
       },
       { readFile: () => '' },
     );
-    const destination = new Writable({
-      write(chunk, _encoding, done) {
-        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-        done();
-      },
-    });
-    const logger = createLogger({ level: 'debug', destination, pretty: false });
+    const logger = loggerInto(lines);
     app = createApp(config, { logger, redisPrefix: uniquePrefix('redis-outage'), httpHost: '127.0.0.1' });
     await addEndpoint(app.webhookStore(), app.ids, {
       url: `${receiver.url}/hook`,

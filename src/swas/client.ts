@@ -139,7 +139,11 @@ export interface SwasClient {
    * Every custom image of a region, with SPEC §5.2's completeness verdict (kind `full`). Items
    * whose hash matches `known` come back as ids and hashes only (`Listing.seen`).
    */
-  listAllImages(regionId: string, signal?: AbortSignal, known?: KnownHashes): Promise<Listing>;
+  listAllImages(
+    regionId: string,
+    signal?: AbortSignal,
+    known?: KnownHashes | Promise<KnownHashes>,
+  ): Promise<Listing>;
   /** The given images (kind `watch`, never complete), ≤ 100 ids per call. */
   listImagesByIds(regionId: string, imageIds: readonly string[], signal?: AbortSignal): Promise<Listing>;
 }

@@ -56,7 +56,7 @@ export interface FullListingOptions {
    * What the scope stored when the sync began: an item whose hash matches is kept as a
    * {@link SeenImage} (id and hash) instead of in full, so an unchanged listing stays small.
    */
-  known?: KnownHashes | undefined;
+  known?: KnownHashes | Promise<KnownHashes> | undefined;
   /** Told about each incomplete read that will be re-read (for logs). */
   onUnstable?: ((info: { read: number; reason: string }) => void) | undefined;
 }
@@ -101,8 +101,9 @@ async function readOnce(
   readPage: PageReader,
   callsBefore: number,
   pagesBefore: number,
-  known: KnownHashes | undefined,
+  pendingKnown: KnownHashes | Promise<KnownHashes> | undefined,
 ): Promise<ReadResult> {
+  let known: KnownHashes | undefined;
   const images = new Map<string, ListedImage>();
   const seen = new Map<string, SeenImage>();
   const rejected: RejectedItem[] = [];
@@ -121,6 +122,14 @@ async function readOnce(
     }
     apiCalls += read.apiCalls;
     pages++;
+    // The snapshot may still be on its way: it was read while the first page was.
+    if (pageNumber === 1) {
+      try {
+        known = await pendingKnown;
+      } catch (error) {
+        throw withCallsSoFar(error, callsBefore + apiCalls, pagesBefore + pages);
+      }
+    }
     const { page } = read;
     if (pageNumber === 1) cap = pageCap(page.totalCount);
     totals.push({ page: pageNumber, totalCount: page.totalCount });

@@ -15,7 +15,12 @@ import { planSync, statesNeeded, unknownListedIds } from './plan.ts';
 
 /** Reads a scope's images from the API (the SWAS client implements it). */
 export interface ImageLister {
-  listAllImages(regionId: string, signal?: AbortSignal, known?: KnownHashes): Promise<Listing>;
+  /** `known` may still be reading: the listing awaits it when its first page arrives. */
+  listAllImages(
+    regionId: string,
+    signal?: AbortSignal,
+    known?: KnownHashes | Promise<KnownHashes>,
+  ): Promise<Listing>;
   listImagesByIds(regionId: string, imageIds: readonly string[], signal?: AbortSignal): Promise<Listing>;
 }
 
@@ -126,15 +131,19 @@ export async function runRegionSync(
   try {
     started = await deps.store.startRun(run);
     const observedAt = started.observedAt;
-    // Images still as stored when the sync began are kept as ids and hashes only while listing.
-    listing =
-      request.watchImageIds === undefined
-        ? await deps.lister.listAllImages(
-            request.scope.regionId,
-            request.signal,
-            await deps.store.readKnownHashes(request.scope),
-          )
-        : await deps.lister.listImagesByIds(request.scope.regionId, request.watchImageIds, request.signal);
+    if (request.watchImageIds === undefined) {
+      // Images still as stored when the sync began are kept as ids and hashes only while listing.
+      // The snapshot is read while the first page is fetched; a failed read fails the listing.
+      const known = deps.store.readKnownHashes(request.scope);
+      known.catch(() => undefined);
+      listing = await deps.lister.listAllImages(request.scope.regionId, request.signal, known);
+    } else {
+      listing = await deps.lister.listImagesByIds(
+        request.scope.regionId,
+        request.watchImageIds,
+        request.signal,
+      );
+    }
     const done = listing;
     const outcome: RunOutcome = { apiCalls: done.apiCalls, pages: done.pages };
     const startedRun = started;

@@ -50,7 +50,10 @@ describe('the region-sync use case', () => {
   });
 
   /** The real store, except that the given calls fail for one region as if the database went away. */
-  function storeFailing(regionId: string, calls: { startRun?: boolean; failRun?: boolean }): SyncStore {
+  function storeFailing(
+    regionId: string,
+    calls: { startRun?: boolean; failRun?: boolean; readKnownHashes?: boolean },
+  ): SyncStore {
     const real = createSyncStore(app.database(), {
       heartbeatMs: 15_000,
       lockTimeoutMs: 10_000,
@@ -62,6 +65,10 @@ describe('the region-sync use case', () => {
       ...real,
       startRun: (run) =>
         calls.startRun && run.scope.regionId === regionId ? Promise.reject(lost()) : real.startRun(run),
+      readKnownHashes: (scope) =>
+        calls.readKnownHashes && scope.regionId === regionId
+          ? Promise.reject(lost())
+          : real.readKnownHashes(scope),
       failRun: (run, outcome, error) =>
         calls.failRun && run.scope.regionId === regionId
           ? Promise.reject(lost())
@@ -101,6 +108,22 @@ describe('the region-sync use case', () => {
       'select region_id from sync_runs order by region_id',
     );
     expect(rows.map((r) => r.region_id)).toEqual(['cn-beijing', 'cn-hangzhou']);
+  });
+
+  it('a snapshot of stored hashes that cannot be read fails its region, recorded, with its API calls', async () => {
+    const report = await syncsWith(storeFailing('cn-shanghai', { readKnownHashes: true })).syncAll(all, {
+      trigger: 'manual',
+    });
+    expect(report.results.map((r) => [r.scope.regionId, r.status])).toEqual([
+      ['cn-hangzhou', 'succeeded'],
+      ['cn-shanghai', 'failed'],
+      ['cn-beijing', 'succeeded'],
+    ]);
+    expect(report.results[1]).toMatchObject({ errorCode: 'db.unreachable', retryable: true, apiCalls: 1 });
+    const { rows } = await sql.query<{ status: string; api_calls: number }>(
+      "select status, api_calls from sync_runs where region_id = 'cn-shanghai' order by started_at desc limit 1",
+    );
+    expect(rows).toEqual([{ status: 'failed', api_calls: 1 }]);
   });
 
   it('a failure that cannot be recorded is still reported, beside the other regions', async () => {

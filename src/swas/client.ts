@@ -471,21 +471,32 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
           if (!envelope.success) {
             throw invalidResponseError(context, describeIssue('', body, envelope.error), requestId, secrets);
           }
-          const items: ListedImage[] = [];
-          const rejected: RejectedItem[] = [];
-          const position = { page: request.pageNumber, index: 0 };
-          envelope.data.CustomImages.forEach((item, index) => {
-            position.index = index;
-            const decoded = decodeItem(item, regionId, { ...position });
-            if (isRejected(decoded)) rejected.push(decoded);
-            else items.push(decoded);
-          });
+          const listed = envelope.data.CustomImages;
+          // Items are decoded when the listing first reads them, after it asked for the next page.
+          let decoded: { items: ListedImage[]; rejected: RejectedItem[] } | undefined;
+          const decodeAll = () => {
+            if (decoded !== undefined) return decoded;
+            decoded = { items: [], rejected: [] };
+            for (let index = 0; index < listed.length; index++) {
+              const image = decodeItem(listed[index], regionId, { page: request.pageNumber, index });
+              if (isRejected(image)) decoded.rejected.push(image);
+              else decoded.items.push(image);
+            }
+            return decoded;
+          };
           return {
             totalCount: envelope.data.TotalCount,
             pageNumber: envelope.data.PageNumber ?? request.pageNumber,
             pageSize: envelope.data.PageSize ?? request.pageSize,
-            items,
-            rejected,
+            get items() {
+              return decodeAll().items;
+            },
+            get rejected() {
+              return decodeAll().rejected;
+            },
+            itemIds: listed.map((item) =>
+              item !== null && typeof item === 'object' ? (item as { ImageId?: unknown }).ImageId : undefined,
+            ),
             requestId,
           };
         },

@@ -25,9 +25,15 @@ export interface CustomImagesPage {
   totalCount: number;
   pageNumber: number;
   pageSize: number;
-  items: ListedImage[];
+  /** May be decoded on first read (the client's pages are), after the next request went out. */
+  readonly items: ListedImage[];
   /** Items left out (failed validation or cannot be stored), with their page position. */
-  rejected: RejectedItem[];
+  readonly rejected: RejectedItem[];
+  /**
+   * The `ImageId` of every item as listed, in page order, known before the items are decoded;
+   * absent, the ids of `items` then `rejected` stand for them.
+   */
+  itemIds?: readonly unknown[] | undefined;
   requestId?: string | undefined;
 }
 
@@ -88,8 +94,14 @@ export function pageCap(totalCount: number): number {
   return Math.min(MAX_PAGES, expected + Math.max(PAGE_SLACK.pages, Math.ceil(expected * PAGE_SLACK.share)));
 }
 
-const sameIds = (a: readonly ListedImage[], b: readonly ListedImage[]): boolean =>
-  a.length === b.length && a.every((image, index) => image.state.imageId === b[index]?.state.imageId);
+const idsOf = (page: CustomImagesPage): readonly unknown[] =>
+  page.itemIds ?? [
+    ...page.items.map((image) => image.state.imageId),
+    ...page.rejected.map((item) => item.imageId),
+  ];
+
+const sameIds = (a: readonly unknown[], b: readonly unknown[]): boolean =>
+  a.length === b.length && a.every((id, index) => id === b[index]);
 
 /**
  * One pass over pages 1..n, n = ceil(TotalCount / pageSize) of the latest page (so a count that
@@ -111,15 +123,17 @@ async function readOnce(
   let apiCalls = 0;
   let pages = 0;
   let cap = MAX_PAGES;
-  let previous: readonly ListedImage[] = [];
+  let previous: readonly unknown[] = [];
   let stopped: string | undefined;
+  let next: Promise<PageRead> | undefined;
   for (let pageNumber = 1; ; pageNumber++) {
     let read: PageRead;
     try {
-      read = await readPage({ pageNumber, pageSize: LISTING_PAGE_SIZE });
+      read = await (next ?? readPage({ pageNumber, pageSize: LISTING_PAGE_SIZE }));
     } catch (error) {
       throw withCallsSoFar(error, callsBefore + apiCalls, pagesBefore + pages);
     }
+    next = undefined;
     apiCalls += read.apiCalls;
     pages++;
     // The snapshot may still be on its way: it was read while the first page was.
@@ -133,11 +147,25 @@ async function readOnce(
     const { page } = read;
     if (pageNumber === 1) cap = pageCap(page.totalCount);
     totals.push({ page: pageNumber, totalCount: page.totalCount });
-    if (pageNumber > 1 && page.items.length > 0 && sameIds(page.items, previous)) {
+    const ids = idsOf(page);
+    const repeated = pageNumber > 1 && ids.length > 0 && sameIds(ids, previous);
+    const last =
+      repeated ||
+      ids.length === 0 ||
+      pageNumber >= Math.ceil(page.totalCount / LISTING_PAGE_SIZE) ||
+      pageNumber >= cap;
+    // The next page is asked for before this one's items are decoded, so that decoding overlaps
+    // the request instead of leaving the connection idle. Exactly the pages a sequential read
+    // would ask for: each decision above needs only the envelope and the listed ids.
+    if (!last) {
+      next = readPage({ pageNumber: pageNumber + 1, pageSize: LISTING_PAGE_SIZE });
+      next.catch(() => undefined);
+    }
+    if (repeated) {
       stopped = `page ${pageNumber} repeated page ${pageNumber - 1} (the server ignores PageNumber)`;
       break;
     }
-    previous = page.items;
+    previous = ids;
     // Duplicates across pages (an image moved under paging): the later one is the fresher.
     for (const image of page.items) {
       const imageId = image.state.imageId;
@@ -152,7 +180,7 @@ async function readOnce(
       }
     }
     rejected.push(...page.rejected);
-    if (page.items.length === 0 && page.rejected.length === 0) break;
+    if (ids.length === 0) break;
     if (pageNumber >= Math.ceil(page.totalCount / LISTING_PAGE_SIZE)) break;
     if (pageNumber >= cap) {
       stopped = `stopped after ${pageNumber} pages, the most the first page's TotalCount allows`;

@@ -40,7 +40,7 @@ type ImageChange =
   | { kind: 'deleted'; imageId: string; stored: StoredImage; before: ImageState };
 
 /** How each listed image and each live stored image fares, before any state is decoded. */
-interface Classification {
+export interface Classification {
   superseded: boolean;
   created: ListedImage[];
   /** Listed images whose row must be compared in full (hash moved or missing). */
@@ -63,7 +63,14 @@ interface Classification {
  * full (those whose hash moved and those about to be deleted). The store decodes just these.
  */
 export function statesNeeded(input: Omit<PlanInput, 'newId'>): string[] {
-  const classified = classify(input);
+  return neededStates(classify(input));
+}
+
+/**
+ * The same from a classification already made ({@link classifyListing}): the caller then
+ * attaches the states to those very `StoredImage` objects and passes the classification on.
+ */
+export function neededStates(classified: Classification): string[] {
   return [
     ...classified.compare.map((c) => c.stored.imageId),
     ...classified.missing.map((row) => row.imageId),
@@ -78,6 +85,9 @@ export function unknownListedIds(listing: Listing, stored: readonly StoredImage[
     .filter((image) => !known.has(image.state.imageId))
     .map((image) => image.state.imageId);
 }
+
+/** Classifies once, for {@link neededStates} and then {@link planSync}, on keys and hashes only. */
+export const classifyListing = (input: Omit<PlanInput, 'newId'>): Classification => classify(input);
 
 function classify(input: Omit<PlanInput, 'newId'>): Classification {
   const { listing, region, observedAt } = input;
@@ -167,9 +177,8 @@ function classify(input: Omit<PlanInput, 'newId'>): Classification {
  * failed, shared/unshared (ecs before account), deleted; `sync.deletions_held` last. Event ids are
  * drawn from `input.newId` in that order. Every instant written is `input.observedAt`.
  */
-export function planSync(input: PlanInput): SyncPlan {
+export function planSync(input: PlanInput, classified: Classification = classify(input)): SyncPlan {
   const { scope, listing, region } = input;
-  const classified = classify(input);
   const rejected: RejectedItem[] = [
     ...listing.rejected,
     ...classified.foreign.map(({ imageId, regionId }) => ({

@@ -11,7 +11,7 @@ import type {
   Scope,
   SyncPlan,
 } from './model.ts';
-import { planSync, statesNeeded, unknownListedIds } from './plan.ts';
+import { classifyListing, neededStates, planSync, unknownListedIds } from './plan.ts';
 
 /** Reads a scope's images from the API (the SWAS client implements it). */
 export interface ImageLister {
@@ -158,15 +158,17 @@ export async function runRegionSync(
         deleteBrake: request.deleteBrake,
         observedAt,
       };
-      const needed = statesNeeded(input);
+      // One classification of a region's keys (100,000 of them, maybe) serves both steps.
+      const classified = classifyListing(input);
+      const needed = neededStates(classified);
       if (needed.length > 0) {
         const states = await session.readStates(needed);
-        region.stored = keys.stored.map((row) => {
+        for (const row of keys.stored) {
           const state = states.get(row.imageId);
-          return state === undefined ? row : { ...row, state };
-        });
+          if (state !== undefined) row.state = state;
+        }
       }
-      const computed = planSync({ ...input, region, newId: () => deps.ids.uuid() });
+      const computed = planSync({ ...input, newId: () => deps.ids.uuid() }, classified);
       await session.apply(run, startedRun, outcome, computed);
       return computed;
     });

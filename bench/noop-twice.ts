@@ -8,6 +8,7 @@
  */
 import { createApp } from '../src/app.ts';
 import { loadConfig } from '../src/config/load-config.ts';
+import { checkSchemaCurrent } from '../src/db/migrate.ts';
 import { silentLogger } from '../src/observability/logger.ts';
 
 const regionId = process.argv[2] ?? 'cn-hangzhou';
@@ -15,6 +16,8 @@ const config = loadConfig(process.env, { readFile: () => '' });
 const app = createApp(config, { logger: silentLogger });
 const account = config.accounts[0];
 if (!account) throw new Error('no account configured');
+// As `sync --once` does before it syncs: the schema check (which opens the first connection).
+await checkSchemaCurrent(app.database().db);
 // The use case `sync --once` and the worker call.
 const regionSyncs = app.regionSyncs();
 const durations: number[] = [];

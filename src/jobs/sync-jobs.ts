@@ -119,11 +119,12 @@ export function createSyncJobProcessors(deps: SyncJobsDeps) {
     const scope = { account: job.data.account, regionId: job.data.regionId };
     if (!deps.isConfigured(scope)) return { status: 'skipped', reason: 'not configured in this process' };
     if (deps.budget !== undefined && token !== undefined) {
-      // Watch slots are few and shared by every account: a poll of a quota-bound account comes
-      // back when its budget frees rather than blocking the polls of other accounts.
+      // A poll waits in its slot for up to one call spacing, first in line for its account's next
+      // call (full syncs start only when a call is free); a longer wait (a spent burst, a throttle
+      // hold) would keep the watch slots from other accounts' polls.
       const waitMs = await budgetWait(scope.account);
-      const { intervalMs } = deps.budget.rate(scope.account);
-      if (waitMs > 0) return defer(job, token, Date.now() + Math.min(waitMs, intervalMs));
+      const { intervalMs, limit } = deps.budget.rate(scope.account);
+      if (waitMs > intervalMs / limit) return defer(job, token, Date.now() + Math.min(waitMs, intervalMs));
     }
     let imageIds: string[];
     try {

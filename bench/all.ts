@@ -12,6 +12,7 @@ const BENCHMARKS = [
   ['sync path in-process (diagnosis)', 'run.ts'],
   ['reports', 'reports.ts'],
   ['shared rate budget', 'rate-budget.ts'],
+  ['worker processes: shared budget, fleet, failure detection', 'worker.ts'],
   ['webhook delivery', 'webhooks.ts'],
 ] as const;
 

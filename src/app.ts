@@ -410,8 +410,11 @@ export function createApp(config: Config, deps: AppDeps): App {
           connection: workerRedis,
           targets: { redis: describeRedisUrl(config.redisUrl), postgres: db.target },
           operations: { start: async () => void (await server.listen()), close: () => server.close() },
-          budgetWaitMs: (account) =>
-            rateBudget(accountNamed(account)).availableIn({ account, action: 'ListCustomImages' }),
+          budget: {
+            waitMs: (account) =>
+              rateBudget(accountNamed(account)).availableIn({ account, action: 'ListCustomImages' }),
+            rate: (account) => accountNamed(account).rateLimit,
+          },
           components: [
             {
               name: 'webhook deliveries',

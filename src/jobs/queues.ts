@@ -98,8 +98,12 @@ export const WATCH_POLL_JOB_OPTIONS: DefaultJobOptions = {
   removeOnFail: { age: 24 * 3600, count: 500 },
 };
 
-/** Watch polls in flight per process: slots of their own, so full syncs never take them all. */
-export const WATCH_POLL_CONCURRENCY = 2;
+/**
+ * Watch polls in flight per process: slots of their own, so full syncs never take them all. A poll
+ * may wait in its slot for up to one call spacing of its account, so there are enough for several
+ * quota-bound accounts at once; a waiting poll costs a timer, not a connection.
+ */
+export const WATCH_POLL_CONCURRENCY = 16;
 
 /** The job scheduler that runs `sweep` (re-enqueues deliveries whose enqueue was lost). */
 export const WEBHOOK_SWEEP_SCHEDULER_ID = 'webhook-sweep';

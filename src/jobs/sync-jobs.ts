@@ -2,9 +2,11 @@ import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { ScheduleStore } from '../db/schedule-store.ts';
 import type { Logger } from '../observability/logger.ts';
 import { AppError, errorMessage } from '../shared/app-error.ts';
+import type { Rate } from '../shared/duration.ts';
 import type { Scope } from '../sync/model.ts';
 import type { RegionSyncs } from '../sync/region-syncs.ts';
 import type { RegionSyncResult } from '../sync/run-sync.ts';
+import { createAccountSlots } from './account-slots.ts';
 import { JOB_NAMES, type PlanJobData, type RegionJobData } from './queues.ts';
 import type { SyncPlanner } from './sync-planner.ts';
 
@@ -23,15 +25,20 @@ export interface SyncJobsDeps {
   onDatabaseFailure(error: unknown): void;
   onDatabaseSuccess(): void;
   /**
-   * Milliseconds until the account's rate budget could grant a listing call (0: now). When given,
-   * a full sync whose account is quota-bound goes back to the delayed set instead of taking a
-   * slot another account's sync could use.
+   * The accounts' rate budgets. When given, a full sync or watch poll whose account is quota-bound
+   * goes back to the delayed set instead of waiting in a slot another account's job could use.
    */
-  budgetWaitMs?(account: string): Promise<number>;
+  budget?: AccountBudgetView;
+  /** Full syncs of one account in flight in this process at most (see account-slots.ts). */
+  maxSyncsPerAccount?: number;
 }
 
-/** A full sync waits in its slot for a budget this close; longer, it yields the slot. */
-const YIELD_SLOT_AFTER_MS = 2_000;
+/** What the processors need to know of an account's budget. */
+export interface AccountBudgetView {
+  /** Milliseconds until a listing call could be granted (0: now); counts nothing. */
+  waitMs(account: string): Promise<number>;
+  rate(account: string): Rate;
+}
 
 /** What a region or watch job returns to BullMQ (kept with the finished job for a while). */
 export interface RegionJobResult {
@@ -47,6 +54,14 @@ export interface RegionJobResult {
  */
 export function createSyncJobProcessors(deps: SyncJobsDeps) {
   const log = deps.logger.child({ component: 'jobs' });
+  const slots = createAccountSlots({ maxPerAccount: deps.maxSyncsPerAccount ?? 1, now: () => Date.now() });
+  const budgetWait = (account: string) => deps.budget?.waitMs(account).catch(() => 0) ?? Promise.resolve(0);
+
+  /** Sends the job back to the delayed set until `retryAt`; the slot is free for other accounts' jobs. */
+  async function defer(job: Job<RegionJobData>, token: string, retryAt: number): Promise<never> {
+    await job.moveToDelayed(retryAt, token);
+    throw new DelayedError();
+  }
 
   /** A plan tick: full syncs of the regions not synced in the last half interval, or watch polls. */
   async function plan(job: Job<PlanJobData>): Promise<number> {
@@ -73,27 +88,44 @@ export function createSyncJobProcessors(deps: SyncJobsDeps) {
   ): Promise<RegionJobResult> {
     const scope = { account: job.data.account, regionId: job.data.regionId };
     if (!deps.isConfigured(scope)) return { status: 'skipped', reason: 'not configured in this process' };
-    const waitMs = deps.budgetWaitMs ? await deps.budgetWaitMs(scope.account).catch(() => 0) : 0;
-    if (waitMs > YIELD_SLOT_AFTER_MS && token !== undefined) {
-      // Fairness between accounts: a sync that would only wait for its account's quota leaves
-      // the slot to others and comes back when the budget frees (still deduplicated meanwhile).
-      await job.moveToDelayed(Date.now() + waitMs, token);
-      throw new DelayedError();
+    let release = () => {};
+    if (deps.budget !== undefined && token !== undefined) {
+      // Fairness between accounts: a sync that would only wait for its account's quota leaves the
+      // slot to others and comes back at its account's turn (still deduplicated meanwhile).
+      const turn = slots.admit(
+        scope.account,
+        deps.budget.rate(scope.account),
+        await budgetWait(scope.account),
+      );
+      if ('retryAt' in turn) return defer(job, token, turn.retryAt);
+      release = turn.release;
     }
-    const result = await deps.regionSyncs.syncRegion(scope, {
-      trigger: job.data.trigger,
-      signal: combine(signal),
-    });
-    return outcome(job, result);
+    try {
+      const result = await deps.regionSyncs.syncRegion(scope, {
+        trigger: job.data.trigger,
+        signal: combine(signal),
+      });
+      return outcome(job, result);
+    } finally {
+      release();
+    }
   }
 
   async function watch(
     job: Job<RegionJobData>,
-    _token?: string,
+    token?: string,
     signal?: AbortSignal,
   ): Promise<RegionJobResult> {
     const scope = { account: job.data.account, regionId: job.data.regionId };
     if (!deps.isConfigured(scope)) return { status: 'skipped', reason: 'not configured in this process' };
+    if (deps.budget !== undefined && token !== undefined) {
+      // A poll waits in its slot for up to one call spacing, first in line for its account's next
+      // call (full syncs start only when a call is free); a longer wait (a spent burst, a throttle
+      // hold) would keep the watch slots from other accounts' polls.
+      const waitMs = await budgetWait(scope.account);
+      const { intervalMs, limit } = deps.budget.rate(scope.account);
+      if (waitMs > intervalMs / limit) return defer(job, token, Date.now() + Math.min(waitMs, intervalMs));
+    }
     let imageIds: string[];
     try {
       // Read when the poll runs, not when it was planned: a full sync may have settled them since.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { regionDeduplicationId, scheduleRepeat } from './queues.ts';
-import { scheduleIntervalMs } from './sync-planner.ts';
+import { interleaveAccounts, scheduleIntervalMs } from './sync-planner.ts';
 
 describe('schedules', () => {
   const at = Date.UTC(2026, 2, 1, 10, 7, 30);
@@ -30,5 +30,15 @@ describe('schedules', () => {
     expect(regionDeduplicationId('watch', { account: 'a', regionId: 'cn-hangzhou' })).not.toBe(
       regionDeduplicationId('full', { account: 'a', regionId: 'cn-hangzhou' }),
     );
+  });
+});
+
+describe('interleaveAccounts', () => {
+  it('queues one region of every account in turn, keeping each account’s own order', () => {
+    const scopes = [
+      ...['r1', 'r2', 'r3'].map((regionId) => ({ account: 'big', regionId })),
+      ...['s1', 's2'].map((regionId) => ({ account: 'small', regionId })),
+    ];
+    expect(interleaveAccounts(scopes).map((scope) => scope.regionId)).toEqual(['r1', 's1', 'r2', 's2', 'r3']);
   });
 });

@@ -81,7 +81,7 @@ export function createSyncPlanner(deps: SyncPlannerDeps): SyncPlanner {
       const wanted = await scopes();
       const fresh =
         horizonMs > 0 ? new Set((await deps.store.recentlySynced(horizonMs)).map(key)) : new Set<string>();
-      const due = wanted.filter((scope) => !fresh.has(key(scope)));
+      const due = interleaveAccounts(wanted.filter((scope) => !fresh.has(key(scope))));
       if (due.length > 0) {
         await deps.regionQueue.addBulk(
           due.map((scope) => ({
@@ -123,6 +123,23 @@ export function createSyncPlanner(deps: SyncPlannerDeps): SyncPlanner {
       return watched.length;
     },
   };
+}
+
+/**
+ * The scopes in turns: the first region of every account, then the second of every account, …
+ * Jobs are taken in the order they were queued, so a 30-region account queued first does not
+ * keep a 2-region account's syncs behind all of its own.
+ */
+export function interleaveAccounts(scopes: readonly Scope[]): Scope[] {
+  const rank = new Map<string, number>();
+  return scopes
+    .map((scope, index) => {
+      const turn = rank.get(scope.account) ?? 0;
+      rank.set(scope.account, turn + 1);
+      return { scope, turn, index };
+    })
+    .sort((a, b) => a.turn - b.turn || a.index - b.index)
+    .map(({ scope }) => scope);
 }
 
 /**

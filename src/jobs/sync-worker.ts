@@ -22,7 +22,7 @@ import {
   WATCH_POLL_JOB_OPTIONS,
 } from './queues.ts';
 import { type DesiredScheduler, reconcileSchedulers } from './schedulers.ts';
-import { createSyncJobProcessors } from './sync-jobs.ts';
+import { type AccountBudgetView, createSyncJobProcessors } from './sync-jobs.ts';
 import { createSyncPlanner, scheduleIntervalMs } from './sync-planner.ts';
 
 /**
@@ -66,8 +66,8 @@ export interface SyncWorkerDeps {
    * so that liveness answers while the worker waits for a dependency, and closed last.
    */
   operations?: { start(): Promise<void>; close(): Promise<void> };
-  /** See `SyncJobsDeps.budgetWaitMs`. */
-  budgetWaitMs?(account: string): Promise<number>;
+  /** See `SyncJobsDeps.budget`. */
+  budget?: AccountBudgetView;
 }
 
 export interface SyncWorkerOptions {
@@ -150,7 +150,10 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
     logger: deps.logger,
     onDatabaseFailure: (error) => outages.failed('postgres', error),
     onDatabaseSuccess: () => outages.recovered('postgres'),
-    ...(deps.budgetWaitMs === undefined ? {} : { budgetWaitMs: deps.budgetWaitMs }),
+    ...(deps.budget === undefined ? {} : { budget: deps.budget }),
+    // Half the slots at most: a quota-bound account's syncs that page (and wait for its budget
+    // between pages) leave the other half to other accounts.
+    maxSyncsPerAccount: Math.max(1, Math.floor(config.sync.concurrency / 2)),
   });
 
   const desiredSchedulers: DesiredScheduler[] = [

@@ -178,7 +178,9 @@ async function main(): Promise<void> {
       await jsonInsertRows(sql, fetched.images, account.name, Date.now());
       jsonInsert.push({ ms: performance.now() - started });
 
-      await sql.query('truncate webhook_deliveries, image_events, custom_image_versions, custom_images, sync_runs');
+      await sql.query(
+        'truncate webhook_deliveries, image_events, custom_image_versions, custom_images, sync_runs',
+      );
       baseline.push(await sync((c) => c.created === IMAGES && c.events === IMAGES));
     }
 

@@ -77,7 +77,7 @@ interface CycleFigure {
   seconds: number;
   fromSpawnSeconds: number;
   idealSeconds: number;
-  /** The least time any client keeping the SPEC §4 window could take. */
+  /** The least time any client keeping the rate window (never more than N in any interval) could take. */
   boundSeconds: number;
   calls: number;
   throttles: number;
@@ -382,7 +382,7 @@ own); about ${Math.ceil((Date.now() - started) / 60_000)} minutes. The script re
 Real \`worker\` processes (\`bin/swas-inventory worker\`) against the simulator, which enforces each
 account's quota on arrival. Time: first API call to the last region's commit ("from spawn" adds
 process start-up). Ideal: (calls − burst) / rate for each account, accounts in parallel. Window
-bound: the least time under SPEC §4's rule (never more than N calls in any interval), where
+bound: the least time under the rate rule (never more than N calls in any interval), where
 calls i and i + N are an interval apart: ⌊(calls − 1) / N⌋ × interval. The two agree when an
 account's calls are a multiple of N; with 25 calls at 10 per interval the ideal (1.5 intervals)
 cannot be reached by any client that keeps the rule (2 intervals), so the target applies to the

@@ -51,7 +51,7 @@ export interface App {
   swasClient(account: AccountConfig): SwasClient;
   /**
    * The account's rate budget: the one shared in Redis (REDIS_URL) when Redis answers a quick
-   * connect, else — with one warning per process — a local one (SPEC §3 `sync --once`).
+   * connect, else — with one warning per process — a local one.
    */
   rateBudget(account: AccountConfig): RateBudget;
   /**

@@ -5,7 +5,7 @@ import { parseFormat, parseInteger } from './options.ts';
 
 const commands = () => import('./webhook-commands.ts');
 
-/** `deliveries [--failed]` and `deliveries redrive ID…`: the delivery log (SPEC §3). */
+/** `deliveries [--failed]` and `deliveries redrive ID…`: the delivery log. */
 export function registerDeliveriesCommand(program: Command, context: CommandContext): void {
   const deliveries = program
     .command('deliveries')

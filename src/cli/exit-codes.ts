@@ -1,7 +1,7 @@
 import { CommanderError } from 'commander';
 import { AppError, errorMessage } from '../shared/app-error.ts';
 
-/** SPEC §3: 0 success, 1 the work failed, 2 usage or configuration error. */
+/** Exit codes of every command: 0 success, 1 the work failed, 2 usage or configuration error. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 

@@ -47,7 +47,7 @@ export function parseInstant(value: string, now: number): Date | undefined {
 }
 
 /**
- * Collects every bad flag of a command, so that one message names them all (SPEC §3: exit 2).
+ * Collects every bad flag of a command, so that one message names them all.
  * `add` records a problem; `done` throws `cli.usage` listing them, if any.
  */
 export function usageProblems() {

@@ -10,7 +10,7 @@ import type {
 import type { Column } from './report-output.ts';
 
 /**
- * What each report prints. The JSON keys are a contract for scripts (SPEC §3): add keys, never
+ * What each report prints. The JSON keys are a contract for scripts: add keys, never
  * rename them. Durations are seconds; open periods have `leftAt` null and last until now.
  */
 export const INVENTORY_COLUMNS: readonly Column<InventoryRow>[] = [

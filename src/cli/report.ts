@@ -159,7 +159,7 @@ export function parseEventsRequest(flags: EventsFlags, env: ParseEnv): EventsReq
 
 /**
  * `report NAME [--format table|json|csv] [--account NAME]… [--region ID]… [--since T] [--until T]
- * [--image ID]… [--at T]`: the reports of SPEC §6 from the `reporting` views.
+ * [--image ID]… [--at T]`: the reports, from the `reporting` views.
  */
 export function registerReportCommand(program: Command, context: CommandContext): void {
   program

@@ -15,7 +15,7 @@ function endpointId(value: string): string {
 // The work is loaded on use, so `--help` does not load the database and HTTP stacks.
 const commands = () => import('./webhook-commands.ts');
 
-/** `webhooks add|list|remove|enable|disable|test`: the subscriber endpoints (SPEC §3, §8). */
+/** `webhooks add|list|remove|enable|disable|test`: the subscriber endpoints. */
 export function registerWebhooksCommand(program: Command, context: CommandContext): void {
   const webhooks = program
     .command('webhooks')

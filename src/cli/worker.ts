@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { CommandContext } from './context.ts';
 
 /**
- * `worker`: the long-running process (SPEC §3). Upserts the job schedulers, syncs the regions that
+ * `worker`: the long-running process. Upserts the job schedulers, syncs the regions that
  * are due at start-up and then on SYNC_SCHEDULE, runs watch polls every SYNC_WATCH_INTERVAL, and
  * stops gracefully on SIGTERM/SIGINT.
  */

@@ -18,7 +18,7 @@ const configError = (env: Record<string, string>, deps = noFiles): AppError => {
 };
 
 describe('loadConfig', () => {
-  it('applies every default of SPEC §4', () => {
+  it('applies every documented default', () => {
     const config = loadConfig({}, noFiles);
     expect(config.databaseUrl).toBe(CONFIG_DEFAULTS.DATABASE_URL);
     expect(config.redisUrl).toBe('redis://127.0.0.1:6379');

@@ -6,7 +6,7 @@ import { Secret } from '../shared/secret.ts';
 import { type AccountEntry, accountsFileSchema, parseAccountsText } from './accounts-file.ts';
 import { isTimeZone, parseSchedule, type Schedule } from './schedule.ts';
 
-/** Every variable of SPEC §4 with its default (`undefined`: no default). */
+/** Every configuration variable with its default (`undefined`: no default). */
 export const CONFIG_DEFAULTS = {
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/swas_inventory',
   REDIS_URL: 'redis://127.0.0.1:6379',
@@ -123,7 +123,7 @@ const integerField = (min: number, max: number) =>
   );
 
 /**
- * The zod schema over SPEC §4. Each variable is a string field (defaults from CONFIG_DEFAULTS)
+ * The zod schema over the configuration variables. Each variable is a string field (defaults from CONFIG_DEFAULTS)
  * transformed into its typed value; zod collects every issue, keyed by the variable's name.
  */
 const environmentSchema = z.object({

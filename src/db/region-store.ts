@@ -16,7 +16,7 @@ import {
 import { customImages, customImageVersions, imageEvents } from './schema/index.ts';
 
 /**
- * The database side of a region sync (SPEC §5.3): the per-scope lock, the reads of a scope at
+ * The database side of a region sync: the per-scope lock, the reads of a scope at
  * commit (keys and hashes of every image, full states of the few the plan needs), and the
  * set-based write of a {@link SyncPlan}. Every write is a fixed number of statements whatever the
  * region's size (bar one per 500 changed images): rows travel by COPY, or as one bound parameter

@@ -58,7 +58,7 @@ export type ImageVersionRow = typeof imageVersionsView.$inferSelect;
 export type EventRow = typeof imageEvents.$inferSelect;
 
 /**
- * The reads behind `report` and `events` (SPEC §3, §6): typed selects from the views of schema
+ * The reads behind `report` and `events`: typed selects from the views of schema
  * `reporting`, narrowed by account, region and time. Windows select the periods that overlap
  * them; rows come in a stable order (scope, image, time) so that output can be diffed. How the
  * views derive periods and last-seen times: docs/reporting.md.

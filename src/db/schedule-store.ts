@@ -16,7 +16,7 @@ export interface ScheduleStore {
    * database's clock and did not fail: running ones included, since another process is at it.
    */
   recentlySynced(withinMs: number): Promise<ScopeKey[]>;
-  /** Scopes holding live images in a transitional status (SPEC §5.5), with how many. */
+  /** Scopes holding live images in a transitional status, with how many. */
   scopesToWatch(): Promise<(ScopeKey & { images: number })[]>;
   /** Ids of the scope's live images in a transitional status, the ones a watch poll re-reads. */
   imagesToWatch(scope: ScopeKey): Promise<string[]>;

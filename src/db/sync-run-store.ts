@@ -33,7 +33,7 @@ export interface FinishRunInput extends RunCounts {
   /** Why the run is partial or failed; null when it succeeded. */
   error: string | null;
   /**
-   * True when the run applied a complete full listing (SPEC §5.2). It ends the scope's baseline
+   * True when the run applied a complete full listing. It ends the scope's baseline
    * and makes the run the one whose held deletions the next sync reads. Never true for `failed`.
    */
   complete: boolean;

@@ -15,7 +15,7 @@ export const WEBHOOK_USER_AGENT = `swas-inventory/${packageJson.version} (webhoo
 /**
  * The undici agent for webhook endpoints: the attempt's timeout on connect, headers and body (the
  * defaults are 10 s / 300 s / 300 s), a capped response, and no redirect interceptor, so a 3xx
- * is an answer like any other (SPEC §8: redirects are not followed).
+ * is an answer like any other.
  */
 export function createWebhookDispatcher(timeoutMs: number): Agent {
   return new Agent({

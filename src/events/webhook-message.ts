@@ -1,7 +1,7 @@
 import type { DeliveryEvent } from '../db/webhook-store.ts';
 
 /**
- * What one webhook carries (SPEC §8): `{id, type, timestamp, data}`. `id` is the event id (the
+ * What one webhook carries: `{id, type, timestamp, data}`. `id` is the event id (the
  * `webhook-id` header, the same on every retry); `timestamp` is when the event occurred (ISO 8601
  * UTC). `webhook.test` messages (`webhooks test`) have the same shape and are never stored.
  */

@@ -17,7 +17,7 @@ export interface EndpointTarget {
   format: WebhookFormat;
 }
 
-/** Only http and https endpoints (SPEC §8); anything else is refused before a socket opens. */
+/** Only http and https endpoints; anything else is refused before a socket opens. */
 export function assertWebhookUrl(url: string): URL {
   const parsed = URL.canParse(url) ? new URL(url) : undefined;
   if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.host === '') {

@@ -13,7 +13,7 @@ export const QUEUE_NAMES = {
   syncPlan: 'sync-plan',
   /** One job per full region sync. */
   regionSync: 'region-sync',
-  /** One job per watch poll of a region (SPEC §5.5), served by slots of its own. */
+  /** One job per watch poll of a region, served by slots of its own. */
   watchPoll: 'watch-poll',
 } as const;
 

@@ -15,7 +15,7 @@ import {
 } from '../swas/rate-budget.ts';
 
 /**
- * The rate budget shared by every process (SPEC §4): the rule of `judgeWindow` (swas/rate-budget.ts)
+ * The rate budget shared by every process: the rule of `judgeWindow` (swas/rate-budget.ts)
  * kept in Redis, one Lua script per decision so that check and count are atomic, on Redis' own
  * clock (TIME) so that processes with skewed clocks agree. Keys, all under `prefix`:
  *
@@ -240,7 +240,7 @@ export interface FallbackRateBudgetDeps {
 const isRedisFailure = (error: unknown) => error instanceof AppError && error.code === 'redis.unavailable';
 
 /**
- * The budget of `sync --once` (SPEC §3: it needs no Redis): the shared Redis budget when Redis
+ * The budget of `sync --once`: the shared Redis budget when Redis
  * answers, else — and after Redis fails mid-run — the process-local one, so an outage slows nothing
  * down and fails no call. The local budget starts empty, so the first calls after a switch may
  * exceed what other processes leave; a throttle then costs a hold, not a failed region.

@@ -22,7 +22,7 @@ export interface SyncPlannerDeps {
   watchQueue: Queue;
   clock: Clock;
   logger: Logger;
-  /** How long a discovered region list is reused, ms (SPEC §4: `all` is discovered, cached). */
+  /** How long a discovered region list is reused, ms. */
   discoveryTtlMs?: number;
 }
 

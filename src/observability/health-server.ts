@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { errorMessage } from '../shared/app-error.ts';
 
 /**
- * The operations endpoint (SPEC §3 `worker`, §4 `HTTP_PORT`):
+ * The operations endpoint:
  * - `GET /healthz` — 200 while the process serves HTTP at all (liveness);
  * - `GET /readyz` — 200 when every readiness check passes, else 503 naming the failed ones;
  * - `GET /metrics` — the Prometheus text exposition.

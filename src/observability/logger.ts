@@ -9,7 +9,7 @@ const load = createRequire(import.meta.url);
 export type { Logger } from 'pino';
 
 /**
- * Paths pino censors. Wildcards match one level only (engineering-notes §6), so every known shape
+ * Paths pino censors. Wildcards match one level only, so every known shape
  * is listed; secrets are also wrapped in `Secret`, which serialises as `[redacted]` wherever it is.
  */
 export const REDACT_PATHS = [

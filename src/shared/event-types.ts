@@ -1,5 +1,5 @@
 /**
- * The event catalog's names (SPEC §7). They live in `shared` because configuration validates
+ * The event catalog's names. They live in `shared` because configuration validates
  * `WEBHOOK_EVENTS` against them and configuration may import nothing but `shared`.
  */
 export const EVENT_TYPES = [

@@ -1,5 +1,5 @@
 /**
- * The gateway's error answers (swas-api.md §4): code, HTTP status and message. Where the
+ * The gateway's error answers: code, HTTP status and message. Where the
  * reference records both a documented and an observed status, the observed one is used
  * (`InvalidAccessKeyId.NotFound` 404, `SignatureDoesNotMatch` 400). `{name}` in a message is
  * replaced by the offending parameter's name.
@@ -81,7 +81,7 @@ export function apiFailure(code: KnownApiErrorCode, options: ApiFailureOptions =
   };
 }
 
-/** The JSON error body of the RPC gateway, keys in the documented order (swas-api.md §4.1). */
+/** The JSON error body of the RPC gateway, keys in the documented order. */
 export function errorBody(failure: ApiFailure, requestId: string, hostId: string): Record<string, string> {
   return {
     RequestId: requestId,
@@ -93,7 +93,7 @@ export function errorBody(failure: ApiFailure, requestId: string, hostId: string
 }
 
 /**
- * The throttling wait hint the SDK reads (`getThrottlingTimeLeft`, swas-api.md §4.2): `TimeLeft`
+ * The throttling wait hint the SDK reads (`getThrottlingTimeLeft`): `TimeLeft`
  * is the wait in ms; `Reset` is the epoch ms at which a call is admitted again.
  */
 export function throttlingHeaders(timeLeftMs: number, nowMs: number): Record<string, string> {

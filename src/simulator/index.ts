@@ -14,8 +14,8 @@ import { createQuota } from './quota.ts';
 import { createRequestAuthenticator, type SimulatorAccount } from './request-auth.ts';
 
 /**
- * The SWAS API simulator (SPEC §9): ListRegions and ListCustomImages as the public reference
- * describes them (swas-api.md: signature checks of both schemes, paging, string counts, error
+ * The SWAS API simulator: ListRegions and ListCustomImages as the public reference
+ * describes them (signature checks of both schemes, paging, string counts, error
  * bodies, the per-account quota) over seeded data, an admin API to change images and inject
  * faults, and a log of the calls it answered. It backs the demo, the tests and the benchmarks.
  *

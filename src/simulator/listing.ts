@@ -2,7 +2,7 @@ import { type ApiFailure, apiFailure } from './api-errors.ts';
 import type { SimulatorImage } from './simulator-image.ts';
 
 /**
- * ListCustomImages parameters, filters and paging (swas-api.md §2.1, §2.2). Pure.
+ * ListCustomImages parameters, filters and paging. Pure.
  *
  * Choices where the reference is silent:
  * - an unknown region lists nothing (`TotalCount` "0"), as the API does for a region where the

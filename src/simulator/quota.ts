@@ -11,7 +11,7 @@ export interface QuotaOptions {
 export type Admission = { admitted: true } | { admitted: false; retryAfterMs: number };
 
 /**
- * The per-account flow control of SWAS (swas-api.md §4.3: 10 calls/minute per account), as a
+ * The per-account flow control of SWAS (10 calls a minute per account), as a
  * sliding log: never more than `limit` admitted calls in any interval of `intervalMs`. Refused
  * calls are not counted, so a client that keeps retrying is admitted as soon as a slot frees.
  */

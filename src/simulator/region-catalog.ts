@@ -1,5 +1,5 @@
 /**
- * The SWAS regions the simulator knows by name (swas-api.md §1, the real ListRegions output), with
+ * The SWAS regions the simulator knows by name (as the real ListRegions lists them), with
  * their local names in both languages ListRegions offers and the zone-ish prefix Alibaba Cloud
  * puts into resource ids of that region (`m-bp1…` in cn-hangzhou). Prefixes of the less common
  * regions are made up; nothing depends on them beyond looking plausible.

@@ -53,7 +53,7 @@ export interface RequestAuthenticatorDeps {
   maxSkewMs: number;
 }
 
-/** Headers a V3 request must sign (swas-api.md §5b, verifier step 4). */
+/** Headers a V3 request must sign (those the gateway requires). */
 const REQUIRED_V3_SIGNED_HEADERS = [
   'host',
   'x-acs-action',
@@ -77,7 +77,7 @@ const ACS_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
 const sha256Hex = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
 
 /**
- * Verifies both signature schemes the way the gateway does (swas-api.md §5a, §5b): key known,
+ * Verifies both signature schemes the way the gateway does: key known,
  * timestamp within `maxSkewMs`, signature matches, nonce unused within the skew window, STS token
  * matches. A nonce is remembered only once its request's signature checked out, so forged
  * requests cannot burn nonces.

@@ -1,5 +1,5 @@
 /**
- * Request parameters as the gateway reads them (swas-api.md §5 "verifier pitfalls"): real
+ * Request parameters as the gateway reads them: real
  * percent-decoding of the query string, where `+` is a literal plus (the SDKs never send a raw
  * `+`, they encode space as `%20`), and of `application/x-www-form-urlencoded` bodies, where `+`
  * means space. A malformed escape is kept as it came, so the signature check rejects it.

@@ -9,7 +9,7 @@ export interface SimulatorImageTag {
 
 /**
  * The fields of a custom image the simulator knows, with the API's names and wire types
- * (swas-api.md §2.3). Optional fields may be absent from an item, as a real gateway omits them.
+ * Optional fields may be absent from an item, as a real gateway omits them.
  */
 export interface KnownImageFields {
   ImageId: string;

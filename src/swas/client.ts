@@ -41,8 +41,8 @@ import {
 } from './wire.ts';
 
 /**
- * The SWAS API client: ListRegions and ListCustomImages as the official SDK sends them
- * (swas-api.md §1, §5b): `POST /` of the region's endpoint, business parameters in the query,
+ * The SWAS API client: ListRegions and ListCustomImages as the official SDK sends them:
+ * `POST /` of the region's endpoint, business parameters in the query,
  * empty body, ACS3-HMAC-SHA256 headers. Every attempt spends the account's rate budget
  * (`${account}:${action}`), runs under a per-attempt deadline, and is retried by our own loop
  * (retry.ts) when errors.ts classifies its failure as retryable.
@@ -136,7 +136,7 @@ export interface SwasClient {
   /** One ListCustomImages page, validated (retried as configured). */
   listCustomImagesPage(request: ListCustomImagesPageRequest, signal?: AbortSignal): Promise<CustomImagesPage>;
   /**
-   * Every custom image of a region, with SPEC §5.2's completeness verdict (kind `full`). Items
+   * Every custom image of a region, with its completeness verdict (kind `full`). Items
    * whose hash matches `known` come back as ids and hashes only (`Listing.seen`).
    */
   listAllImages(
@@ -168,7 +168,7 @@ export interface SwasDispatcherOptions {
 
 /**
  * The production dispatcher: an undici Agent with explicit timeouts instead of undici's 300 s
- * defaults (engineering-notes §5.1). No retry interceptor: retries are the client's.
+ * defaults. No retry interceptor: retries are the client's.
  */
 export function createSwasDispatcher(options: SwasDispatcherOptions = {}): Agent {
   return new Agent({
@@ -459,7 +459,7 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
       PageNumber: String(request.pageNumber),
       PageSize: String(request.pageSize),
     };
-    // A JSON array in one string parameter (swas-api.md §2.2).
+    // A JSON array in one string parameter, as the API takes it.
     if (request.imageIds !== undefined) query.ImageIds = JSON.stringify(request.imageIds);
     const result = await call<CustomImagesPage>(
       {

@@ -3,7 +3,7 @@ import { displayText } from '../shared/display-text.ts';
 import { percentEncode } from './signer.ts';
 
 /**
- * The one mapping point of the SWAS boundary: HTTP status, API `Code` (swas-api.md §4) and undici
+ * The one mapping point of the SWAS boundary: HTTP status, API `Code` and undici
  * `UND_ERR_*` / Node errno codes become an {@link AppError} with a `swas.*` code and a `retryable`
  * flag, from the tables below. Messages name the action, region, page, API code, HTTP status and
  * RequestId, and never a secret: the gateway's `SignatureDoesNotMatch` message echoes the server's
@@ -149,7 +149,7 @@ export function scrubSecrets(text: string, secrets: readonly string[]): string {
 
 /**
  * The API `Message` made safe to show: everything from `server string to sign is` on is dropped
- * (swas-api.md §4.1: it echoes the string to sign, security token included), secrets are scrubbed,
+ * (the gateway echoes the string to sign, security token included), secrets are scrubbed,
  * whitespace collapsed and the length capped.
  */
 export function cleanApiMessage(message: string, secrets: readonly string[]): string {

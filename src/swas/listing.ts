@@ -2,14 +2,14 @@ import { isAppError } from '../shared/app-error.ts';
 import type { KnownHashes, ListedImage, Listing, RejectedItem, SeenImage } from '../sync/model.ts';
 
 /**
- * Paged listings over a page reader (SPEC §5.2, §5.5): the full listing with its completeness
+ * Paged listings over a page reader: the full listing with its completeness
  * verdict and bounded re-reads, and the watch listing by image ids. No HTTP here: the client
  * passes a function that reads one page (retries included) and says how many calls it made.
  */
 
-/** Page size of a full listing: the API's maximum (swas-api.md §2.1). */
+/** Page size of a full listing: the API's maximum. */
 export const LISTING_PAGE_SIZE = 100;
-/** Ids per call of a watch poll: the `ImageIds` filter takes at most 100 (swas-api.md §2.1). */
+/** Ids per call of a watch poll: the `ImageIds` filter takes at most 100. */
 export const IMAGE_IDS_PER_CALL = 100;
 /** Re-reads of a full listing that changed under paging, after the first read. */
 export const DEFAULT_MAX_REREADS = 2;
@@ -107,7 +107,7 @@ const sameIds = (a: readonly unknown[], b: readonly unknown[]): boolean =>
  * One pass over pages 1..n, n = ceil(TotalCount / pageSize) of the latest page (so a count that
  * grows mid-way is followed, up to {@link pageCap} of the first page's count), stopping early on
  * an empty page or on a page that repeats the one before (a server ignoring `PageNumber`). Then
- * the verdict of SPEC §5.2, where a rejected item with a usable id counts as listed.
+ * the completeness verdict, where a rejected item with a usable id counts as listed.
  */
 async function readOnce(
   readPage: PageReader,
@@ -262,7 +262,7 @@ export async function readFullListing(
 }
 
 /**
- * A watch poll (SPEC §5.5): the given images, read with the `ImageIds` filter in calls of at most
+ * A watch poll: the given images, read with the `ImageIds` filter in calls of at most
  * {@link IMAGE_IDS_PER_CALL} ids. Never complete (a watch poll never infers deletions); an id the
  * API does not return is simply absent. Ids are de-duplicated; no ids, no calls.
  */

@@ -2,7 +2,7 @@ import type { Clock } from '../shared/clock.ts';
 import type { Rate } from '../shared/duration.ts';
 
 /**
- * What a call spends from: the configured account and the API action (SPEC §4: the quota is per
+ * What a call spends from: the configured account and the API action (the quota is per
  * account and action). Throttle holds apply to the whole account.
  */
 export interface RateKey {
@@ -23,7 +23,7 @@ export interface RatePermit {
 export type RateGrant = { granted: true; permit: RatePermit } | { granted: false; waitMs: number };
 
 /**
- * The port every SWAS API attempt spends from (SPEC §4 `SWAS_RATE_LIMIT`): never more than
+ * The port every SWAS API attempt spends from: never more than
  * `rate.limit` calls in any window of `rate.intervalMs` per key, counted conservatively so that the
  * server, which counts calls when they arrive, sees no more either (docs/rate-budget.md).
  */

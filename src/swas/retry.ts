@@ -4,8 +4,8 @@ import { backoffDelay } from '../shared/backoff.ts';
 import type { Clock } from '../shared/clock.ts';
 
 /**
- * The retry loop of SWAS calls. Ours rather than undici's retry interceptor (engineering-notes §5.2:
- * it skips POST, and it can neither spend the rate budget per attempt nor count attempts): every
+ * The retry loop of SWAS calls. Ours rather than undici's retry interceptor (it skips
+ * POST, and it can neither spend the rate budget per attempt nor count attempts): every
  * attempt goes through the caller's function, which acquires the budget and records the call.
  */
 
@@ -99,8 +99,8 @@ const headerValue = (headers: IncomingHttpHeaders, name: string): string | undef
 };
 
 /**
- * `TimeLeft` of a throttling header: a comma list of `Key:Value` pairs (swas-api.md §4.2,
- * `getThrottlingTimeLeft` of the official SDKs). The SDKs pass it on as `retryAfter` in ms.
+ * `TimeLeft` of a throttling header: a comma list of `Key:Value` pairs (as
+ * `getThrottlingTimeLeft` of the official SDKs reads it). The SDKs pass it on as `retryAfter` in ms.
  */
 export function throttlingTimeLeft(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;

@@ -9,8 +9,8 @@ import {
   signRpc,
 } from './signer.ts';
 
-// Golden vectors: the official V3 example and the official V2 examples, as collected in
-// shared/reference/swas-api.md §5 (with their sources); plus the derived SWAS vectors there.
+// Golden vectors: the official V3 example and the official V2 examples of Alibaba Cloud's
+// signature documentation, plus SWAS vectors derived with the same algorithms.
 describe('ACS3-HMAC-SHA256', () => {
   const official = {
     method: 'POST',

@@ -1,7 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
- * Request signing for the Alibaba Cloud RPC gateway, both schemes (reference: swas-api.md §5):
+ * Request signing for the Alibaba Cloud RPC gateway, both schemes:
  * - ACS3-HMAC-SHA256 ("V3"), what the official SDK sends by default and what the client uses;
  * - HMAC-SHA1 SignatureVersion 1.0 ("V2"), which the simulator also accepts.
  * Pure functions: time and nonce come in as arguments.
@@ -18,7 +18,7 @@ export interface Credentials {
 
 /**
  * Percent-encoding of the RPC signature docs: RFC 3986 unreserved characters stay, everything else is
- * `%XY` upper-case over UTF-8 bytes; space is `%20`, `*` is `%2A`, `~` stays (swas-api.md §5a).
+ * `%XY` upper-case over UTF-8 bytes; space is `%20`, `*` is `%2A`, `~` stays.
  */
 export function percentEncode(value: string): string {
   return encodeURIComponent(value).replace(
@@ -77,7 +77,7 @@ export function signAcs3(request: Acs3Request, credentials: Credentials): Acs3Si
     'x-acs-content-sha256': bodyHash,
   };
   if (credentials.securityToken !== undefined) {
-    // With STS credentials the SDK also signs the key id and the token (swas-api.md §5b, STS variant).
+    // With STS credentials the SDK also signs the key id and the token.
     signedHeaderValues['x-acs-accesskey-id'] = credentials.accessKeyId;
     signedHeaderValues['x-acs-security-token'] = credentials.securityToken;
   }
@@ -154,12 +154,12 @@ export interface RpcV2Request {
   params: Record<string, string>;
 }
 
-/** The V2 string to sign: `METHOD&%2F&pe(canonicalized)` (swas-api.md §5a step 4). */
+/** The V2 string to sign: `METHOD&%2F&pe(canonicalized)`. */
 export function rpcStringToSign(request: RpcV2Request): string {
   return `${request.method}&${percentEncode('/')}&${percentEncode(canonicalQueryString(request.params))}`;
 }
 
-/** Base64 HMAC-SHA1 with key `secret&` (swas-api.md §5a step 5). */
+/** Base64 HMAC-SHA1 with key `secret&`. */
 export function signRpc(request: RpcV2Request, accessKeySecret: string): string {
   return createHmac('sha1', `${accessKeySecret}&`).update(rpcStringToSign(request)).digest('base64');
 }

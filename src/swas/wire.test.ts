@@ -10,7 +10,7 @@ const MAX_INT4 = 2_147_483_647;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what is looked for.
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-/** The item fields of swas-api.md §2.3. */
+/** The item fields of a ListCustomImages item. */
 const API_FIELDS = [
   'ImageId',
   'Status',

@@ -266,7 +266,7 @@ export interface ItemPosition {
 }
 
 /**
- * One item of a ListCustomImages page: the listed image, or why it is left out (SPEC §5.3), naming
+ * One item of a ListCustomImages page: the listed image, or why it is left out, naming
  * the first unusable field (`Tags[2].Key`). A rejection keeps the item's `ImageId` when that is
  * usable, so the item still counts as listed.
  */

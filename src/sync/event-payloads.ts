@@ -2,12 +2,12 @@ import type { EventType } from '../shared/event-types.ts';
 import type { ImageAttribute, ImageState, ImageStatus, ImageStatusLabel } from './model.ts';
 
 /**
- * The `data` of each event type (SPEC §7) and the rendering of an image with API field names.
+ * The `data` of each event type and the rendering of an image with API field names.
  * The attribute → API field table lives here, in the domain, so both the diff and the adapters
  * (which may import `sync`) use this one rendering; `event-payloads.test.ts` pins every name.
  */
 
-/** API field name (swas-api.md §2.3) of each versioned attribute, in column order. */
+/** API field name of each versioned attribute, in column order. */
 export const API_FIELD_NAMES = {
   regionId: 'RegionId',
   name: 'Name',
@@ -50,7 +50,7 @@ export function toApiShape(state: ImageState): Record<string, unknown> {
 
 // Object type aliases rather than interfaces: they are assignable to `PlannedEvent['data']`.
 
-/** The part of `data` every image event carries (SPEC §7). */
+/** The part of `data` every image event carries. */
 export type ImageEventCommon = {
   account: string;
   regionId: string;

@@ -5,11 +5,11 @@
  * - **scope**: one (account, region) pair; the unit of a sync, of its lock and of its baseline.
  * - **listing**: every image one ListCustomImages paging (or one watch poll) returned for a scope.
  * - **complete listing**: every page succeeded, every page reported the same `TotalCount`, and the
- *   number of distinct image ids equals it (SPEC §5.2). Only a complete listing may delete.
+ *   number of distinct image ids equals it. Only a complete listing may delete.
  * - **state**: the versioned attributes of an image (the columns of `custom_image_versions`).
  * - **version**: one distinct consecutive state of an image, numbered from 1; SCD2 rows carry
  *   `valid_from`/`valid_to`, the current one has `valid_to = null`.
- * - **event**: a change worth telling someone about (SPEC §7), written to `image_events` in the
+ * - **event**: a change worth telling someone about, written to `image_events` in the
  *   same transaction as the state it describes (the outbox).
  * - **baseline**: the events of a scope's first complete sync: one `image.created` per image,
  *   flagged `baseline = true`, and nothing else; webhooks skip them unless asked.
@@ -34,7 +34,7 @@ export type ImageStatusLabel = (typeof IMAGE_STATUSES)[ImageStatus];
 
 export const isImageStatus = (value: string): value is ImageStatus => Object.hasOwn(IMAGE_STATUSES, value);
 
-/** Statuses that a watch poll re-reads between full syncs (SPEC §5.5). */
+/** Statuses that a watch poll re-reads between full syncs. */
 export const TRANSITIONAL_STATUSES: readonly ImageStatus[] = ['0', '4'];
 
 export interface ImageTag {
@@ -43,7 +43,7 @@ export interface ImageTag {
 }
 
 /**
- * The versioned attributes of an image, normalised from the API item (SPEC §6 `custom_images`).
+ * The versioned attributes of an image, normalised from the API item.
  * Absent strings are `null`; `creationTime` is ISO 8601 UTC; `userId` is decimal text because
  * account ids have 16 digits and may exceed 2^53.
  */
@@ -86,7 +86,7 @@ export interface ListedImage {
 }
 
 /**
- * An item of a listing left out because it failed validation or cannot be stored (SPEC §5.3). With
+ * An item of a listing left out because it failed validation or cannot be stored. With
  * a usable `imageId` it still counts as listed: it is neither written nor deleted.
  */
 export interface RejectedItem {
@@ -128,7 +128,7 @@ export interface Listing {
   /** Items left out (validation or storage limits); the rest of the listing is applied. */
   rejected: RejectedItem[];
   /**
-   * SPEC §5.2, rejected items with a usable id counted as listed; always false for a watch poll,
+   * See the glossary above; rejected items with a usable id count as listed; always false for a watch poll,
    * which never infers deletions.
    */
   complete: boolean;
@@ -173,7 +173,7 @@ export interface PlannedEvent {
   /** Epoch ms. */
   occurredAt: number;
   baseline: boolean;
-  /** The `data` column: the common part (SPEC §7) plus the type's own fields. */
+  /** The `data` column: the common part plus the type's own fields. */
   data: Record<string, unknown>;
 }
 

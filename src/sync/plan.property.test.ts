@@ -470,7 +470,7 @@ function unresolvedOf(turn: Turn): number {
   return count;
 }
 
-/** Which live images a turn should delete and hold, from the rules of SPEC §5.3–5.4. */
+/** Which live images a turn should delete and hold, from the deletion and brake rules. */
 function expectedSweep(turn: Turn, deleteBrake: number): { deleted: string[]; held: string[] | null } {
   const { listing, before } = turn;
   if (supersededTurn(turn) || !(listing.kind === 'full' && listing.complete))

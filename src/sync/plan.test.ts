@@ -530,7 +530,7 @@ describe('planSync: fencing by observation time', () => {
 describe('planSync: an older listing committed after a newer one that saw no change', () => {
   // m-1 was A until NOW + 10 s, B until NOW + 20 s, then A again. The listing that began at
   // NOW + 20 s (and saw A, unchanged) commits first; the one that began at NOW + 10 s (and saw B)
-  // commits after it. The newer observation must stand (SPEC §5.3: no listing overwrites a newer one).
+  // commits after it. The newer observation must stand.
   const older = NOW + 10_000;
   const newer = NOW + 20_000;
   const step = (region: RegionState, listing: Listing, observedAt: number) => {

@@ -24,7 +24,7 @@ import {
 } from './model.ts';
 import { changedAttributes, compareText, sameState } from './state-changes.ts';
 
-/** The deletion brake never engages below this many live images (SPEC glossary: "at least 10"). */
+/** The deletion brake never engages below this many live images (on a handful of images, one deletion is already a large share). */
 export const BRAKE_MIN_LIVE_IMAGES = 10;
 
 /** The status code of `create_failed`: entering it raises `image.failed`. */
@@ -154,7 +154,7 @@ function classify(input: Omit<PlanInput, 'newId'>): Classification {
 }
 
 /**
- * The diff of one scope (SPEC §5, §7): what to write and which events to raise for a listing over
+ * The diff of one scope: what to write and which events to raise for a listing over
  * the scope's stored images. Pure and deterministic: the same input (and id sequence) gives the
  * same plan. Stored images listed in {@link statesNeeded} must carry their `state`.
  *
@@ -387,7 +387,7 @@ function emitShareFlip(
 
 /**
  * Deletions of the live images a complete listing did not return, less those the brake holds
- * (SPEC §5.4): ids held by the previous complete listing and missing again are confirmed and
+ *: ids held by the previous complete listing and missing again are confirmed and
  * deleted; if the other missing ids exceed `deleteBrake` of the live images (with at least
  * {@link BRAKE_MIN_LIVE_IMAGES} live), they are held until the next complete listing.
  */

@@ -23,7 +23,7 @@ export interface RegionSyncsDeps {
 
 export interface RegionSyncOptions {
   trigger: RunTrigger;
-  /** A watch poll: re-read these ids only, never delete (SPEC §5.5). */
+  /** A watch poll: re-read these ids only, never delete. */
   watchImageIds?: readonly string[];
   signal?: AbortSignal;
 }

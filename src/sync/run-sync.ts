@@ -90,7 +90,7 @@ export interface RunSyncDeps {
 export interface RegionSyncRequest {
   scope: Scope;
   trigger: RunTrigger;
-  /** A watch poll re-reads these ids only and never deletes (SPEC §5.5). */
+  /** A watch poll re-reads these ids only and never deletes. */
   watchImageIds?: readonly string[];
   /** Share of a region above which deletions are held (SYNC_DELETE_BRAKE). */
   deleteBrake: number;
@@ -115,7 +115,7 @@ export interface RegionSyncResult {
 const NO_COUNTS: SyncPlan['counts'] = { imagesSeen: 0, created: 0, updated: 0, deleted: 0, events: 0 };
 
 /**
- * One region sync (SPEC §5): record the run, list, then diff and write in one transaction under
+ * One region sync: record the run, list, then diff and write in one transaction under
  * the scope's lock. Any failure leaves the data as it was and records only the run's `failed` row
  * with the cause. Never throws for a failed sync (a database that cannot even record the failure
  * included): the result says what happened.

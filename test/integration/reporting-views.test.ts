@@ -3,7 +3,7 @@ import { type Simulator, startSimulator } from '../../src/simulator/index.ts';
 import { createSyncHarness, rows, type SyncHarness } from '../support/sync-harness.ts';
 import { createTestDatabase } from '../support/test-database.ts';
 
-// SPEC §6 reporting views against a history whose every step this file makes: images added to an
+// The reporting views against a history whose every step this file makes: images added to an
 // empty simulator region, synced through the real client and store, changed between syncs.
 // Boundaries are compared with the versions the syncs recorded, so the checks hold whichever
 // instant of a run its writes carry.

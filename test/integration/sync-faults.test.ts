@@ -3,7 +3,7 @@ import { type Simulator, startSimulator } from '../../src/simulator/index.ts';
 import { createSyncHarness, rows, type SyncHarness, tableCounts } from '../support/sync-harness.ts';
 import { createTestDatabase } from '../support/test-database.ts';
 
-// SPEC §5 fault behaviour: a failed sync writes nothing but its sync_runs row, and no listing
+// Fault behaviour: a failed sync writes nothing but its sync_runs row, and no listing
 // that failed or changed under paging ever deletes an image. Each test owns a region.
 describe('sync under faults', () => {
   let simulator: Simulator;

@@ -4,7 +4,7 @@ import { createSyncHarness, rows, type SyncHarness } from '../support/sync-harne
 import { createTestDatabase } from '../support/test-database.ts';
 import { waitFor } from '../support/wait-for.ts';
 
-// SPEC §5.3: no listing overwrites a newer observation, and no single item blocks a region. The
+// No listing overwrites a newer observation, and no single item blocks a region. The
 // races are made deterministic with the simulator's `hold` fault: a page is read (the region as
 // it was) and answered only when the test releases it. Each test owns a region.
 describe('sync fencing and item quarantine', () => {

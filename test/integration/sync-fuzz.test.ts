@@ -52,7 +52,7 @@ const patch = fc.record({
   fields: fc.dictionary(fc.constantFrom(...FIELDS), hostileValue, { minKeys: 1, maxKeys: 3 }),
 });
 
-// SPEC §5.3 "no single item can block a region": whatever the items of a page hold, a run ends
+// "No single item can block a region": whatever the items of a page hold, a run ends
 // succeeded or partial with every untouched item stored, and the next clean listing heals it.
 describe('sync of hostile items (fuzz)', () => {
   let simulator: Simulator;

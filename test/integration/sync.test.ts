@@ -3,7 +3,7 @@ import { type Simulator, startSimulator } from '../../src/simulator/index.ts';
 import { createSyncHarness, rows, type SyncHarness, tableCounts } from '../support/sync-harness.ts';
 import { createTestDatabase } from '../support/test-database.ts';
 
-// SPEC §5/§6/§7 end to end in-process: the real client over HTTP against the simulator, the real
+// Syncs, tables and events end to end in-process: the real client over HTTP against the simulator, the real
 // store in this file's own PostgreSQL database.
 describe('region sync against the simulator', () => {
   let simulator: Simulator;
@@ -136,7 +136,7 @@ describe('region sync against the simulator', () => {
     expect(after).toEqual(settled);
   });
 
-  it('turns seven changes into exactly the eight events of SPEC §7', async () => {
+  it('turns seven changes into exactly its eight events', async () => {
     const images = simulator.admin.listImages('cn-hangzhou');
     const plain = images.filter((i) => i.Status === '1' && !i.InShare && !i.InShareUser);
     const [toFail, toShare, toRename, toDelete, toUnavailable] = plain;

@@ -31,7 +31,7 @@ const endpointInput = (url: string, overrides: Partial<AddEndpointInput> = {}): 
   ...overrides,
 });
 
-// SPEC §8 in-process: the outbox rows a sync writes, then the delivery engine over real HTTP to a
+// Webhook delivery in-process: the outbox rows a sync writes, then the delivery engine over real HTTP to a
 // receiver on loopback that verifies signatures with the standardwebhooks package.
 describe('webhooks after the sync-engine scenario', () => {
   let simulator: Simulator;

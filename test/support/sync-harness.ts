@@ -15,7 +15,7 @@ export interface SyncHarness {
   /** One full sync of the given regions (all configured when omitted), through the real composition root. */
   syncAll(regions?: readonly string[]): Promise<FullSyncReport>;
   syncRegion(regionId: string): Promise<RegionSyncResult>;
-  /** A watch poll (SPEC §5.5) of these images of the region. */
+  /** A watch poll of these images of the region. */
   watchRegion(regionId: string, imageIds: readonly string[]): Promise<RegionSyncResult>;
   close(): Promise<void>;
 }

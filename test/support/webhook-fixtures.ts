@@ -6,7 +6,7 @@ import type { Simulator, SimulatorImage } from '../../src/simulator/index.ts';
 
 /**
  * The seven changes of the sync-engine scenario (seed 7, cn-hangzhou): one status 1→3, one share,
- * one rename, one deletion, one new image, one status 1→2, one unshare → the 8 events of SPEC §7.
+ * one rename, one deletion, one new image, one status 1→2, one unshare → the 8 events of the change scenario.
  */
 export function applySevenChanges(simulator: Simulator, regionId = 'cn-hangzhou'): { added: SimulatorImage } {
   const images = simulator.admin.listImages(regionId);

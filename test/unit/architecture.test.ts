@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 /**
- * The dependency rules of STYLE.md, checked on the source text so they hold without anyone
+ * The project's dependency rules between folders, checked on the source text so they hold without anyone
  * remembering them: which folder may import which, who may read process.env, print, exit or
  * know BullMQ, and no import cycles.
  */

@@ -17,7 +17,7 @@ import { imageStatuses, statusCodeList } from './image-statuses.ts';
 import { syncRuns } from './sync-runs.ts';
 
 /**
- * SPEC §6 `custom_image_versions`: SCD2 history, one row per distinct consecutive state of an
+ * `custom_image_versions`: SCD2 history, one row per distinct consecutive state of an
  * image, numbered from 1. The current row has `valid_to = null`; at most one per image (a partial
  * unique index), and none once the image is deleted.
  */

@@ -14,16 +14,16 @@ import { imageAttributeColumns } from './image-columns.ts';
 import { imageStatuses, statusCodeList } from './image-statuses.ts';
 
 /**
- * SPEC §6 `custom_images`: the current state, one row per image ever seen by an account. Image ids
+ * `custom_images`: the current state, one row per image ever seen by an account. Image ids
  * are unique per account, so the key is (account, image_id); `region_id` is an attribute, indexed
  * with the account because every sync reads one (account, region) at a time.
  *
- * `version` is not in the SPEC's column list: it is the number of the image's current (or, once
+ * `version` is not among the documented columns: it is the number of the image's current (or, once
  * deleted, last) `custom_image_versions` row, so a sync reads a region's state from this table
  * alone. The table is created with `fillfactor = 50` (migration 0002) so that the `last_seen_at`
  * bump of unchanged images, the commonest write, stays a HOT update.
  *
- * `state_hash` is not in the SPEC either: the canonical content hash of the versioned attributes
+ * `state_hash` is not documented either: the canonical content hash of the versioned attributes
  * (sync/state-hash.ts), computed by the listing side and stored with every write, so that a sync
  * reads only ids, versions, observation times and hashes, and decodes full rows only for the images
  * whose hash moved. Null only on rows written before the column existed: such a row is compared

@@ -16,7 +16,7 @@ import { syncRuns } from './sync-runs.ts';
 const eventTypeList = sql.raw(EVENT_TYPES.map((type) => `'${type}'`).join(', '));
 
 /**
- * SPEC §6/§7 `image_events`: the outbox, written in the transaction of the state it describes.
+ * `image_events`: the outbox, written in the transaction of the state it describes.
  * `id` is a UUID v7 from the application, so ids sort by creation time. `image_id` is null for
  * scope events (`sync.deletions_held`, whose `data.imageIds` lists the held ids). No foreign key
  * to `custom_images`: events are a log and outlive any future pruning of images.

@@ -17,7 +17,7 @@ void allStatusesListed;
 /** `status in ('0', …, '4')` for a CHECK constraint on any table holding a status code. */
 export const statusCodeList = sql.raw(IMAGE_STATUS_CODES.map((code) => `'${code}'`).join(', '));
 
-/** SPEC §6 `image_statuses`: the label of every status code, for joins in reports. */
+/** `image_statuses`: the label of every status code, for joins in reports. */
 export const imageStatuses = pgTable(
   'image_statuses',
   {

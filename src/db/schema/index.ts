@@ -1,4 +1,4 @@
-/** The tables of SPEC §6 as drizzle schema; `drizzle-kit generate` diffs this into `migrations/`. */
+/** The tables as drizzle schema; `drizzle-kit generate` diffs this into `migrations/`. */
 export { customImageVersions } from './custom-image-versions.ts';
 export { customImages } from './custom-images.ts';
 export { imageEvents } from './image-events.ts';

@@ -21,11 +21,11 @@ void allListed;
 const list = (values: readonly string[]) => sql.raw(values.map((value) => `'${value}'`).join(', '));
 
 /**
- * SPEC §6 `sync_runs`: one row per region sync (full or watch), written `running` when it starts
+ * `sync_runs`: one row per region sync (full or watch), written `running` when it starts
  * and finished in the sync's transaction (or, when the sync fails, on its own).
  *
- * `complete` is not in the SPEC's column list: true when the run applied a complete full listing
- * (SPEC §5.2); only a `succeeded` or `partial` run can be. A scope is at its baseline until it has
+ * `complete` is not among the documented columns: true when the run applied a complete full listing
+ *; only a `succeeded` or `partial` run can be. A scope is at its baseline until it has
  * a `complete` run; held deletions are read from the latest such run. It is recorded rather than
  * derived because neither the trigger nor the status alone says whether a listing was complete.
  *

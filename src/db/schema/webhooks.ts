@@ -17,14 +17,14 @@ import { imageEvents } from './image-events.ts';
 
 export { WEBHOOK_FORMATS, type WebhookFormat };
 
-/** `status` of a delivery (SPEC §6). */
+/** `status` of a delivery. */
 export const DELIVERY_STATUSES = ['pending', 'delivered', 'dead'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
 const list = (values: readonly string[]) => sql.raw(values.map((value) => `'${value}'`).join(', '));
 
 /**
- * SPEC §6 `webhook_endpoints`: subscribers. Filters are arrays, null meaning "any":
+ * `webhook_endpoints`: subscribers. Filters are arrays, null meaning "any":
  * `event_types` (null: every type), `accounts`, `region_ids`. Baseline events reach an endpoint
  * only with `include_baseline`. `secret` is what signs (a `whsec_` key for `standard`, the robot's
  * signing secret for DingTalk/Feishu, null where the platform signs nothing); it is readable by
@@ -61,7 +61,7 @@ export const webhookEndpoints = pgTable(
 );
 
 /**
- * SPEC §6 `webhook_deliveries`: one row per event × endpoint, written in the sync's transaction
+ * `webhook_deliveries`: one row per event × endpoint, written in the sync's transaction
  * (the outbox). `attempts` counts attempts started: a claim increments it, so an attempt cut
  * short by a crash still counts. `locked_until` is the lease of the process sending it: a row is
  * claimable when pending, due and not leased, so two processes never send it at once, and a

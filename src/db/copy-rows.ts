@@ -57,14 +57,23 @@ function* pieces(columns: readonly CopyColumn[], rows: Iterable<readonly unknown
  * and returns the number of rows the server wrote. `table` and the column names are trusted SQL
  * identifiers from the schema, never input.
  */
-export async function copyRows(
+export function copyRows(
   client: Pick<pg.ClientBase, 'query'>,
   table: string,
   columns: readonly CopyColumn[],
   rows: Iterable<readonly unknown[]>,
 ): Promise<number> {
   const names = columns.map((column) => `"${column.name}"`).join(', ');
-  const stream = client.query(copyFrom(`copy ${table} (${names}) from stdin`));
-  await pipeline(Readable.from(pieces(columns, rows), { objectMode: false }), stream);
+  return copyText(client, `copy ${table} (${names}) from stdin`, pieces(columns, rows));
+}
+
+/** Runs the COPY statement `statement`, streaming `text` (already in COPY text format); rows written. */
+export async function copyText(
+  client: Pick<pg.ClientBase, 'query'>,
+  statement: string,
+  text: Iterable<string>,
+): Promise<number> {
+  const stream = client.query(copyFrom(statement));
+  await pipeline(Readable.from(text, { objectMode: false }), stream);
   return stream.rowCount;
 }

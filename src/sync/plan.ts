@@ -63,7 +63,7 @@ export interface Classification {
  * full (those whose hash moved and those about to be deleted). The store decodes just these.
  */
 export function statesNeeded(input: Omit<PlanInput, 'newId'>): string[] {
-  return neededStates(classify(input));
+  return neededStates(classifyListing(input));
 }
 
 /**
@@ -87,9 +87,7 @@ export function unknownListedIds(listing: Listing, stored: readonly StoredImage[
 }
 
 /** Classifies once, for {@link neededStates} and then {@link planSync}, on keys and hashes only. */
-export const classifyListing = (input: Omit<PlanInput, 'newId'>): Classification => classify(input);
-
-function classify(input: Omit<PlanInput, 'newId'>): Classification {
+export function classifyListing(input: Omit<PlanInput, 'newId'>): Classification {
   const { listing, region, observedAt } = input;
   const result: Classification = {
     superseded: region.lastCompleteAt !== null && observedAt <= region.lastCompleteAt,
@@ -177,7 +175,7 @@ function classify(input: Omit<PlanInput, 'newId'>): Classification {
  * failed, shared/unshared (ecs before account), deleted; `sync.deletions_held` last. Event ids are
  * drawn from `input.newId` in that order. Every instant written is `input.observedAt`.
  */
-export function planSync(input: PlanInput, classified: Classification = classify(input)): SyncPlan {
+export function planSync(input: PlanInput, classified: Classification = classifyListing(input)): SyncPlan {
   const { scope, listing, region } = input;
   const rejected: RejectedItem[] = [
     ...listing.rejected,

@@ -44,6 +44,33 @@ export interface SyncPlanner {
  * replicas and a slow region never produce overlapping or piled-up syncs (PostgreSQL fencing
  * stays the last guard).
  */
+/** True when `scope` is one of the accounts' regions (`all` takes any region of the account). */
+export function isConfiguredScope(accounts: readonly PlannedAccount[], scope: Scope): boolean {
+  return accounts.some(
+    (account) =>
+      account.name === scope.account &&
+      (account.regions === 'all' || account.regions.includes(scope.regionId)),
+  );
+}
+
+/** One job per scope, deduplicated per (kind, scope): one queued or running at most. */
+async function enqueue(
+  queue: Queue,
+  name: string,
+  kind: 'full' | 'watch',
+  scopes: readonly Scope[],
+): Promise<void> {
+  if (scopes.length === 0) return;
+  const trigger = kind === 'full' ? 'schedule' : 'watch';
+  await queue.addBulk(
+    scopes.map((scope) => ({
+      name,
+      data: { account: scope.account, regionId: scope.regionId, trigger } satisfies RegionJobData,
+      opts: { deduplication: { id: regionDeduplicationId(kind, scope) } },
+    })),
+  );
+}
+
 export function createSyncPlanner(deps: SyncPlannerDeps): SyncPlanner {
   const log = deps.logger.child({ component: 'planner' });
   const ttl = deps.discoveryTtlMs ?? 10 * 60_000;
@@ -82,43 +109,15 @@ export function createSyncPlanner(deps: SyncPlannerDeps): SyncPlanner {
       const fresh =
         horizonMs > 0 ? new Set((await deps.store.recentlySynced(horizonMs)).map(key)) : new Set<string>();
       const due = interleaveAccounts(wanted.filter((scope) => !fresh.has(key(scope))));
-      if (due.length > 0) {
-        await deps.regionQueue.addBulk(
-          due.map((scope) => ({
-            name: JOB_NAMES.syncRegion,
-            data: {
-              account: scope.account,
-              regionId: scope.regionId,
-              trigger: 'schedule',
-            } satisfies RegionJobData,
-            opts: { deduplication: { id: regionDeduplicationId('full', scope) } },
-          })),
-        );
-      }
+      await enqueue(deps.regionQueue, JOB_NAMES.syncRegion, 'full', due);
       log.debug({ due: due.length, configured: wanted.length }, 'planned full syncs');
       return due.length;
     },
     async planWatch() {
-      const configured = new Map(deps.accounts.map((account) => [account.name, account]));
-      const watched = (await deps.store.scopesToWatch()).filter((scope) => {
-        const account = configured.get(scope.account);
-        return (
-          account !== undefined && (account.regions === 'all' || account.regions.includes(scope.regionId))
-        );
-      });
-      if (watched.length > 0) {
-        await deps.watchQueue.addBulk(
-          watched.map((scope) => ({
-            name: JOB_NAMES.watchRegion,
-            data: {
-              account: scope.account,
-              regionId: scope.regionId,
-              trigger: 'watch',
-            } satisfies RegionJobData,
-            opts: { deduplication: { id: regionDeduplicationId('watch', scope) } },
-          })),
-        );
-      }
+      const watched = (await deps.store.scopesToWatch()).filter((scope) =>
+        isConfiguredScope(deps.accounts, scope),
+      );
+      await enqueue(deps.watchQueue, JOB_NAMES.watchRegion, 'watch', watched);
       log.debug({ regions: watched.length }, 'planned watch polls');
       return watched.length;
     },

@@ -23,7 +23,7 @@ import {
 } from './queues.ts';
 import { type DesiredScheduler, reconcileSchedulers } from './schedulers.ts';
 import { type AccountBudgetView, createSyncJobProcessors } from './sync-jobs.ts';
-import { createSyncPlanner, scheduleIntervalMs } from './sync-planner.ts';
+import { createSyncPlanner, isConfiguredScope, scheduleIntervalMs } from './sync-planner.ts';
 
 /**
  * Something else the worker process runs beside the region syncs (webhook deliveries, …): started
@@ -113,12 +113,7 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
   const accounts = config.accounts
     .filter((account) => account.credentials !== null)
     .map((account) => ({ name: account.name, regions: account.regions ?? config.regions }));
-  const isConfigured = (scope: Scope) =>
-    accounts.some(
-      (account) =>
-        account.name === scope.account &&
-        (account.regions === 'all' || account.regions.includes(scope.regionId)),
-    );
+  const isConfigured = (scope: Scope) => isConfiguredScope(accounts, scope);
   const intervalMs = () => scheduleIntervalMs(config.sync.schedule, clock.now());
 
   const queueOptions = (defaultJobOptions: Queue['defaultJobOptions']) => ({

@@ -92,6 +92,17 @@ function scopeConditions(
   ];
 }
 
+/** {@link scopeConditions}, and the image ids when the query names some. */
+function imageConditions(
+  columns: { account: AnyPgColumn; regionId: AnyPgColumn; imageId: AnyPgColumn },
+  query: ReportScope & { imageIds?: readonly string[] | undefined },
+): Conditions {
+  return [
+    ...scopeConditions(columns, query),
+    query.imageIds?.length ? inArray(columns.imageId, [...query.imageIds]) : undefined,
+  ];
+}
+
 /** A period `[start, end)` (end null while it lasts) overlaps `[since, until)`. */
 function overlaps(start: AnyPgColumn, end: AnyPgColumn, window: ReportWindow): Conditions {
   return [
@@ -122,13 +133,7 @@ export function createReportStore(db: DbOrTx): ReportStore {
       return db
         .select(failureFields)
         .from(v)
-        .where(
-          and(
-            ...scopeConditions(v, query),
-            query.imageIds?.length ? inArray(v.imageId, [...query.imageIds]) : undefined,
-            ...overlaps(v.enteredAt, v.leftAt, query),
-          ),
-        )
+        .where(and(...imageConditions(v, query), ...overlaps(v.enteredAt, v.leftAt, query)))
         .orderBy(v.enteredAt, v.account, v.regionId, v.imageId);
     },
 
@@ -137,13 +142,7 @@ export function createReportStore(db: DbOrTx): ReportStore {
       return db
         .select(periodFields)
         .from(v)
-        .where(
-          and(
-            ...scopeConditions(v, query),
-            query.imageIds?.length ? inArray(v.imageId, [...query.imageIds]) : undefined,
-            ...overlaps(v.enteredAt, v.leftAt, query),
-          ),
-        )
+        .where(and(...imageConditions(v, query), ...overlaps(v.enteredAt, v.leftAt, query)))
         .orderBy(v.account, v.regionId, v.imageId, v.period);
     },
 
@@ -152,13 +151,7 @@ export function createReportStore(db: DbOrTx): ReportStore {
       return db
         .select(shareFields)
         .from(v)
-        .where(
-          and(
-            ...scopeConditions(v, query),
-            query.imageIds?.length ? inArray(v.imageId, [...query.imageIds]) : undefined,
-            ...overlaps(v.sharedAt, v.unsharedAt, query),
-          ),
-        )
+        .where(and(...imageConditions(v, query), ...overlaps(v.sharedAt, v.unsharedAt, query)))
         .orderBy(v.sharedAt, v.account, v.regionId, v.imageId, v.target);
     },
 
@@ -190,9 +183,8 @@ export function createReportStore(db: DbOrTx): ReportStore {
         .from(e)
         .where(
           and(
-            ...scopeConditions(e, query),
+            ...imageConditions(e, query),
             query.types?.length ? inArray(e.type, [...query.types]) : undefined,
-            query.imageIds?.length ? inArray(e.imageId, [...query.imageIds]) : undefined,
             query.since ? gte(e.occurredAt, query.since) : undefined,
             query.until ? lt(e.occurredAt, query.until) : undefined,
           ),

@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { dropDatabase, withDatabase } from './databases.ts';
 import { binNodeFlags } from './node-flags.ts';
 import { writeResultsSection } from './results-file.ts';
 
@@ -78,17 +79,17 @@ async function parent(): Promise<void> {
     regions: REGIONS.map((regionId) => ({ regionId, images: IMAGES })),
   });
   const name = `swas_bench_memory_${randomBytes(3).toString('hex')}`;
-  const url = new URL(SERVER);
   const admin = new pg.Client({ connectionString: SERVER });
   await admin.connect();
   await admin.query(`create database "${name}"`);
-  url.pathname = `/${name}`;
+  await admin.end();
+  const databaseUrl = withDatabase(SERVER, name);
   const loadAtStart = os
     .loadavg()
     .map((n) => n.toFixed(1))
     .join(' ');
   try {
-    await migrateDatabase({ databaseUrl: url.toString() });
+    await migrateDatabase({ databaseUrl });
     const figures = await new Promise<RoundFigure[]>((resolve, reject) => {
       binNodeFlags().then(
         (flags) =>
@@ -99,7 +100,7 @@ async function parent(): Promise<void> {
               env: {
                 PATH: process.env.PATH ?? '',
                 HOME: process.env.HOME ?? '',
-                DATABASE_URL: url.toString(),
+                DATABASE_URL: databaseUrl,
                 SWAS_ENDPOINT: simulator.url,
                 ALIBABA_CLOUD_ACCESS_KEY_ID: 'testid',
                 ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'testsecret',
@@ -152,8 +153,7 @@ async function parent(): Promise<void> {
     await writeResultsSection('memory-growth', lines.join('\n'));
   } finally {
     await simulator.close();
-    await admin.query(`drop database if exists "${name}" with (force)`);
-    await admin.end();
+    await dropDatabase(SERVER, name);
   }
 }
 

@@ -16,6 +16,7 @@ import { createDatabase } from '../src/db/client.ts';
 import { migrateDatabase } from '../src/db/migrate.ts';
 import { createReportStore, type ReportStore } from '../src/db/report-store.ts';
 import { BENCH_HISTORY, generateHistory, regionName } from '../test/support/history-generator.ts';
+import { dropDatabase, withDatabase } from './databases.ts';
 import { writeResultsSection } from './results-file.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS) || 7;
@@ -178,22 +179,6 @@ function textTable(header: readonly string[], rows: readonly (readonly string[])
 function mdTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map((_, i) => (i < 2 ? '---' : '---:'))), ...rows.map(line)].join('\n');
-}
-
-function withDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${database}`;
-  return parsed.toString();
-}
-
-async function dropDatabase(serverUrl: string, database: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: serverUrl });
-  try {
-    await admin.connect();
-    await admin.query(`drop database if exists "${database}" with (force)`);
-  } finally {
-    await admin.end().catch(() => undefined);
-  }
 }
 
 await main();

@@ -24,6 +24,7 @@ import { startSimulator } from '../src/simulator/index.ts';
 import type { ListedImage, Listing } from '../src/sync/model.ts';
 import { runRegionSync, type SyncStore } from '../src/sync/run-sync.ts';
 import { copyField, copyFromStdin } from './copy-in.ts';
+import { dropDatabase, withDatabase } from './databases.ts';
 import { nextChangedListing } from './listing-changes.ts';
 import { writeResultsSection } from './results-file.ts';
 
@@ -482,22 +483,6 @@ function textTable(header: readonly string[], rows: readonly (readonly string[])
 function mdTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map(line)].join('\n');
-}
-
-function withDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${database}`;
-  return parsed.toString();
-}
-
-async function dropDatabase(serverUrl: string, database: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: serverUrl });
-  try {
-    await admin.connect();
-    await admin.query(`drop database if exists "${database}" with (force)`);
-  } finally {
-    await admin.end().catch(() => undefined);
-  }
 }
 
 await main();

@@ -24,6 +24,7 @@ import pg from 'pg';
 import { migrateDatabase } from '../src/db/migrate.ts';
 import { type Simulator, startSimulator } from '../src/simulator/index.ts';
 import { copyField, copyFromStdin } from './copy-in.ts';
+import { withDatabase } from './databases.ts';
 import { binNodeFlags } from './node-flags.ts';
 
 const SIZES = (process.env.BENCH_SIZES ?? '20000,100000').split(',').map(Number);
@@ -57,11 +58,7 @@ interface ProcessFigure {
   stdout: string;
 }
 
-const urlFor = (name: string) => {
-  const url = new URL(SERVER);
-  url.pathname = `/${name}`;
-  return url.toString();
-};
+const urlFor = (name: string) => withDatabase(SERVER, name);
 
 function timed(command: string, args: string[], env: Record<string, string>): Promise<ProcessFigure> {
   return new Promise((resolve, reject) => {

@@ -14,7 +14,6 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { createApp } from '../src/app.ts';
 import { loadConfig } from '../src/config/load-config.ts';
@@ -24,6 +23,7 @@ import { addEndpoint } from '../src/events/webhook-endpoints.ts';
 import { enqueueDeliveriesForRun, startWebhookWorker } from '../src/jobs/webhook-delivery-jobs.ts';
 import { silentLogger } from '../src/observability/logger.ts';
 import { Secret } from '../src/shared/secret.ts';
+import { dropDatabase, withDatabase } from './databases.ts';
 
 const RATE = Number(process.env.BENCH_RATE) || 500;
 const SECONDS = Number(process.env.BENCH_SECONDS) || 60;
@@ -33,12 +33,7 @@ const RESULTS_FILE = new URL('./WEBHOOK-RESULTS.md', import.meta.url);
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const name = `swas_bench_webhooks_${randomBytes(4).toString('hex')}`;
-const withDatabase = (database: string) => {
-  const url = new URL(serverUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
-};
-const databaseUrl = withDatabase(name);
+const databaseUrl = withDatabase(serverUrl, name);
 
 const loadAtStart = os.loadavg();
 const committedAt = new Map<string, number>();
@@ -146,10 +141,7 @@ await worker.close();
 await connection.quit();
 await app.close();
 receiver.close();
-const admin = new pg.Client({ connectionString: withDatabase('postgres') });
-await admin.connect();
-await admin.query(`drop database if exists "${name}" with (force)`);
-await admin.end();
+await dropDatabase(serverUrl, name);
 
 const loadText = (load: number[]) => load.map((l) => l.toFixed(1)).join(' ');
 const sorted = [...latencies].sort((a, b) => a - b);

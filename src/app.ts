@@ -413,6 +413,8 @@ export function createApp(config: Config, deps: AppDeps): App {
           budget: {
             waitMs: (account) =>
               rateBudget(accountNamed(account)).availableIn({ account, action: 'ListCustomImages' }),
+            turnMs: (account) =>
+              rateBudget(accountNamed(account)).turn({ account, action: 'ListCustomImages' }),
             rate: (account) => accountNamed(account).rateLimit,
           },
           components: [

@@ -12,6 +12,7 @@ import {
   type RateKey,
   type RatePermit,
   resolveRateBudgetOptions,
+  turnGraceMs,
 } from '../swas/rate-budget.ts';
 
 /**
@@ -21,7 +22,9 @@ import {
  *
  * - `{prefix}:rate:{<account>}:log:<action>` — sorted set of counted calls, score = the latest
  *   time the server may have counted the call (grant + inFlightMs while unfinished, its end after);
- * - `{prefix}:rate:{<account>}:hold` — hash `until`, `strikes`: the account-wide hold after a throttle.
+ * - `{prefix}:rate:{<account>}:hold` — hash `until`, `strikes`: the account-wide hold after a throttle;
+ * - `{prefix}:rate:{<account>}:turns:<action>` — sorted set of the turns promised to deferred
+ *   callers (`turn`), score = the turn, so that every process's deferred jobs queue in one line.
  *
  * The `{<account>}` hash tag keeps an account's keys in one Cluster slot. Every key expires on its own.
  */
@@ -99,6 +102,36 @@ redis.call('PEXPIRE', KEYS[1], untilMs - now + interval)
 return untilMs - now
 `;
 
+// KEYS: log, hold, turns. ARGV: limit, interval, grace, member. Mirrors nextTurn; returns the
+// milliseconds until the caller's turn, 0 when a call could be granted now (nothing reserved then).
+const TURN_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local holdUntil = tonumber(redis.call('HGET', KEYS[2], 'until') or '0')
+local held = holdUntil > now
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - interval)
+local count = redis.call('ZCARD', KEYS[1])
+if not held and count < limit then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+local position = count + redis.call('ZCARD', KEYS[3]) - limit
+local frees
+if position < 0 then
+  frees = now - interval
+elseif position < count then
+  frees = math.min(tonumber(redis.call('ZRANGE', KEYS[1], position, position, 'WITHSCORES')[2]), now)
+else
+  frees = tonumber(redis.call('ZRANGE', KEYS[3], position - count, position - count, 'WITHSCORES')[2])
+end
+local at = frees + interval
+if held and holdUntil > at then at = holdUntil end
+at = math.ceil(at + tonumber(ARGV[3]))
+redis.call('ZADD', KEYS[3], at, ARGV[4])
+redis.call('PEXPIRE', KEYS[3], at - now + interval)
+return at - now
+`;
+
 interface LuaScript {
   source: string;
   sha: string;
@@ -112,6 +145,7 @@ const script = (source: string): LuaScript => ({
 const LOOK = script(LOOK_SCRIPT);
 const SETTLE = script(SETTLE_SCRIPT);
 const HOLD = script(HOLD_SCRIPT);
+const TURN = script(TURN_SCRIPT);
 
 /** A Redis failure as the project's error: retryable, since Redis may come back. */
 function redisUnavailable(error: unknown): AppError {
@@ -133,6 +167,8 @@ export function createRedisRateBudget(
   const serve = createKeyedQueue();
   const logKey = (key: RateKey) => `${prefix}:rate:{${key.account}}:log:${key.action}`;
   const holdKey = (account: string) => `${prefix}:rate:{${account}}:hold`;
+  const turnsKey = (key: RateKey) => `${prefix}:rate:{${key.account}}:turns:${key.action}`;
+  const graceMs = turnGraceMs(rate);
 
   /** EVALSHA, loading the script with EVAL when the server does not know it (restart, flush). */
   async function run(lua: LuaScript, keys: string[], args: (string | number)[]): Promise<unknown> {
@@ -209,6 +245,15 @@ export function createRedisRateBudget(
       const grant = await look(key, false);
       return grant.granted ? 0 : grant.waitMs;
     },
+    async turn(key) {
+      return Number(
+        await run(
+          TURN,
+          [logKey(key), holdKey(key.account), turnsKey(key)],
+          [rate.limit, intervalMs, graceMs, randomUUID()],
+        ),
+      );
+    },
     async throttled(key, retryAfterMs) {
       const hint =
         retryAfterMs !== undefined && Number.isFinite(retryAfterMs) && retryAfterMs > 0
@@ -278,6 +323,7 @@ export function createFallbackRateBudget(deps: FallbackRateBudgetDeps): RateBudg
     acquire: (key, signal) => use((budget) => budget.acquire(key, signal)),
     tryAcquire: (key) => use((budget) => budget.tryAcquire(key)),
     availableIn: (key) => use((budget) => budget.availableIn(key)),
+    turn: (key) => use((budget) => budget.turn(key)),
     throttled: (key, retryAfterMs) => use((budget) => budget.throttled(key, retryAfterMs)),
   };
 }

@@ -37,8 +37,16 @@ export interface SyncJobsDeps {
 export interface AccountBudgetView {
   /** Milliseconds until a listing call could be granted (0: now); counts nothing. */
   waitMs(account: string): Promise<number>;
+  /**
+   * 0 when a listing call could be granted now; otherwise milliseconds until this caller's turn,
+   * reserved in the budget every replica shares, so deferred syncs come back one per freed call.
+   */
+  turnMs(account: string): Promise<number>;
   rate(account: string): Rate;
 }
+
+/** How soon a sync deferred only because its account holds its share of this process's slots tries again, ms at most. */
+const AT_CAPACITY_RETRY_MS = 250;
 
 /** What a region or watch job returns to BullMQ (kept with the finished job for a while). */
 export interface RegionJobResult {
@@ -54,8 +62,10 @@ export interface RegionJobResult {
  */
 export function createSyncJobProcessors(deps: SyncJobsDeps) {
   const log = deps.logger.child({ component: 'jobs' });
-  const slots = createAccountSlots({ maxPerAccount: deps.maxSyncsPerAccount ?? 1, now: () => Date.now() });
+  const slots = createAccountSlots({ maxPerAccount: deps.maxSyncsPerAccount ?? 1 });
+  // A budget that cannot answer (Redis away) defers nothing: the sync's own calls wait or fail.
   const budgetWait = (account: string) => deps.budget?.waitMs(account).catch(() => 0) ?? Promise.resolve(0);
+  const budgetTurn = (account: string) => deps.budget?.turnMs(account).catch(() => 0) ?? Promise.resolve(0);
 
   /** Sends the job back to the delayed set until `retryAt`; the slot is free for other accounts' jobs. */
   async function defer(job: Job<RegionJobData>, token: string, retryAt: number): Promise<never> {
@@ -92,13 +102,17 @@ export function createSyncJobProcessors(deps: SyncJobsDeps) {
     if (deps.budget !== undefined && token !== undefined) {
       // Fairness between accounts: a sync that would only wait for its account's quota leaves the
       // slot to others and comes back at its account's turn (still deduplicated meanwhile).
-      const turn = slots.admit(
-        scope.account,
-        deps.budget.rate(scope.account),
-        await budgetWait(scope.account),
-      );
-      if ('retryAt' in turn) return defer(job, token, turn.retryAt);
-      release = turn.release;
+      const slot = slots.take(scope.account);
+      if (slot === undefined) {
+        const { intervalMs, limit } = deps.budget.rate(scope.account);
+        return defer(job, token, Date.now() + Math.ceil(Math.min(intervalMs / limit, AT_CAPACITY_RETRY_MS)));
+      }
+      const turnMs = await budgetTurn(scope.account);
+      if (turnMs > 0) {
+        slot.release();
+        return defer(job, token, Date.now() + turnMs);
+      }
+      release = slot.release;
     }
     try {
       const result = await deps.regionSyncs.syncRegion(scope, {

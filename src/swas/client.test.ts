@@ -70,6 +70,7 @@ function setup({ clock: givenClock, rateBudget, options }: Setup = {}) {
         },
         tryAcquire: () => Promise.reject(new Error('not used by the client')),
         availableIn: () => Promise.reject(new Error('not used by the client')),
+        turn: () => Promise.reject(new Error('not used by the client')),
         throttled: async (key, retryAfterMs) => {
           holds.push({ ...key, retryAfterMs });
         },

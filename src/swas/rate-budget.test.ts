@@ -1,7 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Clock, createManualClock } from '../shared/clock.ts';
-import { createLocalRateBudget, type RateBudget, type RateKey, throttleHoldMs } from './rate-budget.ts';
+import {
+  createLocalRateBudget,
+  nextTurn,
+  type RateBudget,
+  type RateKey,
+  throttleHoldMs,
+} from './rate-budget.ts';
 
 const START = Date.UTC(2026, 0, 1);
 const LIST: RateKey = { account: 'prod', action: 'ListCustomImages' };
@@ -201,6 +207,45 @@ describe('createLocalRateBudget', () => {
     clock.advance(12_000 + 60_000);
     await budget.throttled(LIST);
     expect(await budget.availableIn(LIST)).toBe(6_000);
+  });
+
+  it('gives deferred callers one turn per freed call, in line behind the turns already promised', async () => {
+    const clock = createManualClock(START);
+    const budget = createLocalRateBudget({ limit: 2, intervalMs: 60_000 }, { clock });
+    // Room in the window: no turn is needed, and none is reserved.
+    expect(await budget.turn(LIST)).toBe(0);
+    await call(budget);
+    clock.advance(1_000);
+    await call(budget);
+    clock.advance(1_000);
+    // Each caller gets the next call the window frees (plus 100 ms of grace): the two calls made
+    // leave the window at +60 s and +61 s, and the calls made at those turns at +120 s and +121 s.
+    const turns = [];
+    for (let i = 0; i < 5; i++) turns.push(await budget.turn(LIST));
+    expect(turns.map((ms) => clock.now() + ms - START)).toEqual([60_100, 61_100, 120_200, 121_200, 180_300]);
+    expect(await budget.turn(key('ListCustomImages', 'staging'))).toBe(0);
+    // A turn that has come is no longer in line: at +60.1 s the first caller is back and calls.
+    clock.advance(START + 60_100 - clock.now());
+    expect(await budget.turn(LIST)).toBe(0);
+    await call(budget);
+    // Four turns are still ahead; a late caller queues behind them.
+    expect(clock.now() + (await budget.turn(LIST)) - START).toBe(181_300);
+  });
+
+  it('counts a call in flight as ending now, and holds every turn until a throttle hold ends', async () => {
+    const rate = { limit: 1, intervalMs: 10_000 };
+    // Grace: a tenth of the call spacing, at most 100 ms.
+    expect(nextTurn([START + 30_000], [], START, rate, 0, 100)).toBe(START + 10_100);
+    expect(nextTurn([START - 9_000], [], START, rate, 0, 100)).toBe(START + 1_100);
+    expect(nextTurn([START - 10_000], [], START, rate, 0, 100)).toBeUndefined();
+    // Held for 5 s with room in the window: the turn is the hold's end.
+    expect(nextTurn([], [], START, rate, START + 5_000, 100)).toBe(START + 5_100);
+    // Held for 5 s behind a call that frees in 8 s: the later of the two.
+    expect(nextTurn([START - 2_000], [], START, rate, START + 5_000, 100)).toBe(START + 8_100);
+    const clock = createManualClock(START);
+    const budget = createLocalRateBudget(rate, { clock }, { holdMarginMs: 250 });
+    await budget.throttled(LIST, 7_000);
+    expect(await budget.turn(LIST)).toBe(7_250 + 100);
   });
 
   it('refuses a rate that allows nothing', () => {

@@ -42,6 +42,13 @@ export interface RateBudget {
    */
   availableIn(key: RateKey): Promise<number>;
   /**
+   * 0 when a call for `key` could be granted now (counting nothing). Otherwise the milliseconds
+   * until this caller's turn, which the budget reserves: the window frees its calls one by one, and
+   * each caller told to come back gets the next freed call not already promised to an earlier one
+   * ({@link nextTurn}). A scheduler defers a quota-bound job by this much instead of holding a slot.
+   */
+  turn(key: RateKey): Promise<number>;
+  /**
    * The server answered `Throttling*` for `key`: the whole account holds until the server's window
    * frees (`retryAfterMs`, its TimeLeft, when given; otherwise a share of the interval that doubles
    * with each throttle in a row, up to the interval) plus a margin. Never throws.
@@ -162,6 +169,41 @@ export function judgeWindow(
   return { granted: false, waitMs: blocking + rate.intervalMs - now, inFlight: blocking > now };
 }
 
+/**
+ * When a caller that cannot have a call now should come back (epoch ms), given the window's counted
+ * calls (`scores`, ascending, as for {@link judgeWindow}) and the turns already promised to earlier
+ * callers (`turns`, ascending, all after `now`). Calls and turns form one queue: the caller at
+ * position p of it (p = calls + turns − limit) gets the call that frees when entry p leaves the
+ * window. A call still in flight counts as ending now (it usually ends within milliseconds; if not,
+ * the caller is told again when it comes back). `graceMs` lets a watch poll already waiting take the
+ * freed call first. Undefined: a call can be granted now. The Redis budget's script computes the same.
+ */
+export function nextTurn(
+  scores: readonly number[],
+  turns: readonly number[],
+  now: number,
+  rate: Rate,
+  holdUntil: number,
+  graceMs: number,
+): number | undefined {
+  const live = scores.filter((score) => score > now - rate.intervalMs);
+  const held = holdUntil > now;
+  if (!held && live.length < rate.limit) return undefined;
+  const position = live.length + turns.length - rate.limit;
+  const frees =
+    position < 0
+      ? now - rate.intervalMs
+      : position < live.length
+        ? Math.min(live[position] ?? now, now)
+        : (turns[position - live.length] ?? now);
+  return Math.ceil(Math.max(frees + rate.intervalMs, held ? holdUntil : 0) + graceMs);
+}
+
+/** How long after a freed call a deferred caller comes back, ms (see {@link nextTurn}). */
+export function turnGraceMs(rate: Rate): number {
+  return Math.min(100, rate.intervalMs / rate.limit / 10);
+}
+
 export interface LocalRateBudgetDeps {
   clock: Clock;
 }
@@ -182,6 +224,8 @@ export function createLocalRateBudget(
 ): RateBudget {
   const resolved = resolveRateBudgetOptions(rate, options);
   const logs = new Map<string, LocalEntry[]>();
+  /** Per key: the turns promised to deferred callers (ascending). */
+  const turns = new Map<string, number[]>();
   const holds = new Map<string, { until: number; strikes: number; forgetAt: number }>();
   const serve = createKeyedQueue();
   const logKey = (key: RateKey) => `${key.account}\n${key.action}`;
@@ -241,6 +285,16 @@ export function createLocalRateBudget(
     async availableIn(key) {
       const grant = look(key, false);
       return grant.granted ? 0 : grant.waitMs;
+    },
+    async turn(key) {
+      const now = deps.clock.now();
+      const log = (logs.get(logKey(key)) ?? []).map((entry) => entry.score).sort((a, b) => a - b);
+      const pending = (turns.get(logKey(key)) ?? []).filter((at) => at > now);
+      const at = nextTurn(log, pending, now, rate, holdUntil(key.account, now), turnGraceMs(rate));
+      if (at === undefined) return 0;
+      pending.splice(pending.findLastIndex((other) => other <= at) + 1, 0, at);
+      turns.set(logKey(key), pending);
+      return at - now;
     },
     async throttled(key, retryAfterMs) {
       const now = deps.clock.now();

@@ -100,6 +100,33 @@ describe('Redis rate budget', () => {
     expect(second).toBeLessThanOrEqual(132_000);
   });
 
+  it('queues the deferred callers of every process in one line of turns, one per freed call', async () => {
+    const rate = { limit: 2, intervalMs: 60_000 };
+    const [a, b] = processes(rate, 2) as [RateBudget, RateBudget];
+    expect(await a.turn(LIST)).toBe(0);
+    const first = Date.now();
+    (await a.acquire(LIST)).done();
+    (await b.acquire(LIST)).done();
+    const second = Date.now();
+    // Turns as absolute times, from alternating processes: the calls made leave the window one
+    // interval (+100 ms grace) after they ended, the turns' own calls another interval later.
+    const turns: number[] = [];
+    for (const budget of [a, b, a, b, a]) turns.push(Date.now() + (await budget.turn(LIST)));
+    const [t1, t2, t3, t4, t5] = turns as [number, number, number, number, number];
+    expect(t1).toBeGreaterThanOrEqual(first + 60_100 - 50);
+    expect(t2).toBeLessThanOrEqual(second + 60_100 + 50);
+    expect(t1).toBeLessThanOrEqual(t2);
+    expect(t3 - t1).toBe(60_100);
+    expect(t4 - t2).toBe(60_100);
+    expect(t5 - t3).toBe(60_100);
+    expect(await b.turn({ account: 'staging', action: 'ListCustomImages' })).toBe(0);
+    // A throttle hold with room in the window: the turn is the hold's end (+ margin + grace).
+    await a.throttled({ account: 'staging', action: 'ListCustomImages' }, 7_000);
+    const held = await b.turn({ account: 'staging', action: 'ListCustomImages' });
+    expect(held).toBeGreaterThan(7_000 + 1_200);
+    expect(held).toBeLessThanOrEqual(7_000 + 1_200 + 100);
+  });
+
   it('rejects a waiting acquire with the abort reason, spending nothing', async () => {
     const [a, b] = processes({ limit: 1, intervalMs: 60_000 }, 2) as [RateBudget, RateBudget];
     (await a.acquire(LIST)).done();

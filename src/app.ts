@@ -26,6 +26,7 @@ import type { Logger } from './observability/logger.ts';
 import type { Metrics } from './observability/metrics.ts';
 import { errorMessage } from './shared/app-error.ts';
 import { type Clock, systemClock } from './shared/clock.ts';
+import type { Rate } from './shared/duration.ts';
 import { type IdSource, randomIds } from './shared/ids.ts';
 import {
   createSwasClient,
@@ -169,6 +170,7 @@ export function createApp(config: Config, deps: AppDeps): App {
   let budgetRedis: Promise<Redis> | undefined;
   let warnedLocal = false;
   const budgets = new Map<string, RateBudget>();
+  const watchShares = new Map<string, RateBudget>();
   const random = () => randomInt(0, 2 ** 32) / 2 ** 32;
   const redisTarget = describeRedisUrl(config.redisUrl);
 
@@ -177,10 +179,10 @@ export function createApp(config: Config, deps: AppDeps): App {
     return budgetRedis;
   };
 
-  function rateBudget(account: AccountConfig): RateBudget {
-    let budget = budgets.get(account.name);
+  /** A budget of `rate` for the account, shared in Redis when Redis answers (see rateBudget). */
+  function sharedBudget(cache: Map<string, RateBudget>, account: AccountConfig, rate: Rate): RateBudget {
+    let budget = cache.get(account.name);
     if (!budget) {
-      const rate = account.rateLimit;
       budget = createFallbackRateBudget({
         // A failed connect rejects here, and the fallback warns with its reason.
         shared: async () =>
@@ -199,10 +201,18 @@ export function createApp(config: Config, deps: AppDeps): App {
           );
         },
       });
-      budgets.set(account.name, budget);
+      cache.set(account.name, budget);
     }
     return budget;
   }
+
+  const rateBudget = (account: AccountConfig) => sharedBudget(budgets, account, account.rateLimit);
+  /** Watch polls' share of the account's quota: half its calls, so polls and full syncs both go on. */
+  const watchShare = (account: AccountConfig) =>
+    sharedBudget(watchShares, account, {
+      limit: Math.max(1, Math.floor(account.rateLimit.limit / 2)),
+      intervalMs: account.rateLimit.intervalMs,
+    });
 
   const openDatabase = () => {
     // Region syncs in flight, watch polls, planners and probes, with some slack. Idle connections
@@ -415,6 +425,15 @@ export function createApp(config: Config, deps: AppDeps): App {
               rateBudget(accountNamed(account)).availableIn({ account, action: 'ListCustomImages' }),
             turnMs: (account) =>
               rateBudget(accountNamed(account)).turn({ account, action: 'ListCustomImages' }),
+            takeWatchShare: async (account) => {
+              const grant = await watchShare(accountNamed(account)).tryAcquire({
+                account,
+                action: 'watch-polls',
+              });
+              if (!grant.granted) return grant.waitMs;
+              grant.permit.done();
+              return 0;
+            },
             rate: (account) => accountNamed(account).rateLimit,
           },
           components: [

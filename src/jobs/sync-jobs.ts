@@ -42,6 +42,11 @@ export interface AccountBudgetView {
    * reserved in the budget every replica shares, so deferred syncs come back one per freed call.
    */
   turnMs(account: string): Promise<number>;
+  /**
+   * Takes one call of the account's watch-poll share (half its quota, shared by every replica):
+   * 0 when taken, else milliseconds until the share has room (nothing taken).
+   */
+  takeWatchShare(account: string): Promise<number>;
   rate(account: string): Rate;
 }
 
@@ -148,6 +153,12 @@ export function createSyncJobProcessors(deps: SyncJobsDeps) {
       throw translate(error);
     }
     if (imageIds.length === 0) return { status: 'skipped', reason: 'no image in a transitional status' };
+    if (deps.budget !== undefined && token !== undefined) {
+      // Polls spend at most their share of the account's calls: transitional images in many
+      // regions must not starve the account's full syncs (nor full syncs the polls: see above).
+      const shareWaitMs = await deps.budget.takeWatchShare(scope.account).catch(() => 0);
+      if (shareWaitMs > 0) return defer(job, token, Date.now() + shareWaitMs);
+    }
     const result = await deps.regionSyncs.syncRegion(scope, {
       trigger: 'watch',
       watchImageIds: imageIds,

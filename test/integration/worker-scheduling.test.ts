@@ -187,4 +187,39 @@ describe('worker scheduling', () => {
     expect(detected.occurred_at.getTime()).toBeGreaterThan(beijing.started_at.getTime());
     expect(detected.occurred_at.getTime()).toBeLessThan(beijing.finished_at.getTime());
   });
+
+  it('watch polls spend at most half of the account quota, so full syncs go on beside them', async () => {
+    // 6 regions, each with an image in status 4: polls every second would want 6 calls a second and
+    // full syncs (every 2 s) 3 more, against a quota of 4. Polls may have 2 of them.
+    const regions = Array.from({ length: 6 }, (_, i) => `xx-watch-${i + 1}`);
+    for (const regionId of regions) simulator.admin.setRegion(regionId, [{ Status: '4' }, { Status: '1' }]);
+    await startAppWorker(uniquePrefix('watch-share'), {
+      SWAS_RATE_LIMIT: '4/1s',
+      SWAS_REGIONS: regions.join(','),
+      SYNC_SCHEDULE: '*/2 * * * * *',
+      SYNC_WATCH_INTERVAL: '1s',
+    });
+    const count = async (trigger: 'watch' | 'full', since: Date) =>
+      Number(
+        (
+          await sql.query<{ n: string }>(
+            `select count(*) as n from sync_runs where started_at >= $1 and status = 'succeeded'
+                and (trigger = 'watch') = $2`,
+            [since, trigger === 'watch'],
+          )
+        ).rows[0]?.n,
+      );
+    await waitFor('the start-up syncs', async () => (await count('full', new Date(0))) >= regions.length, {
+      timeoutMs: 20_000,
+    });
+    const since = Date.now();
+    await waitFor('8 full syncs beside the polls', async () => (await count('full', new Date(since))) >= 8, {
+      timeoutMs: 20_000,
+    });
+    const seconds = (Date.now() - since) / 1_000;
+    const polls = await count('watch', new Date(since));
+    // Polls went on, at their share (2 a second, one window of slack) and no more.
+    expect(polls).toBeGreaterThanOrEqual(Math.floor(seconds));
+    expect(polls).toBeLessThanOrEqual(2 * (Math.ceil(seconds) + 1));
+  });
 });

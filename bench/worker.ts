@@ -15,6 +15,11 @@
  *
  * Times: from the first API call the simulator answered to the last region's commit. Ideal:
  * (calls − burst) / rate per account, accounts in parallel.
+ *
+ * Diagnosis: BENCH_WORKER_ONLY=duo,fleet,watch picks scenarios, BENCH_REPLICAS=1,3 the fleet's
+ * replica counts, BENCH_CALLS_DIR=<dir> keeps each scenario's API calls and sync runs as JSON (to
+ * find where a cycle idles), BENCH_WORKER_NODE_OPTIONS passes NODE_OPTIONS (e.g. --cpu-prof) to
+ * the workers.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -123,6 +128,9 @@ async function runScenario(scenario: Scenario): Promise<CycleFigure> {
         SWAS_ACCOUNTS_FILE: accountsPath,
         SWAS_RATE_LIMIT: `${scenario.rate.limit}/${scenario.rate.intervalMs}ms`,
         HTTP_PORT: '0',
+        ...(process.env.BENCH_WORKER_NODE_OPTIONS
+          ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS }
+          : {}),
         ...credentials,
         ...scenario.env,
       },
@@ -161,6 +169,16 @@ async function runScenario(scenario: Scenario): Promise<CycleFigure> {
     await Promise.all([cycleDone, scenario.during?.({ sql, cycleDone })]);
     const row = await fullRuns();
     const calls = scenario.simulator.admin.calls().filter((call) => call.action === 'ListCustomImages');
+    if (process.env.BENCH_CALLS_DIR) {
+      // Diagnosis: every call (time, account, answer) and every run, to look for the cycle's idle gaps.
+      const { rows: runs } = await sql.query(
+        'select account, region_id, trigger, status, started_at, finished_at from sync_runs order by started_at',
+      );
+      await writeFile(
+        join(process.env.BENCH_CALLS_DIR, `${scenario.label.replace(/\W+/g, '-')}.json`),
+        JSON.stringify({ calls, runs }),
+      );
+    }
     const first = Math.min(...calls.map((call) => call.at));
     const last = row?.last?.getTime() ?? Date.now();
     const perAccount = new Map<string, number>();
@@ -274,7 +292,7 @@ if (runs('duo')) {
 }
 
 // 2. The fleet's start-up cycle with 1 and 3 replicas.
-for (const replicas of runs('fleet') ? [1, 3] : []) {
+for (const replicas of runs('fleet') ? (process.env.BENCH_REPLICAS ?? '1,3').split(',').map(Number) : []) {
   const { accounts, simulator } = await fleetSimulator(FLEET_RATE);
   try {
     const figure = await runScenario({

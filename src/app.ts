@@ -5,7 +5,7 @@ import type { Dispatcher } from 'undici';
 import type { AccountConfig, Config } from './config/load-config.ts';
 import { createDatabase, type Database } from './db/client.ts';
 import { checkSchemaCurrent } from './db/migrate.ts';
-import { runEventCounts, watchDetections } from './db/run-metrics.ts';
+import { watchDetections } from './db/run-metrics.ts';
 import { createScheduleStore } from './db/schedule-store.ts';
 import { createSyncRunStore } from './db/sync-run-store.ts';
 import { ABANDON_AFTER_HEARTBEATS, createSyncStore } from './db/sync-store.ts';
@@ -260,17 +260,11 @@ export function createApp(config: Config, deps: AppDeps): App {
       { account: result.scope.account, trigger, status: result.status },
       result.durationMs / 1_000,
     );
-    if (result.counts.events === 0 || result.runId === '') return;
-    const db = openDatabase().db;
-    // Read after commit, off the sync's path; a failed read only loses these observations.
-    void runEventCounts(db, result.runId)
-      .then((rows) => {
-        for (const row of rows)
-          registry.eventsRecorded({ type: row.type, baseline: row.baseline }, row.count);
-      })
-      .catch(() => undefined);
-    if (trigger === 'watch') {
-      void watchDetections(db, result.runId)
+    for (const row of result.eventsByType ?? [])
+      registry.eventsRecorded({ type: row.type, baseline: row.baseline }, row.count);
+    if (trigger === 'watch' && result.counts.events > 0 && result.runId !== '') {
+      // Read after commit, off the sync's path; a failed read only loses these observations.
+      void watchDetections(openDatabase().db, result.runId)
         .then((rows) => {
           for (const row of rows) registry.watchDetection({ status: row.status }, row.seconds);
         })

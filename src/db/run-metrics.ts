@@ -1,16 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 
-/** The events one run recorded, by type and baseline flag (for the events metric). */
-export async function runEventCounts(
-  db: Db,
-  runId: string,
-): Promise<{ type: string; baseline: boolean; count: number }[]> {
-  const result = await db.execute<{ type: string; baseline: boolean; count: number }>(sql`
-    select type, baseline, count(*)::int as count from image_events where sync_run_id = ${runId} group by 1, 2`);
-  return result.rows.map((row) => ({ ...row, count: Number(row.count) }));
-}
-
 /**
  * The status changes a watch poll found, each with how long it may have gone unseen: from the
  * scope's previous successful run (full or watch), the last time the image was seen in its old

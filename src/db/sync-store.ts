@@ -72,7 +72,8 @@ export function createSyncStore(database: Database, options: SyncStoreOptions): 
             async apply(run, started, outcome, plan) {
               if (plan.status !== 'superseded') {
                 await applyPlan(tx, scope, run.id, plan, started.observedAt);
-                await insertDeliveriesForRun(tx.db, run.id);
+                // No events, no deliveries: a no-op sync spends no statement on the outbox.
+                if (plan.events.length > 0) await insertDeliveriesForRun(tx.db, run.id);
               }
               await runs.finishRun(tx.db, {
                 id: run.id,

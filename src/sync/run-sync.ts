@@ -5,6 +5,7 @@ import type {
   ImageState,
   KnownHashes,
   Listing,
+  PlannedEvent,
   RegionState,
   RunStatus,
   RunTrigger,
@@ -110,6 +111,25 @@ export interface RegionSyncResult {
   errorCode?: string;
   /** For a failed run: whether trying again later may succeed (the error's own verdict). */
   retryable?: boolean;
+  /** The events the run committed, by type and baseline flag (absent when it committed none). */
+  eventsByType?: EventCount[];
+}
+
+export interface EventCount {
+  type: string;
+  baseline: boolean;
+  count: number;
+}
+
+function countEvents(events: readonly PlannedEvent[]): EventCount[] {
+  const counts = new Map<string, EventCount>();
+  for (const event of events) {
+    const key = `${event.type}\n${event.baseline}`;
+    const entry = counts.get(key) ?? { type: event.type, baseline: event.baseline, count: 0 };
+    entry.count++;
+    counts.set(key, entry);
+  }
+  return [...counts.values()];
 }
 
 const NO_COUNTS: SyncPlan['counts'] = { imagesSeen: 0, created: 0, updated: 0, deleted: 0, events: 0 };
@@ -181,6 +201,10 @@ export async function runRegionSync(
       counts: plan.counts,
       durationMs: deps.clock.now() - began,
       ...(plan.reason === null ? {} : { error: plan.reason }),
+      // A superseded run writes nothing but its row.
+      ...(plan.status === 'superseded' || plan.events.length === 0
+        ? {}
+        : { eventsByType: countEvents(plan.events) }),
     };
   } catch (error) {
     const apiCalls = listing?.apiCalls ?? numberDetail(error, 'apiCalls');

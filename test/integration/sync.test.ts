@@ -78,6 +78,12 @@ describe('region sync against the simulator', () => {
       'select type, baseline, count(*)::int as n from image_events group by 1, 2',
     );
     expect(events).toEqual([{ type: 'image.created', baseline: true, n: 253 }]);
+    // The result reports what was committed, by type (the events metric counts from it).
+    expect(report.results.map((r) => r.eventsByType)).toEqual([
+      [{ type: 'image.created', baseline: true, count: 250 }],
+      [{ type: 'image.created', baseline: true, count: 3 }],
+      undefined,
+    ]);
     const ids = await rows<{ id: string }>(harness.sql, 'select id::text as id from image_events');
     for (const { id } of ids)
       expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -172,6 +178,13 @@ describe('region sync against the simulator', () => {
       harness.sql,
       'select type, image_id, baseline, data from image_events where baseline = false order by type, image_id',
     );
+    const committed = new Map<string, number>();
+    for (const e of events) committed.set(e.type, (committed.get(e.type) ?? 0) + 1);
+    expect(
+      Object.fromEntries(
+        (result?.eventsByType ?? []).map((row) => [`${row.type} ${row.baseline}`, row.count]),
+      ),
+    ).toEqual(Object.fromEntries([...committed].map(([type, n]) => [`${type} false`, n])));
     expect(events.map((e) => [e.type, e.image_id]).sort()).toEqual(
       [
         ['image.created', added.ImageId],

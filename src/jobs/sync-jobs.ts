@@ -72,9 +72,10 @@ export function createSyncJobProcessors(deps: SyncJobsDeps) {
   const budgetWait = (account: string) => deps.budget?.waitMs(account).catch(() => 0) ?? Promise.resolve(0);
   const budgetTurn = (account: string) => deps.budget?.turnMs(account).catch(() => 0) ?? Promise.resolve(0);
 
-  /** Sends the job back to the delayed set until `retryAt`; the slot is free for other accounts' jobs. */
-  async function defer(job: Job<RegionJobData>, token: string, retryAt: number): Promise<never> {
-    await job.moveToDelayed(retryAt, token);
+  /** Sends the job back to the delayed set for `delayMs`; the slot is free for other accounts' jobs. */
+  async function defer(job: Job<RegionJobData>, token: string, delayMs: number): Promise<never> {
+    // BullMQ scores its delayed set on this process's clock, not an injected one.
+    await job.moveToDelayed(Date.now() + Math.ceil(delayMs), token);
     throw new DelayedError();
   }
 
@@ -110,12 +111,12 @@ export function createSyncJobProcessors(deps: SyncJobsDeps) {
       const slot = slots.take(scope.account);
       if (slot === undefined) {
         const { intervalMs, limit } = deps.budget.rate(scope.account);
-        return defer(job, token, Date.now() + Math.ceil(Math.min(intervalMs / limit, AT_CAPACITY_RETRY_MS)));
+        return defer(job, token, Math.min(intervalMs / limit, AT_CAPACITY_RETRY_MS));
       }
       const turnMs = await budgetTurn(scope.account);
       if (turnMs > 0) {
         slot.release();
-        return defer(job, token, Date.now() + turnMs);
+        return defer(job, token, turnMs);
       }
       release = slot.release;
     }
@@ -143,7 +144,7 @@ export function createSyncJobProcessors(deps: SyncJobsDeps) {
       // hold) would keep the watch slots from other accounts' polls.
       const waitMs = await budgetWait(scope.account);
       const { intervalMs, limit } = deps.budget.rate(scope.account);
-      if (waitMs > intervalMs / limit) return defer(job, token, Date.now() + Math.min(waitMs, intervalMs));
+      if (waitMs > intervalMs / limit) return defer(job, token, Math.min(waitMs, intervalMs));
     }
     let imageIds: string[];
     try {
@@ -157,7 +158,7 @@ export function createSyncJobProcessors(deps: SyncJobsDeps) {
       // Polls spend at most their share of the account's calls: transitional images in many
       // regions must not starve the account's full syncs (nor full syncs the polls: see above).
       const shareWaitMs = await deps.budget.takeWatchShare(scope.account).catch(() => 0);
-      if (shareWaitMs > 0) return defer(job, token, Date.now() + shareWaitMs);
+      if (shareWaitMs > 0) return defer(job, token, shareWaitMs);
     }
     const result = await deps.regionSyncs.syncRegion(scope, {
       trigger: 'watch',

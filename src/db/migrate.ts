@@ -1,11 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { sql } from 'drizzle-orm';
-import { drizzle } from 'drizzle-orm/node-postgres';
-import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import { AppError } from '../shared/app-error.ts';
 import type { DbLogger, DbOrTx } from './client.ts';
+import { drizzle, migrate, sql } from './drizzle.ts';
 import { describeDatabaseUrl, sqlStateOf, toDatabaseError } from './errors.ts';
 
 /** Where drizzle records applied migrations (its defaults, named here because we read them). */

@@ -1,5 +1,5 @@
-import { sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
+import { sql } from './drizzle.ts';
 
 /** The events one run recorded, by type and baseline flag (for the events metric). */
 export async function runEventCounts(

@@ -11,7 +11,7 @@ import { requireCredentials } from './config/load-config.ts';
 
 /** Runs the worker until SIGTERM or SIGINT; resolves with the exit code once everything is closed. */
 export async function runWorker(context: CommandContext): Promise<ExitCode> {
-  const config = context.loadConfig();
+  const config = await context.loadConfig();
   requireCredentials(config);
   const logger = context.logger(config).child({ component: 'main' });
   const app = await context.createApp(config);

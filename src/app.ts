@@ -56,6 +56,12 @@ export interface App {
    */
   rateBudget(account: AccountConfig): RateBudget;
   /**
+   * Loads the rate budget's Redis client now and connects it once `ready` resolves (never when it
+   * rejects), so that both overlap other start-up work instead of delaying the first API call.
+   * Reports nothing: a budget that cannot use Redis warns when first used, as without this call.
+   */
+  connectRateBudget(ready?: Promise<unknown>): void;
+  /**
    * The process's metrics registry, built on first call (prom-client is loaded only then, so
    * one-shot commands never pay for it). SWAS clients report into it from then on.
    */
@@ -109,10 +115,15 @@ function describeRedisUrl(url: string): string {
 
 /**
  * A connected client for the shared rate budget; rejects when Redis does not answer within
- * `timeoutMs`, after disconnecting it so that nothing retries in the background. Commands fail
- * fast during an outage (no offline queue) instead of hanging a sync.
+ * `timeoutMs`, or when `signal` aborts first, after disconnecting it so that nothing retries in
+ * the background. Commands fail fast during an outage (no offline queue) instead of hanging a sync.
  */
-async function connectBudgetRedis(url: string, timeoutMs: number, logger: Logger): Promise<Redis> {
+async function connectBudgetRedis(
+  url: string,
+  timeoutMs: number,
+  logger: Logger,
+  signal: AbortSignal,
+): Promise<Redis> {
   const { Redis } = await import('ioredis');
   const redis = new Redis(url, {
     lazyConnect: true,
@@ -124,11 +135,15 @@ async function connectBudgetRedis(url: string, timeoutMs: number, logger: Logger
   // Reconnect attempts emit errors; the budget reports an outage once, through the fallback.
   redis.on('error', (error: unknown) => logger.debug({ err: error }, 'rate budget Redis connection error'));
   let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   try {
+    signal.throwIfAborted();
     await Promise.race([
       redis.connect(),
       new Promise((_resolve, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        onAbort = () => reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
       }),
     ]);
     return redis;
@@ -137,6 +152,7 @@ async function connectBudgetRedis(url: string, timeoutMs: number, logger: Logger
     throw error;
   } finally {
     clearTimeout(timer);
+    if (onAbort) signal.removeEventListener('abort', onAbort);
   }
 }
 
@@ -168,6 +184,8 @@ export function createApp(config: Config, deps: AppDeps): App {
     delivered: (labels, seconds) => metrics?.webhooks.delivered(labels, seconds),
   };
   let budgetRedis: Promise<Redis> | undefined;
+  // Aborted by close(): a connect still under way (started early, never used) ends at once.
+  const closing = new AbortController();
   let warnedLocal = false;
   const budgets = new Map<string, RateBudget>();
   const watchShares = new Map<string, RateBudget>();
@@ -175,7 +193,12 @@ export function createApp(config: Config, deps: AppDeps): App {
   const redisTarget = describeRedisUrl(config.redisUrl);
 
   const sharedRedis = () => {
-    budgetRedis ??= connectBudgetRedis(config.redisUrl, deps.redisConnectTimeoutMs ?? 1_000, deps.logger);
+    budgetRedis ??= connectBudgetRedis(
+      config.redisUrl,
+      deps.redisConnectTimeoutMs ?? 1_000,
+      deps.logger,
+      closing.signal,
+    );
     return budgetRedis;
   };
 
@@ -320,6 +343,14 @@ export function createApp(config: Config, deps: AppDeps): App {
       );
     },
     rateBudget,
+    connectRateBudget(ready = Promise.resolve()) {
+      import('ioredis').catch(() => undefined);
+      // A failure is the budget's to report, on first use.
+      ready.then(
+        () => sharedRedis().catch(() => undefined),
+        () => undefined,
+      );
+    },
     metrics: appMetrics,
     database: openDatabase,
     webhookStore: openWebhookStore,
@@ -460,6 +491,7 @@ export function createApp(config: Config, deps: AppDeps): App {
       if (ownsDispatcher) await swasDispatcher?.close();
       if (ownsWebhookDispatcher) await webhookDispatcher?.close();
       await database?.close();
+      closing.abort(new Error('closed'));
       const redis = await budgetRedis?.catch(() => undefined);
       // QUIT after the pending replies (a permit's last update); a dead connection just disconnects.
       await redis?.quit().catch(() => redis.disconnect());

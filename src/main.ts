@@ -1,7 +1,7 @@
 /**
  * Process entry of the long-running `worker` (also `swas-inventory worker`): loadConfig →
  * createApp → start → trap signals → graceful stop → exit 0. Run directly with
- * `node --import ./src/cli/resolve-hooks.ts src/main.ts`, or through the CLI.
+ * `node --import ./src/cli/compile-cache.ts src/main.ts`, or through the CLI.
  */
 
 import { type CommandContext, createCommandContext } from './cli/context.ts';
@@ -11,7 +11,7 @@ import { requireCredentials } from './config/load-config.ts';
 
 /** Runs the worker until SIGTERM or SIGINT; resolves with the exit code once everything is closed. */
 export async function runWorker(context: CommandContext): Promise<ExitCode> {
-  const config = context.loadConfig();
+  const config = await context.loadConfig();
   requireCredentials(config);
   const logger = context.logger(config).child({ component: 'main' });
   const app = await context.createApp(config);

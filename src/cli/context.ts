@@ -1,14 +1,19 @@
 import type { App } from '../app.ts';
 import { readConfigFile, readEnvironment } from '../config/environment.ts';
-import { type Config, type Environment, loadConfig } from '../config/load-config.ts';
-import { createLogger, type Logger } from '../observability/logger.ts';
+import type { Config, Environment } from '../config/load-config.ts';
+import type { Logger } from '../observability/logger.ts';
 
 /**
  * What every command gets: configuration (env < flags), the root logger and the composition root.
  * Commands print to `out`/`err` only; logs go to stderr as JSON lines (pretty on a TTY).
  */
 export interface CommandContext {
-  loadConfig(flagOverrides?: Environment): Config;
+  /**
+   * The configuration. Its parser (zod) and the logger (pino) are loaded by the first call, so
+   * that `--help` and usage errors load neither.
+   */
+  loadConfig(flagOverrides?: Environment): Promise<Config>;
+  /** The root logger, for a configuration {@link CommandContext.loadConfig} returned. */
   logger(config: Config): Logger;
   /** The composition root, loaded on first use so `--help` stays fast. */
   createApp(config: Config): Promise<App>;
@@ -19,8 +24,13 @@ export interface CommandContext {
 }
 
 export function createCommandContext(): CommandContext {
+  let modules:
+    | Promise<[typeof import('../config/load-config.ts'), typeof import('../observability/logger.ts')]>
+    | undefined;
+  let createLogger: typeof import('../observability/logger.ts').createLogger | undefined;
   const loggers = new Map<string, Logger>();
   const loggerFor = (config: Config) => {
+    if (!createLogger) throw new Error('the logger is available once a configuration was loaded');
     let logger = loggers.get(config.log.level);
     if (!logger) {
       logger = createLogger({ level: config.log.level });
@@ -29,8 +39,12 @@ export function createCommandContext(): CommandContext {
     return logger;
   };
   return {
-    loadConfig: (flagOverrides = {}) =>
-      loadConfig(readEnvironment(flagOverrides), { readFile: readConfigFile }),
+    loadConfig: async (flagOverrides = {}) => {
+      modules ??= Promise.all([import('../config/load-config.ts'), import('../observability/logger.ts')]);
+      const [{ loadConfig }, logging] = await modules;
+      createLogger = logging.createLogger;
+      return loadConfig(readEnvironment(flagOverrides), { readFile: readConfigFile });
+    },
     logger: loggerFor,
     createApp: async (config) => {
       const { createApp } = await import('../app.ts');

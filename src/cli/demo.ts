@@ -13,7 +13,7 @@ export function registerDemoCommand(program: Command, context: CommandContext): 
       'migrate, then one full sync: against Alibaba Cloud when credentials are set, else the built-in simulator',
     )
     .action(async () => {
-      const config = context.loadConfig();
+      const config = await context.loadConfig();
       const logger = context.logger(config).child({ component: 'demo' });
       const [{ migrateDatabase }, { startSimulator }, { syncOnce }] = await Promise.all([
         import('../db/migrate.ts'),
@@ -30,7 +30,7 @@ export function registerDemoCommand(program: Command, context: CommandContext): 
         context.out(
           `No Alibaba Cloud credentials configured: syncing against the built-in simulator at ${simulator.url}`,
         );
-        const simulated = context.loadConfig({
+        const simulated = await context.loadConfig({
           SWAS_ENDPOINT: simulator.url,
           ALIBABA_CLOUD_ACCESS_KEY_ID: 'testid',
           ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'testsecret',

@@ -9,7 +9,7 @@ export function registerMigrateCommand(program: Command, context: CommandContext
       'create the database if it does not exist and apply pending migrations (safe to run concurrently)',
     )
     .action(async () => {
-      const config = context.loadConfig();
+      const config = await context.loadConfig();
       const logger = context.logger(config).child({ component: 'migrate' });
       const { migrateDatabase } = await import('../db/migrate.ts');
       const result = await migrateDatabase({ databaseUrl: config.databaseUrl, logger });

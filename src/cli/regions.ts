@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { requireCredentials } from '../config/load-config.ts';
 import type { CommandContext } from './context.ts';
 import { collect, parseFormat } from './options.ts';
 import { renderTable } from './table.ts';
@@ -13,7 +12,8 @@ export function registerRegionsCommand(program: Command, context: CommandContext
     .option('--format <format>', 'table or json', 'table')
     .action(async (options: { account: string[]; format: string }) => {
       const format = parseFormat(options.format, ['table', 'json']);
-      const config = context.loadConfig();
+      const config = await context.loadConfig();
+      const { requireCredentials } = await import('../config/load-config.ts');
       const accounts = requireCredentials(config, options.account);
       const app = await context.createApp(config);
       try {

@@ -189,7 +189,7 @@ JSON: an array of objects, timestamps ISO 8601, durations in seconds.`,
     )
     .action(async (name: string, flags: ReportFlags) => {
       const request = parseReportRequest(name, flags, { now: Date.now(), isTty: context.isTty });
-      const config = context.loadConfig();
+      const config = await context.loadConfig();
       // Loaded on use: the database stack is not needed for --help or a usage error.
       const { printReport } = await import('./report-run.ts');
       await printReport(context, config, request);
@@ -211,7 +211,7 @@ export function registerEventsCommand(program: Command, context: CommandContext)
     .option('--format <format>', 'table, json or csv (default: table on a terminal, else json)')
     .action(async (flags: EventsFlags) => {
       const request = parseEventsRequest(flags, { now: Date.now(), isTty: context.isTty });
-      const config = context.loadConfig();
+      const config = await context.loadConfig();
       const { printEvents } = await import('./report-run.ts');
       await printEvents(context, config, request);
     });

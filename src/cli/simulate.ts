@@ -12,7 +12,7 @@ export function registerSimulateCommand(program: Command, context: CommandContex
     .option('--seed <n>', 'seed of the generated images', '1')
     .option('--no-quota', 'serve without the 10 calls/minute per account quota')
     .action(async (options: { port: string; host: string; seed: string; quota: boolean }) => {
-      const config = context.loadConfig();
+      const config = await context.loadConfig();
       const { startSimulator } = await import('../simulator/index.ts');
       const simulator = await startSimulator({
         host: options.host,

@@ -27,7 +27,11 @@ export async function syncOnce(
   process.once('SIGTERM', onSignal);
   try {
     const database = app.database();
-    await checkSchemaCurrent(database.db);
+    const schemaChecked = checkSchemaCurrent(database.db);
+    // ioredis loads while PostgreSQL answers, and connects (a current schema only) while the run
+    // starts, rather than both at the first API call.
+    app.connectRateBudget(schemaChecked);
+    await schemaChecked;
     // Before the syncs, so their events already fan out to the WEBHOOK_URL endpoint.
     await ensureBootstrapEndpoint(app.webhookStore(), app.ids, config.webhook.bootstrap);
     const started = app.clock.now();

@@ -22,7 +22,7 @@ export function registerSyncCommand(program: Command, context: CommandContext): 
     .option('--region <id>', 'only this region (repeatable; overrides SWAS_REGIONS)', collect, [])
     .option('--no-deliver', 'do not deliver pending webhook events afterwards')
     .action(async (options: SyncOptions) => {
-      const config = context.loadConfig(
+      const config = await context.loadConfig(
         options.region.length > 0 ? { SWAS_REGIONS: options.region.join(',') } : {},
       );
       // Loaded on use: the database and HTTP stacks are not needed for --help.

@@ -57,7 +57,7 @@ export async function webhooksAdd(context: CommandContext, flags: AddEndpointFla
   if (flags.secretEnv !== undefined && !secretText) {
     throw new AppError('cli.usage', `--secret-env: ${flags.secretEnv} is not set`);
   }
-  return withWebhookApp(context, context.loadConfig(), async (app) => {
+  return withWebhookApp(context, await context.loadConfig(), async (app) => {
     const endpoint = await addEndpoint(app.webhookStore(), app.ids, {
       url: flags.url,
       format: flags.format,
@@ -73,7 +73,7 @@ export async function webhooksAdd(context: CommandContext, flags: AddEndpointFla
 }
 
 export async function webhooksList(context: CommandContext, format: 'table' | 'json'): Promise<ExitCode> {
-  return withWebhookApp(context, context.loadConfig(), async (app) => {
+  return withWebhookApp(context, await context.loadConfig(), async (app) => {
     const endpoints = (await app.webhookStore().listEndpoints()).map((e) => ({
       id: e.id,
       url: maskUrl(e.url),
@@ -109,7 +109,7 @@ export async function webhooksList(context: CommandContext, format: 'table' | 'j
 }
 
 export async function webhooksRemove(context: CommandContext, id: string): Promise<ExitCode> {
-  return withWebhookApp(context, context.loadConfig(), async (app) => {
+  return withWebhookApp(context, await context.loadConfig(), async (app) => {
     const removed = await app.webhookStore().removeEndpoint(id);
     context.out(removed ? `endpoint ${id} removed` : `no endpoint ${id}`);
     return removed ? EXIT.ok : EXIT.failed;
@@ -121,7 +121,7 @@ export async function webhooksSetEnabled(
   id: string,
   enabled: boolean,
 ): Promise<ExitCode> {
-  return withWebhookApp(context, context.loadConfig(), async (app) => {
+  return withWebhookApp(context, await context.loadConfig(), async (app) => {
     const done = await app.webhookStore().setEnabled(id, enabled);
     context.out(done ? `endpoint ${id} ${enabled ? 'enabled' : 'disabled'}` : `no endpoint ${id}`);
     return done ? EXIT.ok : EXIT.failed;
@@ -129,7 +129,7 @@ export async function webhooksSetEnabled(
 }
 
 export async function webhooksTest(context: CommandContext, id: string): Promise<ExitCode> {
-  return withWebhookApp(context, context.loadConfig(), async (app) => {
+  return withWebhookApp(context, await context.loadConfig(), async (app) => {
     const endpoint = await app.webhookStore().getEndpoint(id);
     if (!endpoint) {
       context.out(`no endpoint ${id}`);
@@ -152,7 +152,7 @@ export async function deliveriesList(
   context: CommandContext,
   options: { failed: boolean; limit: number; format: 'table' | 'json' },
 ): Promise<ExitCode> {
-  return withWebhookApp(context, context.loadConfig(), async (app) => {
+  return withWebhookApp(context, await context.loadConfig(), async (app) => {
     const rows = await app.webhookStore().listDeliveries({ failed: options.failed, limit: options.limit });
     context.out(
       options.format === 'json'
@@ -208,7 +208,7 @@ export async function deliveriesRedrive(
   ids: readonly number[],
   deliver: boolean,
 ): Promise<ExitCode> {
-  return withWebhookApp(context, context.loadConfig(), async (app) => {
+  return withWebhookApp(context, await context.loadConfig(), async (app) => {
     const result = await app.webhookStore().redrive(ids);
     context.out(`${result.redriven.length} delivery(ies) re-queued`);
     if (result.endpointDisabled.length > 0) {

@@ -1,6 +1,7 @@
-import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { AppError } from '../shared/app-error.ts';
+import { drizzle } from './drizzle.ts';
 import { describeDatabaseUrl, toDatabaseError } from './errors.ts';
 import * as schema from './schema/index.ts';
 

@@ -1,7 +1,6 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
 
 /**
  * Bulk inserts through `COPY … FROM STDIN` (text format), streamed with backpressure. A bulk
@@ -73,6 +72,8 @@ export async function copyText(
   statement: string,
   text: Iterable<string>,
 ): Promise<number> {
+  // Loaded on first use: a sync that writes nothing new (most do) never needs it.
+  const { from: copyFrom } = await import('pg-copy-streams');
   const stream = client.query(copyFrom(statement));
   await pipeline(Readable.from(text, { objectMode: false }), stream);
   return stream.rowCount;

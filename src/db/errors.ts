@@ -1,5 +1,5 @@
-import { DrizzleQueryError } from 'drizzle-orm/errors';
 import { AppError } from '../shared/app-error.ts';
+import { DrizzleQueryError } from './drizzle.ts';
 
 /**
  * The one mapping point from node-postgres / PostgreSQL failures to {@link AppError} codes:

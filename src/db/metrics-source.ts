@@ -1,6 +1,6 @@
-import { sql } from 'drizzle-orm';
 import type { MetricsSources } from '../observability/metrics.ts';
 import type { Db } from './client.ts';
+import { sql } from './drizzle.ts';
 
 /**
  * The database side of the metrics gauges (observability/metrics.ts), read at each scrape so every

@@ -1,11 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { sql } from 'drizzle-orm';
-import { drizzle } from 'drizzle-orm/node-postgres';
-import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import { AppError } from '../shared/app-error.ts';
 import type { DbLogger, DbOrTx } from './client.ts';
+import { drizzle, migrate, sql } from './drizzle.ts';
 import { describeDatabaseUrl, sqlStateOf, toDatabaseError } from './errors.ts';
 
 /** Where drizzle records applied migrations (its defaults, named here because we read them). */
@@ -164,14 +162,17 @@ export type SqlRunner = DbOrTx | Pick<pg.Pool, 'query'> | Pick<pg.ClientBase, 'q
  * journal is recorded as applied; for processes that need the schema but must not change it.
  */
 export async function checkSchemaCurrent(runner: SqlRunner, options: CheckSchemaOptions = {}): Promise<void> {
-  const journal = await readJournal(options.migrationsFolder);
   const target = options.target ?? targetOf(runner);
-  let applied: Set<number>;
-  try {
-    applied = await appliedMigrations(runner);
-  } catch (error) {
-    throw toDatabaseError(error, target);
-  }
+  // The journal is read while the database answers; a journal that cannot be read is still the
+  // error reported when both fail.
+  const [journalRead, appliedRead] = await Promise.allSettled([
+    readJournal(options.migrationsFolder),
+    appliedMigrations(runner),
+  ]);
+  if (journalRead.status === 'rejected') throw journalRead.reason;
+  if (appliedRead.status === 'rejected') throw toDatabaseError(appliedRead.reason, target);
+  const journal = journalRead.value;
+  const applied = appliedRead.value;
   const missing = journal.filter((entry) => !applied.has(entry.when));
   if (missing.length > 0) {
     const recorded = journal.length - missing.length;

@@ -1,9 +1,10 @@
-import { getTableName, type SQL, sql } from 'drizzle-orm';
+import type { SQL } from 'drizzle-orm';
 import { AppError } from '../shared/app-error.ts';
 import type { ImageState, ImageWrite, Scope, StoredImage, SyncPlan } from '../sync/model.ts';
 import type { RegionKeys } from '../sync/run-sync.ts';
 import type { DbOrTx, Transaction } from './client.ts';
 import { type CopyColumn, copyRows } from './copy-rows.ts';
+import { getTableName, sql } from './drizzle.ts';
 import { sqlStateOf } from './errors.ts';
 import {
   ATTRIBUTE_COLUMNS,

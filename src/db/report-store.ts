@@ -1,19 +1,8 @@
-import {
-  and,
-  desc,
-  getViewSelectedFields,
-  gt,
-  gte,
-  inArray,
-  isNull,
-  lt,
-  or,
-  type SQL,
-  sql,
-} from 'drizzle-orm';
+import type { SQL } from 'drizzle-orm';
 import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import type { EventType } from '../shared/event-types.ts';
 import type { DbOrTx } from './client.ts';
+import { and, desc, getViewSelectedFields, gt, gte, inArray, isNull, lt, or, sql } from './drizzle.ts';
 import {
   imageFailuresView,
   imageShareHistoryView,

@@ -1,3 +1,4 @@
+import type { ImageStatus, RunStatus, RunTrigger } from '../sync/model.ts';
 import {
   boolean,
   doublePrecision,
@@ -8,8 +9,7 @@ import {
   text,
   timestamp,
   uuid,
-} from 'drizzle-orm/pg-core';
-import type { ImageStatus, RunStatus, RunTrigger } from '../sync/model.ts';
+} from './drizzle.ts';
 import { imageAttributeColumns } from './schema/image-columns.ts';
 
 /**

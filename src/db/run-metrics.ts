@@ -1,5 +1,5 @@
-import { sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
+import { sql } from './drizzle.ts';
 
 /**
  * The status changes a watch poll found, each with how long it may have gone unseen: from the

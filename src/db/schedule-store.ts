@@ -1,6 +1,6 @@
-import { and, eq, gt, inArray, isNull, ne, sql } from 'drizzle-orm';
 import { TRANSITIONAL_STATUSES } from '../sync/model.ts';
 import type { Database } from './client.ts';
+import { and, eq, gt, inArray, isNull, ne, sql } from './drizzle.ts';
 import { isDatabaseFailure, toDatabaseError } from './errors.ts';
 import { customImages, syncRuns } from './schema/index.ts';
 

@@ -1,7 +1,8 @@
-import { and, desc, eq, type SQL, sql } from 'drizzle-orm';
+import type { SQL } from 'drizzle-orm';
 import { AppError } from '../shared/app-error.ts';
 import type { RunStatus, RunTrigger } from '../sync/model.ts';
 import type { Db, DbOrTx } from './client.ts';
+import { and, desc, eq, sql } from './drizzle.ts';
 import { syncRuns } from './schema/index.ts';
 
 export interface StartRunInput {

@@ -1,5 +1,5 @@
-import { sql } from 'drizzle-orm';
 import type { DbOrTx } from './client.ts';
+import { sql } from './drizzle.ts';
 import { imageEvents, webhookDeliveries, webhookEndpoints } from './schema/index.ts';
 
 /**

@@ -1,8 +1,8 @@
-import { and, eq, sql } from 'drizzle-orm';
 import { AppError } from '../shared/app-error.ts';
 import type { EventType } from '../shared/event-types.ts';
 import { Secret } from '../shared/secret.ts';
 import type { Db, DbOrTx } from './client.ts';
+import { and, eq, sql } from './drizzle.ts';
 import {
   type DeliveryStatus,
   imageEvents,

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq } from 'drizzle-orm';
-import { drizzle } from 'drizzle-orm/node-postgres';
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { Transaction } from '../../src/db/client.ts';
+import { and, asc, drizzle, eq } from '../../src/db/drizzle.ts';
 import {
   applyPlan,
   findImagesElsewhere,

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { eq } from 'drizzle-orm';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createDatabase } from '../../src/db/client.ts';
+import { eq } from '../../src/db/drizzle.ts';
 import { lockRegion } from '../../src/db/region-store.ts';
 import { syncRuns } from '../../src/db/schema/index.ts';
 import { createSyncRunStore } from '../../src/db/sync-run-store.ts';

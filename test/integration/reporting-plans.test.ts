@@ -1,6 +1,6 @@
-import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { drizzle } from '../../src/db/drizzle.ts';
 import { createReportStore, type ReportStore } from '../../src/db/report-store.ts';
 import * as schema from '../../src/db/schema/index.ts';
 import { BENCH_HISTORY, generateHistory, regionName } from '../support/history-generator.ts';

@@ -1,4 +1,3 @@
-import { sql } from 'drizzle-orm';
 import {
   check,
   foreignKey,
@@ -6,11 +5,12 @@ import {
   integer,
   pgTable,
   primaryKey,
+  sql,
   text,
   timestamp,
   uniqueIndex,
   uuid,
-} from 'drizzle-orm/pg-core';
+} from '../drizzle.ts';
 import { customImages } from './custom-images.ts';
 import { imageAttributeColumns } from './image-columns.ts';
 import { imageStatuses, statusCodeList } from './image-statuses.ts';

@@ -1,4 +1,3 @@
-import { sql } from 'drizzle-orm';
 import {
   check,
   foreignKey,
@@ -7,9 +6,10 @@ import {
   jsonb,
   pgTable,
   primaryKey,
+  sql,
   text,
   timestamp,
-} from 'drizzle-orm/pg-core';
+} from '../drizzle.ts';
 import { imageAttributeColumns } from './image-columns.ts';
 import { imageStatuses, statusCodeList } from './image-statuses.ts';
 

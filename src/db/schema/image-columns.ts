@@ -1,5 +1,5 @@
-import { boolean, integer, jsonb, text, timestamp } from 'drizzle-orm/pg-core';
 import type { ImageTag } from '../../sync/model.ts';
+import { boolean, integer, jsonb, text, timestamp } from '../drizzle.ts';
 
 /**
  * The versioned attributes of an image (`ImageState` without the key), shared by `custom_images`

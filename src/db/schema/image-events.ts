@@ -1,16 +1,5 @@
-import { sql } from 'drizzle-orm';
-import {
-  boolean,
-  check,
-  foreignKey,
-  index,
-  jsonb,
-  pgTable,
-  text,
-  timestamp,
-  uuid,
-} from 'drizzle-orm/pg-core';
 import { EVENT_TYPES, type EventType } from '../../shared/event-types.ts';
+import { boolean, check, foreignKey, index, jsonb, pgTable, sql, text, timestamp, uuid } from '../drizzle.ts';
 import { syncRuns } from './sync-runs.ts';
 
 const eventTypeList = sql.raw(EVENT_TYPES.map((type) => `'${type}'`).join(', '));

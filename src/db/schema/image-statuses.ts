@@ -1,6 +1,5 @@
-import { sql } from 'drizzle-orm';
-import { check, pgTable, text } from 'drizzle-orm/pg-core';
 import type { ImageStatus } from '../../sync/model.ts';
+import { check, pgTable, sql, text } from '../drizzle.ts';
 
 /**
  * The status codes SWAS reports (`'0'`..`'4'`). Kept here as data of the db layer (which may import

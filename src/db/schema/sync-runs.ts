@@ -1,6 +1,5 @@
-import { sql } from 'drizzle-orm';
-import { boolean, check, index, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import type { RunStatus, RunTrigger } from '../../sync/model.ts';
+import { boolean, check, index, integer, pgTable, sql, text, timestamp, uuid } from '../drizzle.ts';
 
 export const RUN_TRIGGERS = ['schedule', 'watch', 'manual'] as const satisfies readonly RunTrigger[];
 export const RUN_STATUSES = [

@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { WEBHOOK_FORMATS, type WebhookFormat } from '../../shared/webhook-formats.ts';
 import {
   bigint,
   boolean,
@@ -7,12 +7,12 @@ import {
   index,
   integer,
   pgTable,
+  sql,
   text,
   timestamp,
   uniqueIndex,
   uuid,
-} from 'drizzle-orm/pg-core';
-import { WEBHOOK_FORMATS, type WebhookFormat } from '../../shared/webhook-formats.ts';
+} from '../drizzle.ts';
 import { imageEvents } from './image-events.ts';
 
 export { WEBHOOK_FORMATS, type WebhookFormat };

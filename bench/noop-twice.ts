@@ -16,8 +16,11 @@ const config = loadConfig(process.env, { readFile: () => '' });
 const app = createApp(config, { logger: silentLogger });
 const account = config.accounts[0];
 if (!account) throw new Error('no account configured');
-// As `sync --once` does before it syncs: the schema check (which opens the first connection).
-await checkSchemaCurrent(app.database().db);
+// As `sync --once` does before it syncs: the schema check (which opens the first connection), with
+// the rate budget's Redis loaded meanwhile and connected once the schema passed.
+const schemaChecked = checkSchemaCurrent(app.database().db);
+app.connectRateBudget(schemaChecked);
+await schemaChecked;
 // The use case `sync --once` and the worker call.
 const regionSyncs = app.regionSyncs();
 const durations: number[] = [];

@@ -1,7 +1,7 @@
-import { TRANSITIONAL_STATUSES } from '../sync/model.ts';
 import type { Database } from './client.ts';
-import { and, eq, gt, inArray, isNull, ne, sql } from './drizzle.ts';
+import { and, eq, gt, isNull, ne, sql } from './drizzle.ts';
 import { isDatabaseFailure, toDatabaseError } from './errors.ts';
+import { transitionalCodeList } from './schema/image-statuses.ts';
 import { customImages, syncRuns } from './schema/index.ts';
 
 export interface ScopeKey {
@@ -25,7 +25,8 @@ export interface ScheduleStore {
 /** Over PostgreSQL; failures come out as coded AppErrors (`db.unreachable`, …) like the sync store's. */
 export function createScheduleStore(database: Database): ScheduleStore {
   const { db, target } = database;
-  const transitional = inArray(customImages.status, [...TRANSITIONAL_STATUSES]);
+  // The predicate of custom_images_transitional_idx, word for word.
+  const transitional = sql`${customImages.status} in (${transitionalCodeList})`;
   const coded =
     <A extends unknown[], T>(work: (...args: A) => Promise<T>) =>
     async (...args: A): Promise<T> => {

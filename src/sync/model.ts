@@ -34,9 +34,6 @@ export type ImageStatusLabel = (typeof IMAGE_STATUSES)[ImageStatus];
 
 export const isImageStatus = (value: string): value is ImageStatus => Object.hasOwn(IMAGE_STATUSES, value);
 
-/** Statuses that a watch poll re-reads between full syncs. */
-export const TRANSITIONAL_STATUSES: readonly ImageStatus[] = ['0', '4'];
-
 export interface ImageTag {
   Key: string;
   Value: string;

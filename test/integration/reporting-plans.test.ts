@@ -1,7 +1,9 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDatabase, type Database } from '../../src/db/client.ts';
 import { drizzle } from '../../src/db/drizzle.ts';
 import { createReportStore, type ReportStore } from '../../src/db/report-store.ts';
+import { createScheduleStore, type ScheduleStore } from '../../src/db/schedule-store.ts';
 import * as schema from '../../src/db/schema/index.ts';
 import { BENCH_HISTORY, generateHistory, regionName } from '../support/history-generator.ts';
 import { createTestDatabase } from '../support/test-database.ts';
@@ -30,10 +32,13 @@ function sequentialScans(node: PlanNode): string[] {
 describe('query plans of one-region and one-image reports on the benchmark history', () => {
   let pool: pg.Pool;
   let store: ReportStore;
+  let schedule: ScheduleStore;
+  let database: Database;
   const captured: { query: string; params: unknown[] }[] = [];
 
   beforeAll(async () => {
-    pool = new pg.Pool({ connectionString: await createTestDatabase(), max: 2 });
+    const url = await createTestDatabase();
+    pool = new pg.Pool({ connectionString: url, max: 2 });
     const client = await pool.connect();
     try {
       await generateHistory(client, BENCH_HISTORY);
@@ -47,9 +52,12 @@ describe('query plans of one-region and one-image reports on the benchmark histo
       logger: { logQuery: (query, params) => captured.push({ query, params }) },
     });
     store = createReportStore(db);
+    database = createDatabase(url, { max: 1 });
+    schedule = createScheduleStore({ ...database, db });
   }, 180_000);
   afterAll(async () => {
     await pool?.end();
+    await database?.close();
   });
 
   /** Runs the read, then EXPLAINs the SQL it sent; returns the history tables it scanned in full. */
@@ -92,6 +100,15 @@ describe('query plans of one-region and one-image reports on the benchmark histo
     ['events', (s: ReportStore) => s.events({ imageIds: [image], limit: 1000 })],
   ])('one image: %s reads no history table in full', async (_name, read) => {
     const { rows, scans } = await scansOf(() => read(store));
+    expect(rows).toBeGreaterThan(0);
+    expect(scans).toEqual([]);
+  });
+
+  it.each([
+    ['scopes to watch', (s: ScheduleStore) => s.scopesToWatch()],
+    ['images to watch', (s: ScheduleStore) => s.imagesToWatch({ account: 'bench', regionId: region })],
+  ])('the watch planner: %s reads the index of transitional images, not every image', async (_name, read) => {
+    const { rows, scans } = await scansOf(() => read(schedule));
     expect(rows).toBeGreaterThan(0);
     expect(scans).toEqual([]);
   });

@@ -11,7 +11,7 @@ import {
   timestamp,
 } from '../drizzle.ts';
 import { imageAttributeColumns } from './image-columns.ts';
-import { imageStatuses, statusCodeList } from './image-statuses.ts';
+import { imageStatuses, statusCodeList, transitionalCodeList } from './image-statuses.ts';
 
 /**
  * `custom_images`: the current state, one row per image ever seen by an account. Image ids
@@ -52,6 +52,11 @@ export const customImages = pgTable(
     index('custom_images_account_region_idx').on(t.account, t.regionId),
     // Reporting: one image by id alone (ids are unique per account; users rarely name the account).
     index('custom_images_image_idx').on(t.imageId),
+    // The worker's watch planner asks every interval which live images are transitional: a few
+    // rows of this small index, not a scan of every image of the fleet.
+    index('custom_images_transitional_idx')
+      .on(t.account, t.regionId, t.imageId)
+      .where(sql`${t.deletedAt} is null and ${t.status} in (${transitionalCodeList})`),
     check('custom_images_status_check', sql`${t.status} in (${statusCodeList})`),
     check('custom_images_version_check', sql`${t.version} >= 1`),
     foreignKey({

@@ -16,6 +16,15 @@ void allStatusesListed;
 /** `status in ('0', …, '4')` for a CHECK constraint on any table holding a status code. */
 export const statusCodeList = sql.raw(IMAGE_STATUS_CODES.map((code) => `'${code}'`).join(', '));
 
+/** The transitional statuses (copying, creating): the images a watch poll re-reads between full syncs. */
+export const TRANSITIONAL_STATUS_CODES = ['0', '4'] as const satisfies readonly ImageStatus[];
+
+/**
+ * `status in ('0', '4')` as a literal, so that a query's predicate and the partial index of
+ * transitional images are the same text and the planner can use the index whatever the parameters.
+ */
+export const transitionalCodeList = sql.raw(TRANSITIONAL_STATUS_CODES.map((code) => `'${code}'`).join(', '));
+
 /** `image_statuses`: the label of every status code, for joins in reports. */
 export const imageStatuses = pgTable(
   'image_statuses',

@@ -1,0 +1,1 @@
+CREATE INDEX "custom_images_transitional_idx" ON "custom_images" USING btree ("account","region_id","image_id") WHERE "custom_images"."deleted_at" is null and "custom_images"."status" in ('0', '4');

@@ -20,8 +20,8 @@ import { imageStatuses, statusCodeList, transitionalCodeList } from './image-sta
  *
  * `version` is not among the documented columns: it is the number of the image's current (or, once
  * deleted, last) `custom_image_versions` row, so a sync reads a region's state from this table
- * alone. The table is created with `fillfactor = 50` (migration 0002) so that the `last_seen_at`
- * bump of unchanged images, the commonest write, stays a HOT update.
+ * alone. Its pages are filled to 90% (migration 0009): unchanged images are never written, so
+ * only the occasional changed image needs room for a HOT update.
  *
  * `state_hash` is not documented either: the canonical content hash of the versioned attributes
  * (sync/state-hash.ts), computed by the listing side and stored with every write, so that a sync

@@ -115,15 +115,17 @@ describe('Redis rate budget', () => {
     const [t1, t2, t3, t4, t5] = turns as [number, number, number, number, number];
     expect(t1).toBeGreaterThanOrEqual(first + 60_100 - 50);
     expect(t2).toBeLessThanOrEqual(second + 60_100 + 50);
-    expect(t1).toBeLessThanOrEqual(t2);
-    expect(t3 - t1).toBe(60_100);
-    expect(t4 - t2).toBe(60_100);
-    expect(t5 - t3).toBe(60_100);
+    expect(t1).toBeLessThanOrEqual(t2 + 10);
+    // Each turn comes back as a delay from Redis' clock, read here a round trip later: a few ms of slack.
+    const apart = (later: number, earlier: number) => Math.abs(later - earlier - 60_100);
+    expect(apart(t3, t1)).toBeLessThanOrEqual(10);
+    expect(apart(t4, t2)).toBeLessThanOrEqual(10);
+    expect(apart(t5, t3)).toBeLessThanOrEqual(10);
     expect(await b.turn({ account: 'staging', action: 'ListCustomImages' })).toBe(0);
     // A throttle hold with room in the window: the turn is the hold's end (+ margin + grace).
     await a.throttled({ account: 'staging', action: 'ListCustomImages' }, 7_000);
     const held = await b.turn({ account: 'staging', action: 'ListCustomImages' });
-    expect(held).toBeGreaterThan(7_000 + 1_200);
+    expect(held).toBeGreaterThan(7_000 + 1_000);
     expect(held).toBeLessThanOrEqual(7_000 + 1_200 + 100);
   });
 

@@ -105,7 +105,19 @@ async function insertHistory(sql: pg.ClientBase, shape: HistoryShape): Promise<v
                                 version, first_seen_at, last_seen_at, deleted_at, raw)
      select $1, 'm-bench' || x.n, x.region_id, x.status, x.in_share, x.in_share_user, ${attributeValues('x.n', 'x.v')},
             x.v, ${at(runOf('x.n', '1'))}, x.valid_from, x.valid_to,
-            jsonb_build_object('ImageId', 'm-bench' || x.n, 'Status', x.status)
+            -- The item as listed, as wide as a real one (~30 fields): the heap's size decides plans.
+            jsonb_build_object('ImageId', 'm-bench' || x.n, 'ImageName', '镜像-' || x.n || '-v' || x.v,
+              'Description', 'generated', 'Status', x.status, 'RegionId', x.region_id,
+              'InstanceId', 'ace-' || x.n, 'InstanceName', 'web-' || x.n,
+              'SystemSnapshotId', 's-' || x.n, 'SystemSnapshotName', 'system',
+              'DataSnapshotId', '', 'DataSnapshotName', '', 'ResourceGroupId', 'rg-bench',
+              'OsType', 'Linux', 'RequiredSystemDiskSize', 40, 'RequiredDataDiskSize', 0,
+              'SourceImageName', 'Alibaba Cloud Linux', 'SourceImageVersion', '3.2104 LTS 64 bit',
+              'UserId', 1234567890123456, 'InShare', x.in_share, 'InShareUser', x.in_share_user,
+              'Tags', '[{"Key": "env", "Value": "bench"}]'::jsonb,
+              'CreateInstances', jsonb_build_array('ace-' || x.n), 'CreationTime', '${start}',
+              'ImageVersion', 'v' || x.v, 'Platform', 'Linux', 'Architecture', 'x86_64',
+              'ImageType', 'custom', 'DiskSize', 40, 'Progress', '100%')
        from (${version}) x where x.v = ${versions}
       order by x.region_id, x.n`,
     params,

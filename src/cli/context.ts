@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import type { App } from '../app.ts';
 import { readConfigFile, readEnvironment } from '../config/environment.ts';
 import type { Config, Environment } from '../config/load-config.ts';
@@ -21,6 +22,18 @@ export interface CommandContext {
   err(text: string): void;
   /** True when stdout is a terminal (progress lines, colours). */
   isTty: boolean;
+}
+
+/**
+ * Lets the heap grow by 30% of what is live before the next full collection (V8 allows up to 4×):
+ * page bodies are too large for the young generation, so a listing leaves them to full collections,
+ * and this keeps a 100,000-image no-op near 200 MB instead of ~290 MB, for 5-10% more CPU. Set once
+ * the composition root is loaded rather than as a node flag: any V8 flag on the command line
+ * changes the hash V8 checks code caches against, so Node's built-in modules would compile from
+ * source instead of from its embedded cache (~40 ms of every start-up).
+ */
+export function limitHeapGrowth(): void {
+  setFlagsFromString('--heap-growing-percent=30');
 }
 
 export function createCommandContext(): CommandContext {
@@ -48,6 +61,7 @@ export function createCommandContext(): CommandContext {
     logger: loggerFor,
     createApp: async (config) => {
       const { createApp } = await import('../app.ts');
+      limitHeapGrowth();
       return createApp(config, { logger: loggerFor(config) });
     },
     out: (text) => {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../shared/app-error.ts';
-import type { ListedImage, RejectedItem } from '../sync/model.ts';
+import type { KnownHashes, ListedImage, RejectedItem } from '../sync/model.ts';
 import {
   MAX_PAGES,
+  PAGES_BEFORE_SNAPSHOT,
   type PageReader,
   type PageRequest,
   pageCap,
@@ -352,6 +353,75 @@ describe('readFullListing: images the scope already holds', () => {
     const listing = await readFullListing(readPage, { known, maxRereads: 0 });
     expect(listing.seen).toEqual([]);
     expect(listing.images.find((i) => i.state.imageId === 'm-0')?.state.status).toBe('4');
+  });
+});
+
+describe('readFullListing: a snapshot that arrives while the listing pages', () => {
+  /** A snapshot promise the test resolves or rejects when it chooses. */
+  function deferredSnapshot() {
+    let resolve!: (known: KnownHashes) => void;
+    let reject!: (error: unknown) => void;
+    const promise = new Promise<KnownHashes>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    return { promise, resolve, reject };
+  }
+
+  it('keeps paging while the snapshot is read, then keeps the unchanged items as ids and hashes', async () => {
+    const all = ids(500);
+    const snapshot = deferredSnapshot();
+    const { readPage, requests } = reader(() => ({ ids: all }));
+    let requestedBeforeSnapshot = 0;
+    const tracked: PageReader = async (request) => {
+      const read = await readPage(request);
+      // The snapshot arrives once page 3 was served: pages 1-3 did not wait for it.
+      if (request.pageNumber === 3) {
+        requestedBeforeSnapshot = requests.length;
+        snapshot.resolve(new Map(all.slice(0, 400).map((id) => [id, image(id).hash])));
+      }
+      return read;
+    };
+    const listing = await readFullListing(tracked, { known: snapshot.promise, maxRereads: 0 });
+    expect(requestedBeforeSnapshot).toBeGreaterThanOrEqual(3);
+    expect(listing.seen.map((s) => s.imageId).sort()).toEqual(all.slice(0, 400).sort());
+    expect(listing.images.map((i) => i.state.imageId).sort()).toEqual(all.slice(400).sort());
+    expect(listing.complete).toBe(true);
+  });
+
+  it(`waits for the snapshot once ${PAGES_BEFORE_SNAPSHOT} pages are held in full`, async () => {
+    const all = ids((PAGES_BEFORE_SNAPSHOT + 10) * 100);
+    const snapshot = deferredSnapshot();
+    const { readPage, requests } = reader(() => ({ ids: all }));
+    const listing = readFullListing(readPage, { known: snapshot.promise, maxRereads: 0 });
+    // Let the listing run as far as it goes without the snapshot (the reader answers at once).
+    for (let turn = 0; turn < 50; turn++) await new Promise((resolve) => setImmediate(resolve));
+    // The bound's pages, plus the one asked for before its items are sorted out.
+    expect(requests).toHaveLength(PAGES_BEFORE_SNAPSHOT + 2);
+    snapshot.resolve(new Map(all.map((id) => [id, image(id).hash])));
+    const done = await listing;
+    expect(requests).toHaveLength(PAGES_BEFORE_SNAPSHOT + 10);
+    expect(done.images).toEqual([]);
+    expect(done.seen).toHaveLength(all.length);
+  });
+
+  it('fails the listing with the calls made when the snapshot fails after the last page', async () => {
+    const snapshot = deferredSnapshot();
+    const { readPage } = reader(() => ({ ids: ids(250) }));
+    const failing: PageReader = async (request) => {
+      const read = await readPage(request);
+      if (request.pageNumber === 3) {
+        snapshot.reject(new AppError('db.unavailable', 'the database went away', { retryable: true }));
+      }
+      return read;
+    };
+    const error = await readFullListing(failing, { known: snapshot.promise, maxRereads: 0 }).then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    expect(error).toBeInstanceOf(AppError);
+    expect((error as AppError).code).toBe('db.unavailable');
+    expect((error as AppError).details).toMatchObject({ apiCalls: 3, pages: 3 });
   });
 });
 

@@ -104,6 +104,71 @@ const sameIds = (a: readonly unknown[], b: readonly unknown[]): boolean =>
   a.length === b.length && a.every((id, index) => id === b[index]);
 
 /**
+ * Pages whose items a read keeps in full while the scope's snapshot is still being read (on a
+ * fresh database connection that read can take longer than the first pages): a bound on what
+ * waiting for it costs in memory, ~100 items a page.
+ */
+export const PAGES_BEFORE_SNAPSHOT = 20;
+
+/** The scope's snapshot as it arrives: asked for without waiting until the bound is reached. */
+class PendingSnapshot {
+  private value: KnownHashes | undefined;
+  private settled: boolean;
+  private error: { cause: unknown } | undefined;
+  private arrived = false;
+  private readonly pending: Promise<unknown> | undefined;
+
+  constructor(known: KnownHashes | Promise<KnownHashes> | undefined) {
+    if (known instanceof Promise) {
+      this.settled = false;
+      this.pending = known.then(
+        (value) => this.settle(value, undefined),
+        (cause: unknown) => this.settle(undefined, { cause }),
+      );
+    } else {
+      this.settled = true;
+      this.value = known;
+    }
+  }
+
+  private settle(value: KnownHashes | undefined, error: { cause: unknown } | undefined): void {
+    this.settled = true;
+    this.value = value;
+    this.error = error;
+    this.arrived = value !== undefined;
+  }
+
+  /** The snapshot, or undefined while it is still on its way and `wait` is false. */
+  async get(wait: boolean): Promise<KnownHashes | undefined> {
+    if (!this.settled && wait) await this.pending;
+    if (this.error !== undefined) throw this.error.cause;
+    return this.value;
+  }
+
+  /** True once, when the snapshot arrived after items were already kept in full. */
+  takeArrival(): boolean {
+    const arrived = this.arrived;
+    this.arrived = false;
+    return arrived;
+  }
+}
+
+/** Moves the images whose hash the snapshot holds from full to ids and hashes only. */
+function keepOnlyChanged(
+  images: Map<string, ListedImage>,
+  seen: Map<string, SeenImage>,
+  known: KnownHashes,
+): void {
+  for (const [imageId, image] of images) {
+    const knownHash = known.get(imageId);
+    if (knownHash === image.hash) {
+      images.delete(imageId);
+      seen.set(imageId, { imageId, hash: knownHash });
+    }
+  }
+}
+
+/**
  * One pass over pages 1..n, n = ceil(TotalCount / pageSize) of the latest page (so a count that
  * grows mid-way is followed, up to {@link pageCap} of the first page's count), stopping early on
  * an empty page or on a page that repeats the one before (a server ignoring `PageNumber`). Then
@@ -115,7 +180,6 @@ async function readOnce(
   pagesBefore: number,
   pendingKnown: KnownHashes | Promise<KnownHashes> | undefined,
 ): Promise<ReadResult> {
-  let known: KnownHashes | undefined;
   const images = new Map<string, ListedImage>();
   const seen = new Map<string, SeenImage>();
   const rejected: RejectedItem[] = [];
@@ -126,24 +190,18 @@ async function readOnce(
   let previous: readonly unknown[] = [];
   let stopped: string | undefined;
   let next: Promise<PageRead> | undefined;
+  const snapshot = new PendingSnapshot(pendingKnown);
+  const fail = (error: unknown) => withCallsSoFar(error, callsBefore + apiCalls, pagesBefore + pages);
   for (let pageNumber = 1; ; pageNumber++) {
     let read: PageRead;
     try {
       read = await (next ?? readPage({ pageNumber, pageSize: LISTING_PAGE_SIZE }));
     } catch (error) {
-      throw withCallsSoFar(error, callsBefore + apiCalls, pagesBefore + pages);
+      throw fail(error);
     }
     next = undefined;
     apiCalls += read.apiCalls;
     pages++;
-    // The snapshot may still be on its way: it was read while the first page was.
-    if (pageNumber === 1) {
-      try {
-        known = await pendingKnown;
-      } catch (error) {
-        throw withCallsSoFar(error, callsBefore + apiCalls, pagesBefore + pages);
-      }
-    }
     const { page } = read;
     if (pageNumber === 1) cap = pageCap(page.totalCount);
     totals.push({ page: pageNumber, totalCount: page.totalCount });
@@ -166,6 +224,15 @@ async function readOnce(
       break;
     }
     previous = ids;
+    // The snapshot is read while the first pages are: until it arrives their items are kept in
+    // full, for a bounded number of pages, then sorted out at once.
+    let known: KnownHashes | undefined;
+    try {
+      known = await snapshot.get(pageNumber > PAGES_BEFORE_SNAPSHOT);
+    } catch (error) {
+      throw fail(error);
+    }
+    if (known !== undefined && snapshot.takeArrival()) keepOnlyChanged(images, seen, known);
     // Duplicates across pages (an image moved under paging): the later one is the fresher.
     for (const image of page.items) {
       const imageId = image.state.imageId;
@@ -186,6 +253,13 @@ async function readOnce(
       stopped = `stopped after ${pageNumber} pages, the most the first page's TotalCount allows`;
       break;
     }
+  }
+  // A snapshot that fails fails the listing, even one that was never needed.
+  try {
+    const known = await snapshot.get(true);
+    if (known !== undefined && snapshot.takeArrival()) keepOnlyChanged(images, seen, known);
+  } catch (error) {
+    throw fail(error);
   }
   const totalCount = totals.at(-1)?.totalCount ?? 0;
   const listedIds = new Set(images.keys());

@@ -101,6 +101,26 @@ async function admin<T>(work: (client: pg.Client) => Promise<T>, database = 'pos
   }
 }
 
+/**
+ * Waits (at most a minute) until no autovacuum worker is running: the runs before leave tables
+ * for it to work through, and a timed process should not share the 2 CPUs with it by chance.
+ */
+async function settled(): Promise<void> {
+  const deadline = performance.now() + 60_000;
+  while (performance.now() < deadline) {
+    const busy = await admin(
+      async (c) =>
+        (
+          await c.query<{ n: number }>(
+            `select count(*)::int as n from pg_stat_activity where backend_type = 'autovacuum worker'`,
+          )
+        ).rows[0]?.n ?? 0,
+    );
+    if (busy === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 const loadAverage = () =>
   os
     .loadavg()
@@ -121,6 +141,9 @@ async function main(): Promise<void> {
   const created: string[] = [template];
   await migrateDatabase({ databaseUrl: urlFor(template) });
   let databaseCount = 0;
+  const dropDatabase = async (name: string) => {
+    await admin((c) => c.query(`drop database if exists "${name}" with (force)`));
+  };
   const freshDatabase = async () => {
     const name = `swas_bench_${runId}_${databaseCount++}`;
     await admin((c) => c.query(`create database "${name}" template "${template}"`));
@@ -129,7 +152,7 @@ async function main(): Promise<void> {
   };
   const sections: string[] = [];
   try {
-    for (const size of SIZES) sections.push(await measureSize(simulator, size, freshDatabase));
+    for (const size of SIZES) sections.push(await measureSize(simulator, size, freshDatabase, dropDatabase));
   } finally {
     await simulator.close();
     await admin(async (c) => {
@@ -171,6 +194,7 @@ async function measureSize(
   simulator: Simulator,
   size: number,
   freshDatabase: () => Promise<string>,
+  dropDatabase: (name: string) => Promise<void>,
 ): Promise<string> {
   simulator.admin.setRegion(REGION, size);
   const images = simulator.admin.listImages(REGION);
@@ -181,8 +205,10 @@ async function measureSize(
     ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'testsecret',
     SWAS_RATE_LIMIT: '100000/1s',
   });
-  const sync = (database: string, region = REGION) =>
-    timed(BIN, ['sync', '--once', '--no-deliver', '--region', region], env(database));
+  const sync = async (database: string, region = REGION) => {
+    await settled();
+    return timed(BIN, ['sync', '--once', '--no-deliver', '--region', region], env(database));
+  };
 
   const fixed: ProcessFigure[] = [];
   const listing: ProcessFigure[] = [];
@@ -200,12 +226,14 @@ async function measureSize(
   for (let run = 0; run < runsFor(size); run++) {
     simulator.admin.setRegion(REGION, size);
     fixed.push(await sync(fixedDatabase, 'cn-empty'));
+    await settled();
     listing.push(await timed(process.execPath, [FLOOR_CLIENT, simulator.url, REGION], {}));
 
     const database = await freshDatabase();
     baseline.push(await sync(database));
     if (run === 0) copyPayloads = await dumpForCopy(database);
     noop.push(await sync(database));
+    await settled(); // before the WAL position is read: an autovacuum's WAL would count
     const before = await admin(
       async (c) => (await c.query<{ l: string }>('select pg_current_wal_lsn() as l')).rows[0]?.l,
       database,
@@ -221,6 +249,7 @@ async function measureSize(
         database,
       ),
     );
+    await settled();
     const twice = await timed(process.execPath, [...(await binNodeFlags()), NOOP_TWICE, REGION], {
       ...env(database),
       NODE_COMPILE_CACHE: `${os.tmpdir()}/swas-inventory-compile-cache`,
@@ -240,7 +269,12 @@ async function measureSize(
         });
     }
     change.push(await sync(database));
-    copyMs.push(await copyFloor(await freshDatabase(), copyPayloads));
+    // Done with it: dropped now, so that autovacuum does not work through it during later runs.
+    await dropDatabase(database);
+    const copyDatabase = await freshDatabase();
+    await settled();
+    copyMs.push(await copyFloor(copyDatabase, copyPayloads));
+    await dropDatabase(copyDatabase);
   }
 
   const m = {

@@ -102,13 +102,39 @@ async function admin<T>(work: (client: pg.Client) => Promise<T>, database = 'pos
 }
 
 /**
- * Waits (at most a minute) until no autovacuum worker is running: the runs before leave tables
- * for it to work through, and a timed process should not share the 2 CPUs with it by chance.
+ * Milliseconds this process takes for the same 100 million steps of integer arithmetic: on a
+ * shared VM the speed of a core can change twofold from one second to the next, and this puts
+ * that beside the figures.
+ */
+function cpuCheck(): number {
+  const started = performance.now();
+  let sum = 0;
+  for (let i = 0; i < 100_000_000; i++) sum = (sum + (i % 7)) | 0;
+  if (sum === -1) throw new Error('unreachable');
+  return performance.now() - started;
+}
+
+/** CPU time the whole machine has spent busy and in all, from /proc/stat (jiffies). */
+async function machineCpu(): Promise<{ busy: number; total: number }> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busy, total: busy + idle + iowait };
+}
+
+/**
+ * Waits (at most a minute) until no autovacuum worker is running and the machine is idle (under
+ * 10% busy over a quarter second): the runs before leave tables for autovacuum to work through,
+ * and this process's own collector works through the images it generated. A timed process should
+ * not share the CPUs with either by chance.
  */
 async function settled(): Promise<void> {
   const deadline = performance.now() + 60_000;
   while (performance.now() < deadline) {
-    const busy = await admin(
+    const vacuuming = await admin(
       async (c) =>
         (
           await c.query<{ n: number }>(
@@ -116,8 +142,11 @@ async function settled(): Promise<void> {
           )
         ).rows[0]?.n ?? 0,
     );
-    if (busy === 0) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    const before = await machineCpu();
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const after = await machineCpu();
+    const busyShare = (after.busy - before.busy) / Math.max(1, after.total - before.total);
+    if (vacuuming === 0 && busyShare < 0.1) return;
   }
 }
 
@@ -223,7 +252,9 @@ async function measureSize(
   const fixedDatabase = await freshDatabase();
   let copyPayloads: { table: string; columns: string[]; text: string }[] = [];
 
+  const cpuChecks: number[] = [];
   for (let run = 0; run < runsFor(size); run++) {
+    cpuChecks.push(cpuCheck());
     simulator.admin.setRegion(REGION, size);
     fixed.push(await sync(fixedDatabase, 'cn-empty'));
     await settled();
@@ -340,6 +371,7 @@ async function measureSize(
   const walMax = Math.max(...wal);
   const coldMs = median(cold);
   const warmMs = median(warm);
+  cpuChecks.push(cpuCheck());
   return [
     `### ${size.toLocaleString('en-US')} images`,
     '',
@@ -349,6 +381,7 @@ async function measureSize(
     '',
     `- WAL written by a no-op sync after a no-op (the server's WAL position, so other activity counts): least ${walMin.toLocaleString('en-US')} bytes, most ${walMax.toLocaleString('en-US')} bytes over ${runsFor(size)} runs (≤ 64 kB): ${verdict(walMin <= TARGETS.walBytes)}`,
     `- one process syncing the unchanged region twice: first (cold) ${fmt(coldMs)} ms, second (warm) ${fmt(warmMs)} ms, cold/warm ${(coldMs / warmMs).toFixed(2)} (≤ 1.1): ${verdict(coldMs / warmMs <= TARGETS.coldVsWarm)}`,
+    `- the machine's speed: the same 100 million steps of arithmetic took ${fmt(Math.min(...cpuChecks))}–${fmt(Math.max(...cpuChecks))} ms when checked before each run and at the end`,
     '',
   ].join('\n');
 }

@@ -1,9 +1,11 @@
 /**
- * Loaded with `node --import` before the CLI (bin/swas-inventory) and the worker entry: enables
- * Node's on-disk compile cache (V8 code and the TypeScript it strips, keyed by content), in the
- * system's temporary folder unless NODE_COMPILE_CACHE names one, so every command after the first
- * starts warm. It never changes what runs; a folder that cannot be written means no cache.
+ * For running the worker entry directly (`node --import ./src/cli/compile-cache.ts src/main.ts`):
+ * enables Node's on-disk compile cache (V8 code and the TypeScript it strips, keyed by content)
+ * from the first module on, in the folder bin/swas-inventory uses (the system's temporary folder,
+ * unless NODE_COMPILE_CACHE names one), so every start after the first is warm. It never changes
+ * what runs; a folder that cannot be written means no cache.
  */
 import { enableCompileCache } from 'node:module';
+import { tmpdir } from 'node:os';
 
-enableCompileCache();
+enableCompileCache(process.env.NODE_COMPILE_CACHE || `${tmpdir()}/swas-inventory-compile-cache`);

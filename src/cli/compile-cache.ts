@@ -8,4 +8,5 @@
 import { enableCompileCache } from 'node:module';
 import { tmpdir } from 'node:os';
 
-enableCompileCache(process.env.NODE_COMPILE_CACHE || `${tmpdir()}/swas-inventory-compile-cache`);
+// With NODE_COMPILE_CACHE set, Node has already enabled the cache there and this call changes nothing.
+enableCompileCache(`${tmpdir()}/swas-inventory-compile-cache`);

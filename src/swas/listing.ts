@@ -110,61 +110,25 @@ const sameIds = (a: readonly unknown[], b: readonly unknown[]): boolean =>
  */
 export const PAGES_BEFORE_SNAPSHOT = 20;
 
-/** The scope's snapshot as it arrives: asked for without waiting until the bound is reached. */
-class PendingSnapshot {
-  private value: KnownHashes | undefined;
-  private settled: boolean;
-  private error: { cause: unknown } | undefined;
-  private arrived = false;
-  private readonly pending: Promise<unknown> | undefined;
-
-  constructor(known: KnownHashes | Promise<KnownHashes> | undefined) {
-    if (known instanceof Promise) {
-      this.settled = false;
-      this.pending = known.then(
-        (value) => this.settle(value, undefined),
-        (cause: unknown) => this.settle(undefined, { cause }),
-      );
-    } else {
-      this.settled = true;
-      this.value = known;
-    }
-  }
-
-  private settle(value: KnownHashes | undefined, error: { cause: unknown } | undefined): void {
-    this.settled = true;
-    this.value = value;
-    this.error = error;
-    this.arrived = value !== undefined;
-  }
-
-  /** The snapshot, or undefined while it is still on its way and `wait` is false. */
-  async get(wait: boolean): Promise<KnownHashes | undefined> {
-    if (!this.settled && wait) await this.pending;
-    if (this.error !== undefined) throw this.error.cause;
-    return this.value;
-  }
-
-  /** True once, when the snapshot arrived after items were already kept in full. */
-  takeArrival(): boolean {
-    const arrived = this.arrived;
-    this.arrived = false;
-    return arrived;
-  }
-}
-
-/** Moves the images whose hash the snapshot holds from full to ids and hashes only. */
-function keepOnlyChanged(
+/**
+ * Keeps a listed image as its id and hash when the scope's snapshot holds that hash, else in full.
+ * An id listed twice (an image moved under paging) keeps its later copy, the fresher one.
+ */
+function place(
+  image: ListedImage,
+  known: KnownHashes | undefined,
   images: Map<string, ListedImage>,
   seen: Map<string, SeenImage>,
-  known: KnownHashes,
 ): void {
-  for (const [imageId, image] of images) {
-    const knownHash = known.get(imageId);
-    if (knownHash === image.hash) {
-      images.delete(imageId);
-      seen.set(imageId, { imageId, hash: knownHash });
-    }
+  const imageId = image.state.imageId;
+  const knownHash = known?.get(imageId);
+  if (knownHash === image.hash) {
+    images.delete(imageId);
+    // The snapshot's string, not the listing's equal copy: 100,000 of them add up.
+    seen.set(imageId, { imageId, hash: knownHash });
+  } else {
+    seen.delete(imageId);
+    images.set(imageId, image);
   }
 }
 
@@ -190,8 +154,32 @@ async function readOnce(
   let previous: readonly unknown[] = [];
   let stopped: string | undefined;
   let next: Promise<PageRead> | undefined;
-  const snapshot = new PendingSnapshot(pendingKnown);
   const fail = (error: unknown) => withCallsSoFar(error, callsBefore + apiCalls, pagesBefore + pages);
+  // The scope's snapshot is read while the first pages are: until it arrives their items are kept
+  // in full, for a bounded number of pages, then sorted out at once.
+  let known: KnownHashes | undefined = pendingKnown instanceof Promise ? undefined : pendingKnown;
+  let snapshotFailure: { cause: unknown } | undefined;
+  const arrival =
+    pendingKnown instanceof Promise
+      ? pendingKnown.then(
+          (value) => {
+            known = value;
+          },
+          (cause: unknown) => {
+            snapshotFailure = { cause };
+          },
+        )
+      : undefined;
+  let keptWithoutSnapshot = false;
+  /** Waits for the snapshot if `wait`; a failed one fails the listing; sorts out what it finds kept in full. */
+  const catchUp = async (wait: boolean) => {
+    if (wait) await arrival;
+    if (snapshotFailure !== undefined) throw fail(snapshotFailure.cause);
+    if (known !== undefined && keptWithoutSnapshot) {
+      for (const image of images.values()) place(image, known, images, seen);
+      keptWithoutSnapshot = false;
+    }
+  };
   for (let pageNumber = 1; ; pageNumber++) {
     let read: PageRead;
     try {
@@ -224,28 +212,9 @@ async function readOnce(
       break;
     }
     previous = ids;
-    // The snapshot is read while the first pages are: until it arrives their items are kept in
-    // full, for a bounded number of pages, then sorted out at once.
-    let known: KnownHashes | undefined;
-    try {
-      known = await snapshot.get(pageNumber > PAGES_BEFORE_SNAPSHOT);
-    } catch (error) {
-      throw fail(error);
-    }
-    if (known !== undefined && snapshot.takeArrival()) keepOnlyChanged(images, seen, known);
-    // Duplicates across pages (an image moved under paging): the later one is the fresher.
-    for (const image of page.items) {
-      const imageId = image.state.imageId;
-      const knownHash = known?.get(imageId);
-      if (knownHash === image.hash) {
-        images.delete(imageId);
-        // The snapshot's string, not the listing's equal copy: 100,000 of them add up.
-        seen.set(imageId, { imageId, hash: knownHash });
-      } else {
-        seen.delete(imageId);
-        images.set(imageId, image);
-      }
-    }
+    await catchUp(pageNumber > PAGES_BEFORE_SNAPSHOT);
+    keptWithoutSnapshot ||= known === undefined;
+    for (const image of page.items) place(image, known, images, seen);
     rejected.push(...page.rejected);
     if (ids.length === 0) break;
     if (pageNumber >= Math.ceil(page.totalCount / LISTING_PAGE_SIZE)) break;
@@ -255,12 +224,7 @@ async function readOnce(
     }
   }
   // A snapshot that fails fails the listing, even one that was never needed.
-  try {
-    const known = await snapshot.get(true);
-    if (known !== undefined && snapshot.takeArrival()) keepOnlyChanged(images, seen, known);
-  } catch (error) {
-    throw fail(error);
-  }
+  await catchUp(true);
   const totalCount = totals.at(-1)?.totalCount ?? 0;
   const listedIds = new Set(images.keys());
   for (const id of seen.keys()) listedIds.add(id);

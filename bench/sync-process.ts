@@ -35,6 +35,8 @@ const SERVER = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/p
 const BIN = fileURLToPath(new URL('../bin/swas-inventory', import.meta.url));
 const FLOOR_CLIENT = fileURLToPath(new URL('./floor-client.ts', import.meta.url));
 const NOOP_TWICE = fileURLToPath(new URL('./noop-twice.ts', import.meta.url));
+/** The preload that enables the compile cache, as bin/swas-inventory loads it first. */
+const COMPILE_CACHE = fileURLToPath(new URL('../src/cli/compile-cache.ts', import.meta.url));
 const RESULTS_FILE = new URL('./RESULTS.md', import.meta.url);
 const TIME = '/usr/bin/time';
 const REGION = 'cn-bench';
@@ -282,10 +284,13 @@ async function measureSize(
       ),
     );
     await settled();
-    const twice = await timed(process.execPath, [...(await binNodeFlags()), NOOP_TWICE, REGION], {
-      ...env(database),
-      NODE_COMPILE_CACHE: `${os.tmpdir()}/swas-inventory-compile-cache`,
-    });
+    const twice = await timed(
+      process.execPath,
+      [...(await binNodeFlags()), '--import', COMPILE_CACHE, NOOP_TWICE, REGION],
+      {
+        ...env(database),
+      },
+    );
     const [first, second] = twice.stdout.trim().split(' ').map(Number);
     cold.push(first ?? Number.NaN);
     warm.push(second ?? Number.NaN);

@@ -287,9 +287,7 @@ async function measureSize(
     const twice = await timed(
       process.execPath,
       [...(await binNodeFlags()), '--import', COMPILE_CACHE, NOOP_TWICE, REGION],
-      {
-        ...env(database),
-      },
+      env(database),
     );
     const [first, second] = twice.stdout.trim().split(' ').map(Number);
     cold.push(first ?? Number.NaN);

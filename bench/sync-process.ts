@@ -36,7 +36,7 @@ const BIN = fileURLToPath(new URL('../bin/swas-inventory', import.meta.url));
 const FLOOR_CLIENT = fileURLToPath(new URL('./floor-client.ts', import.meta.url));
 const NOOP_TWICE = fileURLToPath(new URL('./noop-twice.ts', import.meta.url));
 /** The preload that enables the compile cache, as bin/swas-inventory loads it first. */
-const COMPILE_CACHE = fileURLToPath(new URL('../src/cli/compile-cache.ts', import.meta.url));
+const COMPILE_CACHE = fileURLToPath(new URL('../bin/compile-cache.mjs', import.meta.url));
 const RESULTS_FILE = new URL('./RESULTS.md', import.meta.url);
 const TIME = '/usr/bin/time';
 const REGION = 'cn-bench';

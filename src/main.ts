@@ -1,7 +1,7 @@
 /**
  * Process entry of the long-running `worker` (also `swas-inventory worker`): loadConfig →
  * createApp → start → trap signals → graceful stop → exit 0. Run directly with
- * `node --import ./src/cli/compile-cache.ts src/main.ts`, or through the CLI.
+ * `node --import ./bin/compile-cache.mjs src/main.ts`, or through the CLI.
  */
 
 import { type CommandContext, createCommandContext } from './cli/context.ts';

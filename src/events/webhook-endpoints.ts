@@ -1,7 +1,7 @@
-import { Agent } from 'undici';
 import packageJson from '../../package.json' with { type: 'json' };
 import type { WebhookFormat } from '../db/schema/index.ts';
 import type { WebhookEndpoint, WebhookStore } from '../db/webhook-store.ts';
+import { Agent } from '../http/undici.ts';
 import { AppError } from '../shared/app-error.ts';
 import type { EventType } from '../shared/event-types.ts';
 import type { IdSource } from '../shared/ids.ts';

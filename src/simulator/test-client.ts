@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Agent, request } from 'undici';
+import { Agent, request } from '../http/undici.ts';
 import { type Clock, systemClock } from '../shared/clock.ts';
 import { type Credentials, canonicalQueryString, formatAcsDate, signAcs3, signRpc } from '../swas/signer.ts';
 import { API_VERSION } from '../swas/wire.ts';
@@ -65,11 +65,13 @@ export function createTestClient(options: {
 }): TestClient {
   const agent = new Agent();
   const clock = options.clock ?? systemClock;
-  const host = new URL(options.baseUrl).host;
+  const base = new URL(options.baseUrl);
+  const host = base.host;
 
   const send = async (outgoing: OutgoingTestRequest): Promise<TestResponse> => {
-    const response = await request(`${options.baseUrl}${outgoing.path}`, {
-      dispatcher: agent,
+    const response = await request(agent, {
+      origin: base.origin,
+      path: `${base.pathname.replace(/\/$/, '')}${outgoing.path}`,
       method: outgoing.method as 'GET',
       headers: outgoing.headers,
       ...(outgoing.body === '' ? {} : { body: outgoing.body }),

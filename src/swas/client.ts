@@ -1,7 +1,7 @@
 import { type Logger, pino } from 'pino';
-import { Agent, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import packageJson from '../../package.json' with { type: 'json' };
+import { Agent, type Dispatcher, request } from '../http/undici.ts';
 import { isAppError } from '../shared/app-error.ts';
 import type { Clock } from '../shared/clock.ts';
 import { displayText } from '../shared/display-text.ts';
@@ -337,7 +337,7 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
     let response: Dispatcher.ResponseData;
     onSent();
     try {
-      response = await deps.dispatcher.request({
+      response = await request(deps.dispatcher, {
         origin: url.origin,
         path: queryString === '' ? '/' : `/?${queryString}`,
         method: 'POST',

@@ -10,9 +10,10 @@
  *   rows a baseline writes into the three tables (timed in this process, server side);
  * - syncs, each in a fresh process: the baseline (first sync into a fresh database), a no-op, a
  *   second no-op (its WAL measured with `pg_current_wal_lsn`), and a 1% change;
- * - cold against warm: one process that syncs the unchanged region twice (bench/noop-twice.ts).
+ * - cold against warm: processes that sync the unchanged region twice (bench/noop-twice.ts),
+ *   judged by the median of each process's own ratio.
  * Medians of BENCH_RUNS (default 3) repetitions; regions above 20,000 images BENCH_RUNS_LARGE
- * (default 1).
+ * (default 1). The fixed cost and cold against warm take several processes per repetition.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -31,6 +32,9 @@ const SIZES = (process.env.BENCH_SIZES ?? '20000,100000').split(',').map(Number)
 const RUNS = Number(process.env.BENCH_RUNS) || 3;
 /** Regions above 20,000 images take about a minute per repetition: once unless BENCH_RUNS_LARGE says. */
 const runsFor = (size: number) => (size > 20_000 ? Number(process.env.BENCH_RUNS_LARGE) || 1 : RUNS);
+/** Processes per run for the fixed cost (under a second each) and for cold against warm. */
+const FIXED_PER_RUN = 3;
+const TWICE_PER_RUN = 2;
 const SERVER = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const BIN = fileURLToPath(new URL('../bin/swas-inventory', import.meta.url));
 const FLOOR_CLIENT = fileURLToPath(new URL('./floor-client.ts', import.meta.url));
@@ -199,7 +203,7 @@ async function main(): Promise<void> {
     '',
     'Written by `bench/sync-process.ts` (part of `npm run bench`; `BENCH_SIZES`, `BENCH_RUNS`, `BENCH_RUNS_LARGE`). Every',
     'figure is a whole child process, cold, timed by `/usr/bin/time` (wall ms, peak RSS); medians of',
-    `${RUNS} runs (${runsFor(100_000)} above 20,000 images). Floors from the same run: **fixed** = \`sync --once\` over an empty region (process`,
+    `${RUNS} runs (${runsFor(100_000)} above 20,000 images; the fixed cost ${FIXED_PER_RUN} processes a run). Floors from the same run: **fixed** = \`sync --once\` over an empty region (process`,
     'start-up, config, connection, one page); **listing** = a minimal signed client that fetches and',
     '`JSON.parse`s the same pages (bench/floor-client.ts); **COPY** = `COPY FROM STDIN` of the rows a',
     'baseline writes into the three tables, one transaction (server time, from this process). Each',
@@ -259,7 +263,8 @@ async function measureSize(
   for (let run = 0; run < runsFor(size); run++) {
     cpuChecks.push(cpuCheck());
     simulator.admin.setRegion(REGION, size);
-    fixed.push(await sync(fixedDatabase, 'cn-empty'));
+    // The fixed cost is cheap and the figure every ratio divides by: several processes per run.
+    for (let sample = 0; sample < FIXED_PER_RUN; sample++) fixed.push(await sync(fixedDatabase, 'cn-empty'));
     await settled();
     listing.push(await timed(process.execPath, [FLOOR_CLIENT, simulator.url, REGION], {}));
 
@@ -283,15 +288,17 @@ async function measureSize(
         database,
       ),
     );
-    await settled();
-    const twice = await timed(
-      process.execPath,
-      [...(await binNodeFlags()), '--import', COMPILE_CACHE, NOOP_TWICE, REGION],
-      env(database),
-    );
-    const [first, second] = twice.stdout.trim().split(' ').map(Number);
-    cold.push(first ?? Number.NaN);
-    warm.push(second ?? Number.NaN);
+    for (let sample = 0; sample < TWICE_PER_RUN; sample++) {
+      await settled();
+      const twice = await timed(
+        process.execPath,
+        [...(await binNodeFlags()), '--import', COMPILE_CACHE, NOOP_TWICE, REGION],
+        env(database),
+      );
+      const [first, second] = twice.stdout.trim().split(' ').map(Number);
+      cold.push(first ?? Number.NaN);
+      warm.push(second ?? Number.NaN);
+    }
 
     // 1%: renames and status changes spread over the listing.
     const step = 100;
@@ -375,16 +382,20 @@ async function measureSize(
   const walMax = Math.max(...wal);
   const coldMs = median(cold);
   const warmMs = median(warm);
+  // Each process's own pair: its two syncs ran seconds apart, so a machine that changes speed
+  // between processes moves both alike.
+  const pairRatios = cold.map((ms, index) => ms / (warm[index] ?? Number.NaN));
+  const coldVsWarm = median(pairRatios);
   cpuChecks.push(cpuCheck());
   return [
     `### ${size.toLocaleString('en-US')} images`,
     '',
-    '| figure | median ms | every run, ms | peak RSS MB | against (fixed + listing [+ COPY]) | result |',
+    '| figure | median ms | every process, ms | peak RSS MB | against (fixed + listing [+ COPY]) | result |',
     '| --- | ---: | ---: | ---: | --- | --- |',
     ...rows.map((r) => `| ${r.join(' | ')} |`),
     '',
     `- WAL written by a no-op sync after a no-op (the server's WAL position, so other activity counts): least ${walMin.toLocaleString('en-US')} bytes, most ${walMax.toLocaleString('en-US')} bytes over ${runsFor(size)} runs (≤ 64 kB): ${verdict(walMin <= TARGETS.walBytes)}`,
-    `- one process syncing the unchanged region twice: first (cold) ${fmt(coldMs)} ms, second (warm) ${fmt(warmMs)} ms, cold/warm ${(coldMs / warmMs).toFixed(2)} (≤ 1.1): ${verdict(coldMs / warmMs <= TARGETS.coldVsWarm)}`,
+    `- one process syncing the unchanged region twice (${cold.length} processes): first (cold) ${fmt(coldMs)} ms, second (warm) ${fmt(warmMs)} ms (medians); cold/warm of each process ${pairRatios.map((r) => r.toFixed(2)).join(' / ')}, median ${coldVsWarm.toFixed(2)} (≤ 1.1): ${verdict(coldVsWarm <= TARGETS.coldVsWarm)}`,
     `- the machine's speed: the same 100 million steps of arithmetic took ${fmt(Math.min(...cpuChecks))}–${fmt(Math.max(...cpuChecks))} ms when checked before each run and at the end`,
     '',
   ].join('\n');

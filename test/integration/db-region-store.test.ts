@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type pg from 'pg';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { Transaction } from '../../src/db/client.ts';
 import { and, asc, drizzle, eq } from '../../src/db/drizzle.ts';
@@ -625,6 +625,41 @@ describe('reads at commit', () => {
     );
     const known = await readKnownHashes({ client: database.pool }, scope);
     expect(Object.fromEntries(known)).toEqual({ 'm-a': stateHash(a), 'm-b': stateHash(b) });
+  });
+
+  it('reads a region’s keys from its index alone once VACUUM has marked the pages all-visible', async () => {
+    const scope = scopeFor('index-only', 'cn-shanghai');
+    const states = Array.from({ length: 1_000 }, (_, i) =>
+      stateIn(scope, `m-io-${String(i).padStart(4, '0')}`),
+    );
+    await sync(scope, emptyPlan({ writes: states.map((state) => imageWrite(state, 1)) }));
+    // What autovacuum does after a first sync's inserts (the test server runs without it).
+    await database.pool.query('vacuum (analyze) custom_images');
+    // The server's plan of every statement, with what it fetched, as notices of this connection.
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    const plans: string[] = [];
+    client.on('notice', (notice) => {
+      if (notice.message?.includes('Query Text')) plans.push(notice.message);
+    });
+    try {
+      await client.query(`load 'auto_explain'`);
+      await client.query(
+        'set auto_explain.log_min_duration = 0; set auto_explain.log_analyze = on; set client_min_messages = log',
+      );
+      const known = await readKnownHashes({ client }, scope);
+      const keys = await readRegionKeys({ client, db: drizzle({ client, schema }) }, scope);
+      expect(known.size).toBe(1_000);
+      expect(keys.stored).toHaveLength(1_000);
+    } finally {
+      await client.end();
+    }
+    const keyReads = plans.filter((plan) => /from custom_images/.test(plan));
+    expect(keyReads).toHaveLength(2);
+    for (const plan of keyReads) {
+      expect(plan).toContain('Index Only Scan using custom_images_account_region_idx');
+      expect(plan).toContain('Heap Fetches: 0');
+    }
   });
 
   it('finds listed ids stored under another region of the same account only', async () => {

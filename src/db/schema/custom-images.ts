@@ -49,6 +49,8 @@ export const customImages = pgTable(
   },
   (t) => [
     primaryKey({ name: 'custom_images_pkey', columns: [t.account, t.imageId] }),
+    // A region's keys: migration 0010 adds INCLUDE (image_id, version, deleted_at, last_seen_at,
+    // state_hash), which drizzle-kit cannot express, so a sync's two key reads are index-only scans.
     index('custom_images_account_region_idx').on(t.account, t.regionId),
     // Reporting: one image by id alone (ids are unique per account; users rarely name the account).
     index('custom_images_image_idx').on(t.imageId),

@@ -461,6 +461,24 @@ describe('listCustomImagesPage', () => {
     });
   });
 
+  it('says once when the request goes out, before the server has it, retries included', async () => {
+    const { pool, client, calls } = setup();
+    pool.intercept(anyPost).reply(503, errorBody('ServiceUnavailable', 'temporary failure'));
+    pool.intercept(anyPost).reply(200, pageBody('1', 1, [item('m-1')]), { headers: JSON_HEADERS });
+    const callsWhenSent: number[] = [];
+
+    const page = await client.listCustomImagesPage({
+      regionId: 'cn-hangzhou',
+      pageNumber: 1,
+      pageSize: 100,
+      onSent: () => callsWhenSent.push(calls().length),
+    });
+
+    expect(page.items).toHaveLength(1);
+    expect(calls()).toHaveLength(2);
+    expect(callsWhenSent).toEqual([0]);
+  });
+
   it('refuses arguments the API would reject, without calling', async () => {
     const { client, calls } = setup();
     await expect(

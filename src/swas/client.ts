@@ -124,6 +124,8 @@ export interface ListCustomImagesPageRequest {
   pageSize: number;
   /** At most 100 ids, sent as the `ImageIds` JSON array string. */
   imageIds?: readonly string[] | undefined;
+  /** Called once, when the first attempt goes out (after the rate budget granted it). */
+  onSent?: (() => void) | undefined;
 }
 
 export interface SwasClient {
@@ -387,7 +389,11 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
   }
 
   /** One logical call: attempts with retries; counts the HTTP attempts it sends. */
-  async function call<T>(spec: CallSpec<T>, signal: AbortSignal | undefined): Promise<CallResult<T>> {
+  async function call<T>(
+    spec: CallSpec<T>,
+    signal: AbortSignal | undefined,
+    onFirstSent?: () => void,
+  ): Promise<CallResult<T>> {
     const log = rootLogger.child({ regionId: spec.context.regionId, action: spec.context.action });
     let apiCalls = 0;
     if (signal?.aborted) throw abortedError(spec.context, signal.reason);
@@ -400,6 +406,7 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
             signal,
             () => {
               apiCalls++;
+              if (apiCalls === 1) onFirstSent?.();
             },
             log,
           ),
@@ -502,6 +509,7 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
         },
       },
       signal,
+      request.onSent,
     );
     return { page: result.value, apiCalls: result.apiCalls };
   }

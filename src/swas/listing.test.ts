@@ -540,3 +540,46 @@ describe('readWatchListing', () => {
     });
   });
 });
+
+describe('readFullListing: the server works on the next page while this one is decoded', () => {
+  /** Pages of 250 images whose requests go out a turn of the event loop late (the rate budget's answer). */
+  const pagedReader = (events: string[], tellsWhenSent: boolean): PageReader => {
+    const all = ids(250);
+    return async (request) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      events.push(`sent ${request.pageNumber}`);
+      if (tellsWhenSent) request.onSent?.();
+      await new Promise((resolve) => setImmediate(resolve));
+      const start = (request.pageNumber - 1) * request.pageSize;
+      const pageIds = all.slice(start, start + request.pageSize);
+      return {
+        page: {
+          totalCount: all.length,
+          pageNumber: request.pageNumber,
+          pageSize: request.pageSize,
+          itemIds: pageIds,
+          get items() {
+            events.push(`decoded ${request.pageNumber}`);
+            return pageIds.map(image);
+          },
+          rejected: [],
+        },
+        apiCalls: 1,
+      };
+    };
+  };
+
+  it('decodes a page only once the next page has been sent', async () => {
+    const events: string[] = [];
+    const listing = await readFullListing(pagedReader(events, true), { maxRereads: 0 });
+    expect(listing.complete).toBe(true);
+    expect(events).toEqual(['sent 1', 'sent 2', 'decoded 1', 'sent 3', 'decoded 2', 'decoded 3']);
+  });
+
+  it('waits for the next page itself when the reader cannot tell when it was sent', async () => {
+    const events: string[] = [];
+    const listing = await readFullListing(pagedReader(events, false), { maxRereads: 0 });
+    expect(listing.complete).toBe(true);
+    expect(events).toEqual(['sent 1', 'sent 2', 'decoded 1', 'sent 3', 'decoded 2', 'decoded 3']);
+  });
+});

@@ -41,6 +41,8 @@ export interface PageRequest {
   pageNumber: number;
   pageSize: number;
   imageIds?: readonly string[] | undefined;
+  /** Called once the request has gone out (its first attempt), if the reader can tell. */
+  onSent?: (() => void) | undefined;
 }
 
 export interface PageRead {
@@ -76,6 +78,8 @@ interface ReadResult {
   apiCalls: number;
   incompleteReason: string | undefined;
 }
+
+const ignore = () => undefined;
 
 /** Adds the calls and pages made so far to a page failure, so the run can still record them. */
 function withCallsSoFar(error: unknown, callsBefore: number, pagesBefore = 0): unknown {
@@ -174,7 +178,21 @@ async function readOnce(
   /** Waits for the snapshot if `wait`; a failed one fails the listing; sorts out what it finds kept in full. */
   const catchUp = async (wait: boolean) => {
     if (wait) await arrival;
-    if (snapshotFailure !== undefined) throw fail(snapshotFailure.cause);
+    if (snapshotFailure !== undefined) {
+      // The next page has been asked for by now: its calls count too, once it is back.
+      if (next !== undefined) {
+        try {
+          const read = await next;
+          apiCalls += read.apiCalls;
+          pages++;
+        } catch (error) {
+          const calls = isAppError(error) ? error.details.apiCalls : undefined;
+          apiCalls += typeof calls === 'number' ? calls : 0;
+        }
+        next = undefined;
+      }
+      throw fail(snapshotFailure.cause);
+    }
     if (known !== undefined && keptWithoutSnapshot) {
       for (const image of images.values()) place(image, known, images, seen);
       keptWithoutSnapshot = false;
@@ -204,8 +222,15 @@ async function readOnce(
     // the request instead of leaving the connection idle. Exactly the pages a sequential read
     // would ask for: each decision above needs only the envelope and the listed ids.
     if (!last) {
-      next = readPage({ pageNumber: pageNumber + 1, pageSize: LISTING_PAGE_SIZE });
+      let sent = () => {};
+      const onTheWire = new Promise<void>((resolve) => {
+        sent = resolve;
+      });
+      next = readPage({ pageNumber: pageNumber + 1, pageSize: LISTING_PAGE_SIZE, onSent: sent });
       next.catch(() => undefined);
+      // This page is decoded while the server prepares the next one, not before it is asked for:
+      // the request waits on the rate budget's answer, which this process reads only when idle.
+      await Promise.race([onTheWire, next.then(ignore, ignore)]);
     }
     if (repeated) {
       stopped = `page ${pageNumber} repeated page ${pageNumber - 1} (the server ignores PageNumber)`;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { matchesQuery, pageOf, pagingOf, parseListCustomImagesQuery } from './listing.ts';
+import { filtersAnything, matchesQuery, pageOf, pagingOf, parseListCustomImagesQuery } from './listing.ts';
 import type { SimulatorImage } from './simulator-image.ts';
 
 const parse = (params: Record<string, string>) =>
@@ -103,8 +103,28 @@ describe('ListCustomImages filters', () => {
     Tags: [{ Key: 'env', Value: 'test' }],
   });
   const all = [shared, sharedToUser, plain];
-  const select = (params: Record<string, string>) =>
-    all.filter((candidate) => matchesQuery(candidate, queryOf(params))).map((candidate) => candidate.ImageId);
+  // As the handler selects: a pass over the images only for a query that filters.
+  const select = (params: Record<string, string>) => {
+    const query = queryOf(params);
+    const selected = filtersAnything(query) ? all.filter((candidate) => matchesQuery(candidate, query)) : all;
+    return selected.map((candidate) => candidate.ImageId);
+  };
+
+  it('filter only when the query names a filter', () => {
+    expect(filtersAnything(queryOf({}))).toBe(false);
+    expect(filtersAnything(queryOf({ PageNumber: '2', PageSize: '50' }))).toBe(false);
+    const filters: Record<string, string>[] = [
+      { ImageIds: '["m-a"]' },
+      { ImageNames: '["b"]' },
+      { InstanceId: 'i-1' },
+      { ResourceGroupId: 'rg-1' },
+      { SystemSnapshotId: 's-1' },
+      { DataSnapshotId: 's-2' },
+      { Share: 'false' },
+      { 'Tag.1.Key': 'env' },
+    ];
+    for (const params of filters) expect(filtersAnything(queryOf(params)), JSON.stringify(params)).toBe(true);
+  });
 
   it('match ids, names and exact attributes', () => {
     expect(select({})).toEqual(['m-a', 'm-b', 'm-c']);

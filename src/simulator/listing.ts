@@ -139,6 +139,20 @@ export function parseListCustomImagesQuery(params: Readonly<Record<string, strin
   return { ok: true, query };
 }
 
+/** Whether the query filters at all: a plain listing pages the region as it is, with no pass over it. */
+export function filtersAnything(query: ListCustomImagesQuery): boolean {
+  return (
+    query.imageIds !== undefined ||
+    query.imageNames !== undefined ||
+    query.instanceId !== undefined ||
+    query.systemSnapshotId !== undefined ||
+    query.dataSnapshotId !== undefined ||
+    query.resourceGroupId !== undefined ||
+    query.share !== undefined ||
+    query.tags.length > 0
+  );
+}
+
 export function matchesQuery(image: SimulatorImage, query: ListCustomImagesQuery): boolean {
   if (query.imageIds !== undefined && !query.imageIds.has(image.ImageId)) return false;
   if (query.imageNames !== undefined && !query.imageNames.has(image.Name ?? '')) return false;

@@ -81,11 +81,15 @@ interface ReadResult {
 
 const ignore = () => undefined;
 
+/** The HTTP attempts a failed page read says it made (0 when it does not say). */
+function callsOf(error: unknown): number {
+  return isAppError(error) && typeof error.details.apiCalls === 'number' ? error.details.apiCalls : 0;
+}
+
 /** Adds the calls and pages made so far to a page failure, so the run can still record them. */
 function withCallsSoFar(error: unknown, callsBefore: number, pagesBefore = 0): unknown {
   if (isAppError(error)) {
-    const own = typeof error.details.apiCalls === 'number' ? error.details.apiCalls : 0;
-    error.details.apiCalls = callsBefore + own;
+    error.details.apiCalls = callsBefore + callsOf(error);
     const ownPages = typeof error.details.pages === 'number' ? error.details.pages : 0;
     error.details.pages = pagesBefore + ownPages;
   }
@@ -186,8 +190,7 @@ async function readOnce(
           apiCalls += read.apiCalls;
           pages++;
         } catch (error) {
-          const calls = isAppError(error) ? error.details.apiCalls : undefined;
-          apiCalls += typeof calls === 'number' ? calls : 0;
+          apiCalls += callsOf(error);
         }
         next = undefined;
       }
@@ -222,15 +225,12 @@ async function readOnce(
     // the request instead of leaving the connection idle. Exactly the pages a sequential read
     // would ask for: each decision above needs only the envelope and the listed ids.
     if (!last) {
-      let sent = () => {};
-      const onTheWire = new Promise<void>((resolve) => {
-        sent = resolve;
-      });
-      next = readPage({ pageNumber: pageNumber + 1, pageSize: LISTING_PAGE_SIZE, onSent: sent });
-      next.catch(() => undefined);
+      const sent = Promise.withResolvers<void>();
+      next = readPage({ pageNumber: pageNumber + 1, pageSize: LISTING_PAGE_SIZE, onSent: sent.resolve });
+      next.catch(ignore);
       // This page is decoded while the server prepares the next one, not before it is asked for:
       // the request waits on the rate budget's answer, which this process reads only when idle.
-      await Promise.race([onTheWire, next.then(ignore, ignore)]);
+      await Promise.race([sent.promise, next.then(ignore, ignore)]);
     }
     if (repeated) {
       stopped = `page ${pageNumber} repeated page ${pageNumber - 1} (the server ignores PageNumber)`;

@@ -1,6 +1,6 @@
 import type { WebhookFormat } from '../db/schema/index.ts';
 import type { AttemptRecord, ClaimedDelivery, WebhookEndpoint, WebhookStore } from '../db/webhook-store.ts';
-import { type Dispatcher, request } from '../http/undici.ts';
+import { type Dispatcher, originAndPath, request } from '../http/undici.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { IdSource } from '../shared/ids.ts';
@@ -165,10 +165,8 @@ export function createWebhookDelivery(
     const timeout = AbortSignal.timeout(options.timeoutMs);
     try {
       const outgoing = buildRequest(target, message, now, options.userAgent);
-      const url = new URL(outgoing.url);
       const response = await request(deps.dispatcher, {
-        origin: url.origin,
-        path: `${url.pathname}${url.search}`,
+        ...originAndPath(outgoing.url),
         method: 'POST',
         headers: outgoing.headers,
         body: outgoing.body,

@@ -1,11 +1,22 @@
 import { createServer } from 'node:http';
 import * as undici from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent, request } from './undici.ts';
+import { Agent, originAndPath, request } from './undici.ts';
 
 describe('the undici seam', () => {
   it('is the Agent that undici exports', () => {
     expect(Agent).toBe(undici.Agent);
+  });
+
+  it('splits a whole URL into the origin and the path with its query, without credentials', () => {
+    expect(originAndPath('https://user:pw@hooks.example:8443/a/b?x=1&y=2#frag')).toEqual({
+      origin: 'https://hooks.example:8443',
+      path: '/a/b?x=1&y=2',
+    });
+    expect(originAndPath(new URL('http://127.0.0.1:8787'))).toEqual({
+      origin: 'http://127.0.0.1:8787',
+      path: '/',
+    });
   });
 
   describe('request', () => {

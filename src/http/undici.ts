@@ -30,3 +30,9 @@ export function request(
 ): Promise<Dispatcher.ResponseData> {
   return requestWith.call(dispatcher, options);
 }
+
+/** A whole URL as the `origin` and `path` (with its query) that `request` takes, as undici's own top-level `request(url)` splits it. */
+export function originAndPath(url: string | URL): { origin: string; path: string } {
+  const parsed = typeof url === 'string' ? new URL(url) : url;
+  return { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+}

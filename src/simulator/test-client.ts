@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Agent, request } from '../http/undici.ts';
+import { Agent, originAndPath, request } from '../http/undici.ts';
 import { type Clock, systemClock } from '../shared/clock.ts';
 import { type Credentials, canonicalQueryString, formatAcsDate, signAcs3, signRpc } from '../swas/signer.ts';
 import { API_VERSION } from '../swas/wire.ts';
@@ -65,13 +65,11 @@ export function createTestClient(options: {
 }): TestClient {
   const agent = new Agent();
   const clock = options.clock ?? systemClock;
-  const base = new URL(options.baseUrl);
-  const host = base.host;
+  const host = new URL(options.baseUrl).host;
 
   const send = async (outgoing: OutgoingTestRequest): Promise<TestResponse> => {
     const response = await request(agent, {
-      origin: base.origin,
-      path: `${base.pathname.replace(/\/$/, '')}${outgoing.path}`,
+      ...originAndPath(`${options.baseUrl}${outgoing.path}`),
       method: outgoing.method as 'GET',
       headers: outgoing.headers,
       ...(outgoing.body === '' ? {} : { body: outgoing.body }),

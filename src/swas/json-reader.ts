@@ -6,15 +6,17 @@
  * silently round it. Integers under an id key ({@link INTEGER_ID_KEYS}) always come out as decimal
  * text, big or not, so the value's type does not depend on its size; any other integer beyond
  * `Number.MAX_SAFE_INTEGER` comes out as its digits too (no silent rounding).
- * - The usual body has no unsafe integer (account ids are 16 digits below 2^53): it is parsed as
- *   it is, and id keys holding integers are turned into their digits afterwards, which is exact
- *   for safe integers. A page is a few hundred kilobytes: not copying it matters.
- * - A body with a run of 16+ digits that is not a safe integer gets one regular-expression pass
- *   first that quotes `"Key": digits` (followed by `,` `}` or `]`) for id keys and unsafe values.
- *   Inside a JSON string every `"` is escaped as `\"`, and a backslash is not a key character, so
- *   the pattern cannot start or end inside a string: string contents are never touched. A long
- *   run the pass did not quote (an array element, digits inside some text) sends the body through
- *   a reviver that reads each number's source text: rare, slower, and exact.
+ * - The body is parsed as it is, then one walk over the value turns id keys holding integers into
+ *   their digits (exact for safe integers) and looks for an integer that is not safe. Rounding is
+ *   monotonic, so a literal of 2^53 or more parses to a number that is not a safe integer: the
+ *   walk sees every integer that may have lost digits. The usual body has none (account ids are
+ *   16 digits below 2^53), and a page of a few hundred kilobytes is neither scanned twice nor copied.
+ * - A body where the walk found one is read again, exactly: one regular-expression pass quotes
+ *   `"Key": digits` (followed by `,` `}` or `]`) for id keys and unsafe values. Inside a JSON
+ *   string every `"` is escaped as `\"`, and a backslash is not a key character, so the pattern
+ *   cannot start or end inside a string: string contents are never touched. A long run the pass
+ *   did not quote (an array element, digits inside some text) sends the body through a reviver
+ *   that reads each number's source text: rare, slower, and exact.
  *
  * Storable text. PostgreSQL's text and jsonb cannot hold U+0000, and jsonb rejects a lone UTF-16
  * surrogate. When the body holds either (escaped, as `\u0000` or `\ud800`…; only escapes can
@@ -34,28 +36,7 @@ export const SURROGATE_SUBSTITUTE = '\ufffd';
 export type JsonReadResult = { ok: true; value: unknown } | { ok: false; reason: string };
 
 const INTEGER_MEMBER = /"([A-Za-z0-9_]+)"(\s*:\s*)(-?\d+)(?=\s*[,}\]])/g;
-/** Cheap pre-check: a body without a 16-digit run has no unsafe integer. */
-const LONG_DIGITS = /\d{16}/;
-const LONG_NUMBER_VALUES = /[:[,]\s*-?(\d{16,})(?=\s*[,}\]])/g;
 const UNSTORABLE_ESCAPE = /\\u(0000|[dD][89abAB]|[dD][c-fC-F])/;
-
-function hasIdKey(text: string): boolean {
-  for (const key of INTEGER_ID_KEYS) if (text.includes(`"${key}"`)) return true;
-  return false;
-}
-
-/**
- * True when the body may hold an integer that is not safe: a run of 16+ digits that stands as a
- * value (after `:` `[` or `,`, before `,` `}` or `]`). Digits inside text (`"ubuntu-2024…"`) do
- * not count; text that happens to look like a value only costs the exact path.
- */
-function hasUnsafeDigits(text: string): boolean {
-  if (!LONG_DIGITS.test(text)) return false;
-  for (const match of text.matchAll(LONG_NUMBER_VALUES)) {
-    if (!Number.isSafeInteger(Number(match[1]))) return true;
-  }
-  return false;
-}
 
 function quoteBigIntegers(text: string): string {
   return text.replace(INTEGER_MEMBER, (member, key: string, colon: string, digits: string) =>
@@ -65,20 +46,32 @@ function quoteBigIntegers(text: string): string {
   );
 }
 
-/** Integer values under id keys, anywhere in `value`, as their digits (in place: `value` is fresh). */
-function idsAsText(value: unknown): void {
+/** An integer that may have lost digits in parsing: a safe one is exact, and every other is not. */
+const lostDigits = (value: number): boolean => !Number.isSafeInteger(value) && Number.isInteger(value);
+
+/**
+ * Turns integer values under id keys, anywhere in `value`, into their digits (in place: `value`
+ * is fresh), and tells whether some integer is not safe (then `value` has lost digits).
+ */
+function idsAsText(value: unknown): boolean {
+  let unsafe = false;
   if (Array.isArray(value)) {
-    for (const inner of value) if (inner !== null && typeof inner === 'object') idsAsText(inner);
-    return;
+    for (const inner of value) {
+      if (typeof inner === 'number') unsafe ||= lostDigits(inner);
+      else if (inner !== null && typeof inner === 'object') unsafe = idsAsText(inner) || unsafe;
+    }
+    return unsafe;
   }
-  if (value === null || typeof value !== 'object') return;
+  if (value === null || typeof value !== 'object') return false;
   const record = value as Record<string, unknown>;
   for (const key in record) {
     const inner = record[key];
     if (typeof inner === 'number') {
-      if (Number.isInteger(inner) && INTEGER_ID_KEYS.has(key)) record[key] = String(inner);
-    } else if (inner !== null && typeof inner === 'object') idsAsText(inner);
+      if (lostDigits(inner)) unsafe = true;
+      else if (Number.isInteger(inner) && INTEGER_ID_KEYS.has(key)) record[key] = String(inner);
+    } else if (inner !== null && typeof inner === 'object') unsafe = idsAsText(inner) || unsafe;
   }
+  return unsafe;
 }
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what is matched.
@@ -126,15 +119,15 @@ function keepUnsafeIntegers(_key: string, value: unknown, context?: ReviverConte
 export function readApiJson(text: string): JsonReadResult {
   if (text.trim() === '') return { ok: false, reason: 'empty body' };
   try {
-    let value: unknown;
-    if (hasUnsafeDigits(text)) {
+    let value: unknown = JSON.parse(text);
+    if (idsAsText(value)) {
       const quoted = quoteBigIntegers(text);
       value = hasUnquotedLongDigits(quoted) ? JSON.parse(quoted, keepUnsafeIntegers) : JSON.parse(quoted);
-    } else {
-      value = JSON.parse(text);
+      idsAsText(value);
     }
-    if (hasIdKey(text)) idsAsText(value);
-    return { ok: true, value: UNSTORABLE_ESCAPE.test(text) ? storableValue(value) : value };
+    // Only an escape can make what PostgreSQL cannot store; most bodies have no escape at all.
+    const unstorable = text.includes('\\u') && UNSTORABLE_ESCAPE.test(text);
+    return { ok: true, value: unstorable ? storableValue(value) : value };
   } catch (error) {
     // V8's message quotes the body (a token, a stretch of it), which may echo request parameters:
     // say only where it broke.

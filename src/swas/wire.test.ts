@@ -201,6 +201,31 @@ describe('decodeItem', () => {
     }
   });
 
+  it('reads a time in the API spelling as Date would, whatever its digits, rolled-over days included', () => {
+    const two = fc.integer({ min: 0, max: 99 }).map((n) => String(n).padStart(2, '0'));
+    const spelled = fc
+      .tuple(fc.integer({ min: 1970, max: 9999 }), two, two, two, two, two)
+      .map(([y, mo, d, h, mi, s]) => `${y}-${mo}-${d}T${h}:${mi}:${s}Z`);
+    fc.assert(
+      fc.property(spelled, (time) => {
+        const outcome = decodeItem({ ...valid, CreationTime: time }, REGION, { page: 1, index: 0 });
+        if (Number.isNaN(Date.parse(time))) expect(isRejected(outcome)).toBe(true);
+        else
+          expect(listed({ ...valid, CreationTime: time }).state.creationTime).toBe(
+            new Date(time).toISOString(),
+          );
+      }),
+      { numRuns: 2000 },
+    );
+    for (const time of [
+      '2024-02-30T00:00:00Z',
+      '2023-02-29T12:00:00Z',
+      '2024-01-01T24:00:00Z',
+      '2000-02-29T00:00:00Z',
+    ])
+      expect(listed({ ...valid, CreationTime: time }).state.creationTime).toBe(new Date(time).toISOString());
+  });
+
   it('takes UserId as digits and rejects a negative or fractional one', () => {
     expect(listed({ ...valid, UserId: '9007199254740993' }).state.userId).toBe('9007199254740993');
     expect(listed({ ...valid, UserId: 42 }).state.userId).toBe('42');

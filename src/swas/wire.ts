@@ -158,7 +158,9 @@ const ITEM_RULES: readonly FieldRule[] = [
   {
     field: 'CreationTime',
     check: (value) =>
-      isText(value) && API_TIME.test(value) && !Number.isNaN(Date.parse(hasZone(value) ? value : `${value}Z`))
+      isText(value) &&
+      (isoOfUtcSeconds(value) !== null ||
+        (API_TIME.test(value) && !Number.isNaN(Date.parse(hasZone(value) ? value : `${value}Z`))))
         ? null
         : problem('expected an ISO 8601 time'),
   },
@@ -215,8 +217,47 @@ export interface Region {
 
 /** Parses API times as UTC: a time without zone designator is taken as UTC, as the API means it. */
 export function parseApiTime(text: string): string {
-  return new Date(hasZone(text) ? text : `${text}Z`).toISOString();
+  return isoOfUtcSeconds(text) ?? new Date(hasZone(text) ? text : `${text}Z`).toISOString();
 }
+
+/** The API's own spelling, `2022-10-09T02:28:06Z`. */
+const UTC_SECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
+
+/**
+ * The ISO text of a time in the API's own spelling whose every field is in range as written
+ * (`Date` would roll `02-30` over into March, or `24:00` into the next day), else null. Such a
+ * time needs only its milliseconds appended: no `Date` for each of 100,000 items.
+ */
+function isoOfUtcSeconds(text: string): string | null {
+  if (text.length !== 20 || !UTC_SECONDS.test(text)) return null;
+  const at = (index: number, digits: number) => {
+    let n = 0;
+    for (let i = index; i < index + digits; i++) n = n * 10 + text.charCodeAt(i) - 48;
+    return n;
+  };
+  const year = at(0, 4);
+  const month = at(5, 2);
+  const day = at(8, 2);
+  const inRange =
+    year >= 1970 &&
+    month >= 1 &&
+    month <= 12 &&
+    day >= 1 &&
+    day <= daysInMonth(year, month) &&
+    at(11, 2) <= 23 &&
+    at(14, 2) <= 59 &&
+    at(17, 2) <= 59;
+  return inRange ? `${text.slice(0, 19)}.000Z` : null;
+}
+
+const daysInMonth = (year: number, month: number): number =>
+  month === 2
+    ? (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0
+      ? 29
+      : 28
+    : month === 4 || month === 6 || month === 9 || month === 11
+      ? 30
+      : 31;
 
 const hasZone = (text: string): boolean => /(Z|[+-]\d{2}:?\d{2})$/i.test(text);
 

@@ -1,10 +1,11 @@
+import { hash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeItem, isRejected } from '../swas/wire.ts';
 import { IMAGE_ATTRIBUTES } from './event-payloads.ts';
 import { otherValue, richImageState } from './image-state.fixture.ts';
 import { IMAGE_STATUSES, type ImageState, type ImageStatus } from './model.ts';
-import { sameState } from './state-changes.ts';
+import { compareText, sameState } from './state-changes.ts';
 import { stateHash } from './state-hash.ts';
 
 const base = richImageState;
@@ -164,6 +165,46 @@ describe('stateHash', () => {
     expect(b.raw).not.toEqual(a.raw);
     expect(b.hash).toBe(a.hash);
     expect(a.hash).toBe(stateHash(a.state));
+  });
+
+  it('never changes for a given state: the hashes are stored, so a new spelling would re-compare every image', () => {
+    expect(stateHash(base)).toBe('zkjMguZlu9DL1qwnibzj-R2fhdM2u6KGFjn796PIPD8');
+    const sparse: ImageState = {
+      ...base,
+      tags: [],
+      createInstances: [],
+      name: null,
+      userId: null,
+      creationTime: null,
+      requiredDataDiskSize: null,
+    };
+    expect(stateHash(sparse)).toBe('ImfBZejKcRAwGvh5GvxoEP8FmilkzV5vGXnGxTSDuvI');
+  });
+
+  it('hashes the attributes in IMAGE_ATTRIBUTES order, lists sorted, as one JSON array', () => {
+    const sortedPairs = (state: ImageState) =>
+      state.tags
+        .map((tag) => [tag.Key, tag.Value])
+        .sort((a, b) => compareText(a[0] ?? '', b[0] ?? '') || compareText(a[1] ?? '', b[1] ?? ''));
+    const reference = (state: ImageState) =>
+      hash(
+        'sha256',
+        JSON.stringify(
+          IMAGE_ATTRIBUTES.map((attribute) =>
+            attribute === 'tags'
+              ? sortedPairs(state)
+              : attribute === 'createInstances'
+                ? state.createInstances.toSorted(compareText)
+                : state[attribute],
+          ),
+        ),
+        'base64url',
+      );
+    fc.assert(
+      fc.property(stateArb, (state) => {
+        expect(stateHash(state)).toBe(reference(state));
+      }),
+    );
   });
 
   it('is text that fits a column: the same length for every state', () => {

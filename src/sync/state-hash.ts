@@ -1,5 +1,4 @@
 import { hash } from 'node:crypto';
-import { IMAGE_ATTRIBUTES } from './event-payloads.ts';
 import type { ImageState, ImageTag } from './model.ts';
 import { compareText } from './state-changes.ts';
 
@@ -14,23 +13,32 @@ import { compareText } from './state-changes.ts';
  * spelling (`"40"` vs `40`, key order, unknown fields) cannot make equal states differ.
  */
 export function stateHash(state: ImageState): string {
-  const values: unknown[] = [];
-  for (const attribute of IMAGE_ATTRIBUTES) {
-    switch (attribute) {
-      case 'tags':
-        values.push(canonicalTags(state.tags));
-        break;
-      case 'createInstances':
-        values.push(
-          state.createInstances.length < 2
-            ? state.createInstances
-            : state.createInstances.toSorted(compareText),
-        );
-        break;
-      default:
-        values.push(state[attribute]);
-    }
-  }
+  // Written out rather than looped over IMAGE_ATTRIBUTES: a listing hashes every item, and named
+  // reads of one object shape cost a fraction of keyed ones. The test pins the order to the list.
+  const values = [
+    state.regionId,
+    state.name,
+    state.description,
+    state.status,
+    state.inShare,
+    state.inShareUser,
+    state.instanceId,
+    state.instanceName,
+    state.systemSnapshotId,
+    state.systemSnapshotName,
+    state.dataSnapshotId,
+    state.dataSnapshotName,
+    state.resourceGroupId,
+    state.osType,
+    state.requiredSystemDiskSize,
+    state.requiredDataDiskSize,
+    state.sourceImageName,
+    state.sourceImageVersion,
+    state.userId,
+    canonicalTags(state.tags),
+    state.createInstances.length < 2 ? state.createInstances : state.createInstances.toSorted(compareText),
+    state.creationTime,
+  ];
   return hash('sha256', JSON.stringify(values), 'base64url');
 }
 

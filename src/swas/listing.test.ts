@@ -332,7 +332,7 @@ describe('readFullListing: images the scope already holds', () => {
     ]);
     const { readPage } = pagesReader(3, [{ items: ['m-0', 'm-1', 'm-2'] }]);
     const listing = await readFullListing(readPage, { known, maxRereads: 0 });
-    expect(listing.seen).toEqual([{ imageId: 'm-0', hash: image('m-0').hash }]);
+    expect(listing.seen).toEqual(new Map([['m-0', image('m-0').hash]]));
     expect(listing.images.map((i) => i.state.imageId)).toEqual(['m-1', 'm-2']);
     expect(listing.complete).toBe(true);
   });
@@ -351,7 +351,7 @@ describe('readFullListing: images the scope already holds', () => {
       apiCalls: 1,
     });
     const listing = await readFullListing(readPage, { known, maxRereads: 0 });
-    expect(listing.seen).toEqual([]);
+    expect(listing.seen).toEqual(new Map());
     expect(listing.images.find((i) => i.state.imageId === 'm-0')?.state.status).toBe('4');
   });
 });
@@ -384,7 +384,7 @@ describe('readFullListing: a snapshot that arrives while the listing pages', () 
     };
     const listing = await readFullListing(tracked, { known: snapshot.promise, maxRereads: 0 });
     expect(requestedBeforeSnapshot).toBeGreaterThanOrEqual(3);
-    expect(listing.seen.map((s) => s.imageId).sort()).toEqual(all.slice(0, 400).sort());
+    expect([...listing.seen.keys()].sort()).toEqual(all.slice(0, 400).sort());
     expect(listing.images.map((i) => i.state.imageId).sort()).toEqual(all.slice(400).sort());
     expect(listing.complete).toBe(true);
   });
@@ -402,7 +402,7 @@ describe('readFullListing: a snapshot that arrives while the listing pages', () 
     const done = await listing;
     expect(requests).toHaveLength(PAGES_BEFORE_SNAPSHOT + 10);
     expect(done.images).toEqual([]);
-    expect(done.seen).toHaveLength(all.length);
+    expect(done.seen.size).toBe(all.length);
   });
 
   it('fails the listing with the calls made when the snapshot fails after the last page', async () => {

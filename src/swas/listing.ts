@@ -1,5 +1,5 @@
 import { isAppError } from '../shared/app-error.ts';
-import type { KnownHashes, ListedImage, Listing, RejectedItem, SeenImage } from '../sync/model.ts';
+import type { KnownHashes, ListedImage, Listing, RejectedItem } from '../sync/model.ts';
 
 /**
  * Paged listings over a page reader: the full listing with its completeness
@@ -61,8 +61,8 @@ export interface FullListingOptions {
   /** Re-reads after an incomplete read (default {@link DEFAULT_MAX_REREADS}). */
   maxRereads?: number | undefined;
   /**
-   * What the scope stored when the sync began: an item whose hash matches is kept as a
-   * {@link SeenImage} (id and hash) instead of in full, so an unchanged listing stays small.
+   * What the scope stored when the sync began: an item whose hash matches is kept as its id and
+   * hash (`Listing.seen`) instead of in full, so an unchanged listing stays small.
    */
   known?: KnownHashes | Promise<KnownHashes> | undefined;
   /** Told about each incomplete read that will be re-read (for logs). */
@@ -71,7 +71,7 @@ export interface FullListingOptions {
 
 interface ReadResult {
   images: Map<string, ListedImage>;
-  seen: Map<string, SeenImage>;
+  seen: Map<string, string>;
   rejected: RejectedItem[];
   totalCount: number;
   pages: number;
@@ -126,14 +126,14 @@ function place(
   image: ListedImage,
   known: KnownHashes | undefined,
   images: Map<string, ListedImage>,
-  seen: Map<string, SeenImage>,
+  seen: Map<string, string>,
 ): void {
   const imageId = image.state.imageId;
   const knownHash = known?.get(imageId);
   if (knownHash === image.hash) {
     images.delete(imageId);
     // The snapshot's string, not the listing's equal copy: 100,000 of them add up.
-    seen.set(imageId, { imageId, hash: knownHash });
+    seen.set(imageId, knownHash);
   } else {
     seen.delete(imageId);
     images.set(imageId, image);
@@ -153,7 +153,7 @@ async function readOnce(
   pendingKnown: KnownHashes | Promise<KnownHashes> | undefined,
 ): Promise<ReadResult> {
   const images = new Map<string, ListedImage>();
-  const seen = new Map<string, SeenImage>();
+  const seen = new Map<string, string>();
   const rejected: RejectedItem[] = [];
   const totals: { page: number; totalCount: number }[] = [];
   let apiCalls = 0;
@@ -251,9 +251,11 @@ async function readOnce(
   // A snapshot that fails fails the listing, even one that was never needed.
   await catchUp(true);
   const totalCount = totals.at(-1)?.totalCount ?? 0;
-  const listedIds = new Set(images.keys());
-  for (const id of seen.keys()) listedIds.add(id);
-  for (const item of rejected) if (item.imageId !== null) listedIds.add(item.imageId);
+  // place() keeps an id in one of the two maps, never both: only rejected ids need a set.
+  const rejectedOnly = new Set<string>();
+  for (const { imageId } of rejected) {
+    if (imageId !== null && !images.has(imageId) && !seen.has(imageId)) rejectedOnly.add(imageId);
+  }
   return {
     images,
     seen,
@@ -261,7 +263,7 @@ async function readOnce(
     totalCount,
     pages,
     apiCalls,
-    incompleteReason: stopped ?? verdict(totals, listedIds.size),
+    incompleteReason: stopped ?? verdict(totals, images.size + seen.size + rejectedOnly.size),
   };
 }
 
@@ -308,7 +310,7 @@ export async function readFullListing(
     return {
       kind: 'full',
       images: [...result.images.values()],
-      seen: [...result.seen.values()],
+      seen: result.seen,
       rejected: result.rejected,
       complete: result.incompleteReason === undefined,
       incompleteReason:
@@ -351,7 +353,7 @@ export async function readWatchListing(readPage: PageReader, imageIds: readonly 
   return {
     kind: 'watch',
     images: [...images.values()],
-    seen: [],
+    seen: new Map(),
     rejected,
     complete: false,
     totalCount: 0,

@@ -105,23 +105,18 @@ export interface Scope {
 
 export type ListingKind = 'full' | 'watch';
 
-/**
- * An image the listing read but did not keep in full: its hash matched what the scope stored when
- * the sync began, so only the id and hash travel to the commit (memory stays flat).
- */
-export interface SeenImage {
-  imageId: string;
-  hash: string;
-}
-
 /** What the scope stored when a sync began: live image id → content hash (a snapshot). */
 export type KnownHashes = ReadonlyMap<string, string>;
 
 export interface Listing {
   kind: ListingKind;
   images: ListedImage[];
-  /** Images read and found equal to the snapshot of {@link KnownHashes}: ids and hashes only. */
-  seen: SeenImage[];
+  /**
+   * Images read and found equal to the snapshot of {@link KnownHashes}, image id → hash: their hash
+   * matched what the scope stored when the sync began, so only the id and hash travel to the
+   * commit (memory stays flat). No id is both here and in `images`.
+   */
+  seen: ReadonlyMap<string, string>;
   /** Items left out (validation or storage limits); the rest of the listing is applied. */
   rejected: RejectedItem[];
   /**

@@ -12,7 +12,6 @@ import {
   type PlannedEvent,
   type RegionState,
   type RejectedItem,
-  type SeenImage,
   type StoredImage,
   type SyncPlan,
 } from './model.ts';
@@ -252,7 +251,7 @@ function listingOf(
   known?: ReadonlyMap<string, string>,
 ): Listing {
   const images: ListedImage[] = [];
-  const seen: SeenImage[] = [];
+  const seen = new Map<string, string>();
   const rejected: RejectedItem[] = [];
   let withoutId = false;
   let omitted = false;
@@ -268,8 +267,7 @@ function listingOf(
     switch (fate) {
       case 'listed': {
         const image = listedImage(state, { ...toApiShape(state), Unmodelled: `${imageId}@${snapshot}` });
-        if (spec.kind === 'full' && known?.get(imageId) === image.hash)
-          seen.push({ imageId, hash: image.hash });
+        if (spec.kind === 'full' && known?.get(imageId) === image.hash) seen.set(imageId, image.hash);
         else images.push(image);
         break;
       }
@@ -454,7 +452,7 @@ const supersededTurn = (turn: Turn): boolean =>
 const listedIds = (turn: Turn): Set<string> =>
   new Set([
     ...turn.seen.keys(),
-    ...turn.listing.seen.map((image) => image.imageId),
+    ...turn.listing.seen.keys(),
     ...turn.listing.rejected.flatMap((item) => (item.imageId === null ? [] : [item.imageId])),
   ]);
 
@@ -462,7 +460,7 @@ const listedIds = (turn: Turn): Set<string> =>
 function unresolvedOf(turn: Turn): number {
   if (supersededTurn(turn)) return 0;
   let count = 0;
-  for (const { imageId, hash } of turn.listing.seen) {
+  for (const [imageId, hash] of turn.listing.seen) {
     const row = turn.before.rows.get(imageId);
     if (row !== undefined && turn.at <= row.observedAt) continue;
     if (row === undefined || row.deletedAt !== null || row.hash !== hash) count++;
@@ -568,7 +566,7 @@ function cleanListing(cloud: Cloud): Listing {
   return {
     kind: 'full',
     images,
-    seen: [],
+    seen: new Map(),
     rejected: [],
     complete: true,
     totalCount: images.length,
@@ -662,10 +660,8 @@ describe('planSync over any sequence of listings, committed in any order', () =>
                   // A watch poll reads only ids the scope holds: others are none of its business.
                   (turn.listing.kind === 'full' || turn.before.rows.has(imageId))) ||
                   // Seen by hash, equal to the row: the same state, observed.
-                  turn.listing.seen.some(
-                    (image) =>
-                      image.imageId === imageId && turn.before.rows.get(imageId)?.hash === image.hash,
-                  )),
+                  (turn.listing.seen.has(imageId) &&
+                    turn.before.rows.get(imageId)?.hash === turn.listing.seen.get(imageId))),
             )
             .map((turn) => turn.at)
             .sort((a, b) => a - b)
@@ -757,7 +753,7 @@ describe('planSync over any sequence of listings, committed in any order', () =>
             }
           }
           // Seen by hash and equal to the row: observed unchanged too.
-          for (const { imageId, hash } of listing.seen) {
+          for (const [imageId, hash] of listing.seen) {
             const prior = before.rows.get(imageId);
             if (
               !supersededTurn(turn) &&

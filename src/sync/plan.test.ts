@@ -33,7 +33,7 @@ function full(states: ImageState[], complete = true, rejected: RejectedItem[] = 
   return {
     kind: 'full',
     images: states.map(listed),
-    seen: [],
+    seen: new Map(),
     rejected,
     complete,
     ...(complete ? {} : { incompleteReason: 'TotalCount changed while paging' }),
@@ -47,7 +47,7 @@ function watch(states: ImageState[], rejected: RejectedItem[] = []): Listing {
   return {
     kind: 'watch',
     images: states.map(listed),
-    seen: [],
+    seen: new Map(),
     rejected,
     complete: false,
     totalCount: 0,
@@ -583,7 +583,7 @@ describe('planSync: an older listing committed after a newer one that saw no cha
     // m-2 was seen by a hash its row no longer holds: the run is not a complete listing, so its
     // observation of the unchanged m-1 must be recorded some other way.
     const stored = [row(image('m-1')), row(image('m-2', { status: '2' }))];
-    const listing = { ...full([image('m-1')]), seen: [{ imageId: 'm-2', hash: stateHash(image('m-2')) }] };
+    const listing = { ...full([image('m-1')]), seen: new Map([['m-2', stateHash(image('m-2'))]]) };
     const first = step(regionOf({ stored, lastCompleteAt: BEFORE }), listing, newer);
     expect(first.result.complete).toBe(false);
     const second = step(first.region, watch([renamed]), older);
@@ -601,13 +601,14 @@ describe('planSync: an older listing committed after a newer one that saw no cha
 });
 
 describe('planSync: images seen only by their hash', () => {
-  const seenAs = (state: ImageState) => ({ imageId: state.imageId, hash: stateHash(state) });
+  const seenAs = (...states: ImageState[]) =>
+    new Map(states.map((state) => [state.imageId, stateHash(state)]));
   const live = [row(image('m-1')), row(image('m-2')), row(image('m-3'))];
 
   it('takes an image seen with the stored hash as listed and unchanged: nothing written, nothing deleted', () => {
     const listing = {
       ...full([image('m-1', { status: '3' })]),
-      seen: [seenAs(image('m-2')), seenAs(image('m-3'))],
+      seen: seenAs(image('m-2'), image('m-3')),
     };
     const result = plan(listing, { stored: live });
     expect(result.writes.map((write) => write.state.imageId)).toEqual(['m-1']);
@@ -619,7 +620,7 @@ describe('planSync: images seen only by their hash', () => {
   it('does not apply an image seen by a hash its row no longer has, and does not call the listing complete', () => {
     // m-2 was seen equal to what the scope stored when the listing began; a concurrent sync changed it since.
     const stored = [row(image('m-1')), row(image('m-2', { status: '2' })), row(image('m-3'))];
-    const listing = { ...full([image('m-1')]), seen: [seenAs(image('m-2'))] };
+    const listing = { ...full([image('m-1')]), seen: seenAs(image('m-2')) };
     const result = plan(listing, { stored });
     expect(result.writes).toEqual([]);
     expect(result.events.filter((event) => event.imageId === 'm-2')).toEqual([]);
@@ -630,7 +631,7 @@ describe('planSync: images seen only by their hash', () => {
 
   it('counts an image seen by hash whose row holds a newer observation as fenced', () => {
     const stored = [row(image('m-1'), 1, null, NOW + 1)];
-    const result = plan({ ...full([]), seen: [seenAs(image('m-1'))] }, { stored });
+    const result = plan({ ...full([]), seen: seenAs(image('m-1')) }, { stored });
     expect(result).toMatchObject({ ...NO_WRITES, fenced: 1, unresolved: 0, complete: true });
   });
 });

@@ -548,7 +548,7 @@ describe('reads at commit', () => {
     const listing: Listing = {
       kind: 'full',
       images: [a, b2, d, e].map(listedImage),
-      seen: [],
+      seen: new Map(),
       rejected: [],
       complete: true,
       totalCount: 4,

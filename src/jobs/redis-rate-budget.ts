@@ -186,16 +186,15 @@ export function createRedisRateBudget(
 
   const permitFor = (key: RateKey, member: string): RatePermit => {
     let finished = false;
-    return {
-      done: () => {
-        if (finished) return;
-        finished = true;
-        // Fire and forget: a lost update leaves the call counted until grant + inFlightMs, which is safe.
-        run(SETTLE, [logKey(key)], [member, 'done', intervalMs]).catch((error: unknown) =>
-          deps.logger?.debug({ err: error, ...key }, 'rate budget: could not record the end of a call'),
-        );
-      },
+    const settle = (how: 'done' | 'cancel') => {
+      if (finished) return;
+      finished = true;
+      // Fire and forget: a lost update leaves the call counted until grant + inFlightMs, which is safe.
+      run(SETTLE, [logKey(key)], [member, how, intervalMs]).catch((error: unknown) =>
+        deps.logger?.debug({ err: error, ...key }, 'rate budget: could not record the end of a call'),
+      );
     };
+    return { done: () => settle('done'), cancel: () => settle('cancel') };
   };
 
   async function look(

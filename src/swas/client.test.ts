@@ -46,6 +46,9 @@ function setup({ clock: givenClock, rateBudget, options }: Setup = {}) {
   };
   const budgetKeys: string[] = [];
   const finished: string[] = [];
+  const cancelled: string[] = [];
+  /** Acquires and served requests, in order (`acquire`, `serve <PageNumber>`). */
+  const order: string[] = [];
   const holds: { account: string; action: string; retryAfterMs: number | undefined }[] = [];
   const logLines: string[] = [];
   const logger = pino(
@@ -66,7 +69,11 @@ function setup({ clock: givenClock, rateBudget, options }: Setup = {}) {
       rateBudget: rateBudget ?? {
         acquire: async (key) => {
           budgetKeys.push(`${key.account}:${key.action}`);
-          return { done: () => finished.push(`${key.account}:${key.action}`) };
+          order.push('acquire');
+          return {
+            done: () => finished.push(`${key.account}:${key.action}`),
+            cancel: () => cancelled.push(`${key.account}:${key.action}`),
+          };
         },
         tryAcquire: () => Promise.reject(new Error('not used by the client')),
         availableIn: () => Promise.reject(new Error('not used by the client')),
@@ -90,7 +97,20 @@ function setup({ clock: givenClock, rateBudget, options }: Setup = {}) {
   );
   const pool = mock.get(ORIGIN);
   const calls = () => mock.getCallHistory()?.calls() ?? [];
-  return { mock, pool, client, clock, sleeps, budgetKeys, finished, holds, logLines, calls };
+  return {
+    mock,
+    pool,
+    client,
+    clock,
+    sleeps,
+    budgetKeys,
+    finished,
+    cancelled,
+    order,
+    holds,
+    logLines,
+    calls,
+  };
 }
 
 const anyPost = { path: (path: string) => path.startsWith('/'), method: 'POST' };
@@ -128,7 +148,11 @@ const pageBody = (
 function serveRegion(
   pool: ReturnType<MockAgent['get']>,
   count: number,
-  options: { numbers?: boolean; totalCount?: (page: number) => number } = {},
+  options: {
+    numbers?: boolean;
+    totalCount?: (page: number) => number;
+    onServe?: (pageNumber: number) => void;
+  } = {},
 ) {
   const ids = Array.from({ length: count }, (_, i) => `m-${String(i).padStart(4, '0')}`);
   pool
@@ -137,6 +161,7 @@ function serveRegion(
       const query = new URL(request.path, ORIGIN).searchParams;
       const pageNumber = Number(query.get('PageNumber'));
       const pageSize = Number(query.get('PageSize'));
+      options.onServe?.(pageNumber);
       const start = (pageNumber - 1) * pageSize;
       const total = options.totalCount?.(pageNumber) ?? count;
       const items = ids.slice(start, start + pageSize).map((id) => item(id));
@@ -274,6 +299,48 @@ describe('listAllImages', () => {
     expect(listing).toMatchObject({ kind: 'full', complete: true, totalCount: 250, apiCalls: 3, pages: 3 });
     expect(listing.images.map((image) => image.state.imageId)).toEqual(ids);
     expect(budgetKeys).toEqual(Array(3).fill('prod:ListCustomImages'));
+  });
+
+  it("asks the budget for a page's permit while the page before is on its way, not after it", async () => {
+    const { pool, client, budgetKeys, finished, cancelled, order } = setup();
+    serveRegion(pool, 250, { onServe: (page) => order.push(`serve ${page}`) });
+
+    const listing = await client.listAllImages('cn-hangzhou');
+
+    expect(listing).toMatchObject({ complete: true, apiCalls: 3 });
+    // Page 1 alone tells how many pages follow; from page 2 on, the next permit is asked for
+    // as the request goes out. Every permit is used: as many as calls, all done, none cancelled.
+    expect(order).toEqual(['acquire', 'serve 1', 'acquire', 'acquire', 'serve 2', 'serve 3']);
+    expect(budgetKeys).toHaveLength(3);
+    expect(finished).toHaveLength(3);
+    expect(cancelled).toEqual([]);
+  });
+
+  it('cancels the permit asked for ahead when the listing ends without the page it was for', async () => {
+    // Page 1 reports 3 pages and page 2 only 2: the permit asked for page 3 is never used.
+    const { pool, client, calls, budgetKeys, finished, cancelled } = setup({
+      options: { maxListingRereads: 0 },
+    });
+    serveRegion(pool, 300, { totalCount: (page) => (page === 1 ? 300 : 200) });
+
+    const listing = await client.listAllImages('cn-hangzhou');
+
+    expect(listing).toMatchObject({ complete: false, apiCalls: 2 });
+    expect(calls()).toHaveLength(2);
+    expect(budgetKeys).toHaveLength(3);
+    expect(finished).toHaveLength(2);
+    expect(cancelled).toEqual(['prod:ListCustomImages']);
+  });
+
+  it('cancels the permit asked for ahead when a page fails for good', async () => {
+    const { pool, client, budgetKeys, finished, cancelled } = setup();
+    pool.intercept(pageIs(1)).reply(200, pageBody('300', 1, [item('m-1')]));
+    pool.intercept(pageIs(2)).reply(400, errorBody('InvalidParameter', 'bad page'));
+
+    expect(await rejection(client.listAllImages('cn-hangzhou'))).toMatchObject({ code: 'swas.bad_request' });
+    expect(budgetKeys).toHaveLength(3);
+    expect(finished).toHaveLength(2);
+    expect(cancelled).toEqual(['prod:ListCustomImages']);
   });
 
   it('accepts counts given as numbers as well as strings', async () => {

@@ -186,6 +186,8 @@ const REGION_ID = /^[a-z0-9][a-z0-9-]*$/;
 
 interface CallSpec<T> {
   context: CallContext;
+  /** Another call of the same listing is expected after this one (see {@link PermitAhead}). */
+  more?: boolean | undefined;
   /** Region whose endpoint is addressed. */
   hostRegion: string;
   query: Record<string, string>;
@@ -196,6 +198,44 @@ interface CallSpec<T> {
 interface CallResult<T> {
   value: T;
   apiCalls: number;
+}
+
+/**
+ * The permit of a listing's next call, asked for once the current call has gone out: the budget's
+ * answer (a Redis round trip, or a wait for the window) then overlaps the call instead of sitting
+ * between two pages. A reservation left when the listing ends is cancelled, so it never counts.
+ */
+interface PermitAhead {
+  /** Starts asking for the next call's permit, unless a reservation is already waiting. */
+  reserve(): void;
+  /** Hands the reservation, if any, to the call that uses it. */
+  take(): Promise<RatePermit> | undefined;
+  /** Cancels a reservation no call took. */
+  release(): void;
+}
+
+function permitAhead(budget: RateBudget, key: RateKey, signal: AbortSignal | undefined): PermitAhead {
+  let reserved: Promise<RatePermit> | undefined;
+  const take = () => {
+    const permit = reserved;
+    reserved = undefined;
+    return permit;
+  };
+  return {
+    reserve() {
+      if (reserved !== undefined || signal?.aborted) return;
+      reserved = budget.acquire(key, signal);
+      // A failed reservation fails the call that takes it; none may be left unhandled meanwhile.
+      reserved.catch(() => undefined);
+    },
+    take,
+    release() {
+      take()?.then(
+        (permit) => permit.cancel(),
+        () => undefined,
+      );
+    },
+  };
 }
 
 /** `CustomImages[5].Tags[0].Key`. */
@@ -269,20 +309,26 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
     signal: AbortSignal | undefined,
     onSent: () => void,
     log: Logger,
+    ahead: PermitAhead | undefined,
   ): Promise<T> {
     const { context } = spec;
     const key: RateKey = { account: options.account, action: context.action };
     const waitStartedAt = deps.clock.now();
+    const reserved = attemptNumber === 1 ? ahead?.take() : undefined;
     let permit: RatePermit;
     try {
-      permit = await deps.rateBudget.acquire(key, signal);
+      permit = await (reserved ?? deps.rateBudget.acquire(key, signal));
     } catch (error) {
       if (signal?.aborted) throw abortedError(context, signal.reason);
       throw error;
     }
     metrics.budgetWait(key, (deps.clock.now() - waitStartedAt) / 1_000);
+    const sent = () => {
+      onSent();
+      if (spec.more) ahead?.reserve();
+    };
     try {
-      const value = await send(spec, attemptNumber, signal, onSent, log);
+      const value = await send(spec, attemptNumber, signal, sent, log);
       metrics.apiCall({ ...key, outcome: 'ok' });
       return value;
     } catch (error) {
@@ -393,6 +439,7 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
     spec: CallSpec<T>,
     signal: AbortSignal | undefined,
     onFirstSent?: () => void,
+    ahead?: PermitAhead,
   ): Promise<CallResult<T>> {
     const log = rootLogger.child({ regionId: spec.context.regionId, action: spec.context.action });
     let apiCalls = 0;
@@ -409,6 +456,7 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
               if (apiCalls === 1) onFirstSent?.();
             },
             log,
+            ahead,
           ),
         policy,
         {
@@ -441,6 +489,9 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
     }
   }
 
+  const listingAhead = (signal: AbortSignal | undefined) =>
+    permitAhead(deps.rateBudget, { account: options.account, action: 'ListCustomImages' }, signal);
+
   function checkRegion(context: CallContext, regionId: string): void {
     if (!REGION_ID.test(regionId)) throw badArgumentError(context, `invalid region id "${regionId}"`);
   }
@@ -449,6 +500,7 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
     regionId: string,
     request: PageRequest,
     signal: AbortSignal | undefined,
+    ahead?: PermitAhead,
   ): Promise<PageRead> {
     const context: CallContext = { action: 'ListCustomImages', regionId, page: request.pageNumber };
     checkRegion(context, regionId);
@@ -471,6 +523,7 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
     const result = await call<CustomImagesPage>(
       {
         context,
+        more: request.more,
         hostRegion: regionId,
         query,
         decode: (body, requestId) => {
@@ -510,6 +563,7 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
       },
       signal,
       request.onSent,
+      ahead,
     );
     return { page: result.value, apiCalls: result.apiCalls };
   }
@@ -546,19 +600,30 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
 
     async listAllImages(regionId, signal, known) {
       const log = rootLogger.child({ regionId, action: 'ListCustomImages' });
-      const listing = await readFullListing((request) => readPage(regionId, request, signal), {
-        maxRereads: options.maxListingRereads,
-        known,
-        onUnstable: ({ read, reason }) =>
-          log.warn({ read, reason }, 'listing changed under paging, re-reading'),
-      });
+      const ahead = listingAhead(signal);
+      let listing: Listing;
+      try {
+        listing = await readFullListing((request) => readPage(regionId, request, signal, ahead), {
+          maxRereads: options.maxListingRereads,
+          known,
+          onUnstable: ({ read, reason }) =>
+            log.warn({ read, reason }, 'listing changed under paging, re-reading'),
+        });
+      } finally {
+        ahead.release();
+      }
       const { complete, incompleteReason, totalCount, apiCalls, pages } = listing;
       log.debug({ complete, incompleteReason, totalCount, apiCalls, pages }, 'full listing read');
       return listing;
     },
 
     async listImagesByIds(regionId, imageIds, signal) {
-      return readWatchListing((request) => readPage(regionId, request, signal), imageIds);
+      const ahead = listingAhead(signal);
+      try {
+        return await readWatchListing((request) => readPage(regionId, request, signal, ahead), imageIds);
+      } finally {
+        ahead.release();
+      }
     },
   };
 }

@@ -55,6 +55,20 @@ describe('readFullListing', () => {
     expect(listing.images.map((i) => i.state.imageId)).toEqual(ids(250));
   });
 
+  it('says which requests another page is expected after, from the TotalCount seen so far', async () => {
+    // Page 1 comes first and alone tells how many follow; page 3 reports a count of 2 pages.
+    const { readPage, requests } = reader((_read, request) => ({
+      ids: ids(400),
+      totalCount: request.pageNumber >= 3 ? 200 : 400,
+    }));
+    await readFullListing(readPage, { maxRereads: 0 });
+    expect(requests.map((r) => [r.pageNumber, r.more ?? false])).toEqual([
+      [1, false],
+      [2, true],
+      [3, true],
+    ]);
+  });
+
   it('reads an empty region in one call, complete', async () => {
     const { readPage } = reader(() => ({ ids: [] }));
     expect(await readFullListing(readPage)).toMatchObject({
@@ -487,10 +501,11 @@ describe('readWatchListing', () => {
       };
     };
     const listing = await readWatchListing(readPage, wanted);
-    expect(requests.map((r) => [r.pageNumber, r.pageSize, r.imageIds?.length])).toEqual([
-      [1, 100, 100],
-      [1, 100, 100],
-      [1, 100, 50],
+    // `more`: another call follows, so the reader may ask for its permit early.
+    expect(requests.map((r) => [r.pageNumber, r.pageSize, r.imageIds?.length, r.more])).toEqual([
+      [1, 100, 100, true],
+      [1, 100, 100, true],
+      [1, 100, 50, false],
     ]);
     expect(listing).toMatchObject({ kind: 'watch', complete: false, totalCount: 0, apiCalls: 3, pages: 3 });
     expect(listing.images).toHaveLength(250);

@@ -43,6 +43,11 @@ export interface PageRequest {
   imageIds?: readonly string[] | undefined;
   /** Called once the request has gone out (its first attempt), if the reader can tell. */
   onSent?: (() => void) | undefined;
+  /**
+   * Another page is expected after this one: the reader may get ready for it while this one is
+   * on its way (ask the rate budget early), so no round trip of its own sits between two pages.
+   */
+  more?: boolean | undefined;
 }
 
 export interface PageRead {
@@ -226,7 +231,13 @@ async function readOnce(
     // would ask for: each decision above needs only the envelope and the listed ids.
     if (!last) {
       const sent = Promise.withResolvers<void>();
-      next = readPage({ pageNumber: pageNumber + 1, pageSize: LISTING_PAGE_SIZE, onSent: sent.resolve });
+      const expected = Math.min(cap, Math.ceil(page.totalCount / LISTING_PAGE_SIZE));
+      next = readPage({
+        pageNumber: pageNumber + 1,
+        pageSize: LISTING_PAGE_SIZE,
+        onSent: sent.resolve,
+        more: pageNumber + 1 < expected,
+      });
       next.catch(ignore);
       // This page is decoded while the server prepares the next one, not before it is asked for:
       // the request waits on the rate budget's answer, which this process reads only when idle.
@@ -341,7 +352,12 @@ export async function readWatchListing(readPage: PageReader, imageIds: readonly 
     const chunk = unique.slice(start, start + IMAGE_IDS_PER_CALL);
     let read: PageRead;
     try {
-      read = await readPage({ pageNumber: 1, pageSize: IMAGE_IDS_PER_CALL, imageIds: chunk });
+      read = await readPage({
+        pageNumber: 1,
+        pageSize: IMAGE_IDS_PER_CALL,
+        imageIds: chunk,
+        more: start + IMAGE_IDS_PER_CALL < unique.length,
+      });
     } catch (error) {
       throw withCallsSoFar(error, apiCalls, pages);
     }

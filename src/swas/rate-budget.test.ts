@@ -153,6 +153,18 @@ describe('createLocalRateBudget', () => {
     expect(clock.now()).toBe(START + 1_300);
   });
 
+  it('stops counting a cancelled permit at once: a call never sent leaves the window free', async () => {
+    const clock = createManualClock(START);
+    const budget = createLocalRateBudget({ limit: 1, intervalMs: 1_000 }, { clock });
+    const permit = await budget.acquire(LIST);
+    expect(await budget.availableIn(LIST)).toBeGreaterThan(0);
+    permit.cancel();
+    permit.done(); // a second word on the same permit changes nothing
+    expect(await budget.availableIn(LIST)).toBe(0);
+    await call(budget);
+    expect(clock.now()).toBe(START);
+  });
+
   it('rechecks often while the blocking call is still in flight, and counts it until grant + inFlightMs at most', async () => {
     const clock = createManualClock(START);
     const budget = createLocalRateBudget(

@@ -18,6 +18,11 @@ export interface RatePermit {
    * bound of when the server counted it. Never throws; call it exactly once.
    */
   done(): void;
+  /**
+   * Tells the budget the call was never sent (a permit asked for ahead of a call that did not come):
+   * it stops counting at once. Never throws; call it instead of `done`, at most once.
+   */
+  cancel(): void;
 }
 
 export type RateGrant = { granted: true; permit: RatePermit } | { granted: false; waitMs: number };
@@ -248,7 +253,7 @@ export function createLocalRateBudget(
       holdUntil(key.account, now),
     );
     if (!verdict.granted) return { granted: false, waitMs: verdict.waitMs, inFlight: verdict.inFlight };
-    if (!take) return { granted: true, permit: { done: () => undefined } };
+    if (!take) return { granted: true, permit: { done: () => undefined, cancel: () => undefined } };
     const entry: LocalEntry = { score: now + resolved.inFlightMs };
     log.push(entry);
     let finished = false;
@@ -259,6 +264,12 @@ export function createLocalRateBudget(
           if (finished) return;
           finished = true;
           entry.score = deps.clock.now();
+        },
+        cancel: () => {
+          if (finished) return;
+          finished = true;
+          // Out of every window from now on; the next look drops it.
+          entry.score = Number.NEGATIVE_INFINITY;
         },
       },
     };

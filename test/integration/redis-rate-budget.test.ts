@@ -65,6 +65,15 @@ describe('Redis rate budget', () => {
     expect(await b.tryAcquire(REGIONS)).toMatchObject({ granted: true });
   });
 
+  it('stops counting a cancelled permit for every process at once', async () => {
+    const [a, b] = processes({ limit: 1, intervalMs: 60_000 }, 2) as [RateBudget, RateBudget];
+    const permit = await a.acquire(LIST);
+    expect(await b.availableIn(LIST)).toBeGreaterThan(59_000);
+    permit.cancel();
+    await expect.poll(() => b.availableIn(LIST)).toBe(0);
+    expect(await b.tryAcquire(LIST)).toMatchObject({ granted: true });
+  });
+
   it('counts an unfinished call until it ends, at most grant + inFlightMs', async () => {
     const [a, b] = processes({ limit: 1, intervalMs: 60_000 }, 2, { inFlightMs: 30_000 }) as [
       RateBudget,

@@ -1,7 +1,7 @@
 import type { SQL } from 'drizzle-orm';
 import { AppError } from '../shared/app-error.ts';
 import type { ImageState, ImageWrite, Scope, StoredImage, SyncPlan } from '../sync/model.ts';
-import type { RegionKeys } from '../sync/run-sync.ts';
+import type { RegionKeys, RegionSnapshot } from '../sync/run-sync.ts';
 import type { DbOrTx, Transaction } from './client.ts';
 import { type CopyColumn, copyRows } from './copy-rows.ts';
 import { getTableName, sql } from './drizzle.ts';
@@ -14,7 +14,7 @@ import {
   type StoredRow,
   stateFromRow,
 } from './image-row.ts';
-import { customImages, customImageVersions, imageEvents } from './schema/index.ts';
+import { customImages, customImageVersions, imageEvents, syncScopes } from './schema/index.ts';
 
 /**
  * The database side of a region sync: the per-scope lock, the reads of a scope at
@@ -70,30 +70,24 @@ const epochMs = (column: string) => `(extract(epoch from ${column}) * 1000)::flo
  * continues its history) — id, version, deletion, own observation time, hash — plus what the
  * scope's newest complete listing (by `started_at`) says: whether the baseline is over, which
  * deletions it held, and when it began. About 100 bytes an image; no state is decoded.
+ *
+ * Given the snapshot read before listing, the image keys are read again only if another commit
+ * wrote the scope since (its generation moved); the caller holds the scope's lock, so none can
+ * until it commits.
  */
-export async function readRegionKeys(tx: Transaction, scope: Scope): Promise<RegionKeys> {
+export async function readRegionKeys(
+  tx: Transaction,
+  scope: Scope,
+  snapshot?: RegionSnapshot,
+): Promise<RegionKeys> {
   const latest = await tx.client.query<[startedAt: number, held: string[] | null]>({
     text: `select ${epochMs('started_at')}, held_image_ids from sync_runs
       where account = $1 and region_id = $2 and complete order by started_at desc limit 1`,
     values: [scope.account, scope.regionId],
     rowMode: 'array',
   });
-  const keys = await tx.client.query<
-    [imageId: string, version: number, deletedAt: number | null, observedAt: number, hash: string | null]
-  >({
-    text: `select image_id, version, ${epochMs('deleted_at')},
-        ${epochMs('greatest(last_seen_at, deleted_at)')}, state_hash
-      from custom_images where account = $1 and region_id = $2`,
-    values: [scope.account, scope.regionId],
-    rowMode: 'array',
-  });
-  const stored: StoredImage[] = keys.rows.map(([imageId, version, deletedAt, observedAt, hash]) => ({
-    imageId,
-    version,
-    deletedAt,
-    observedAt,
-    hash,
-  }));
+  const current = snapshot !== undefined && (await readGeneration(tx.client, scope)) === snapshot.generation;
+  const stored = current ? snapshot.stored : await readStoredKeys(tx.client, scope);
   const last = latest.rows[0];
   return {
     stored,
@@ -104,21 +98,57 @@ export async function readRegionKeys(tx: Transaction, scope: Scope): Promise<Reg
 }
 
 /**
- * Live images of the scope with their stored hashes: the snapshot a listing compares its items
- * with, to keep unchanged ones as ids and hashes only. Read outside the commit's lock; the
- * commit re-reads and checks every hash it relied on.
+ * The scope's keys now, outside any lock, with the write generation they belong to: what a full
+ * listing compares its items with (the live images' hashes, to keep unchanged ones as ids and
+ * hashes only) and, when no commit wrote the scope meanwhile, what its commit classifies.
  */
-export async function readKnownHashes(
+export async function readRegionSnapshot(
   db: Pick<Transaction, 'client'>,
   scope: Scope,
-): Promise<Map<string, string>> {
-  const rows = await db.client.query<[string, string]>({
-    text: `select image_id, state_hash from custom_images
-      where account = $1 and region_id = $2 and deleted_at is null and state_hash is not null`,
+): Promise<RegionSnapshot> {
+  // The generation first: keys read after it are at least as new, so a commit landing between the
+  // two reads moves the generation past the one recorded here, and the commit reads again.
+  const generation = await readGeneration(db.client, scope);
+  const stored = await readStoredKeys(db.client, scope);
+  const known = new Map<string, string>();
+  for (const row of stored) if (row.deletedAt === null && row.hash !== null) known.set(row.imageId, row.hash);
+  return { generation, stored, known };
+}
+
+/** Commits that wrote the scope's image rows so far (0 before the first). */
+async function readGeneration(client: Transaction['client'], scope: Scope): Promise<number> {
+  const { rows } = await client.query<[generation: string]>({
+    text: 'select generation from sync_scopes where account = $1 and region_id = $2',
     values: [scope.account, scope.regionId],
     rowMode: 'array',
   });
-  return new Map(rows.rows);
+  return Number(rows[0]?.[0] ?? 0);
+}
+
+/** Marks the scope written by this commit (see {@link readRegionKeys}). */
+async function bumpGeneration(tx: DbOrTx, scope: Scope): Promise<void> {
+  await tx.execute(sql`
+    insert into ${syncScopes} (account, region_id, generation) values (${scope.account}, ${scope.regionId}, 1)
+    on conflict (account, region_id) do update set generation = ${syncScopes}.generation + 1`);
+}
+
+async function readStoredKeys(client: Transaction['client'], scope: Scope): Promise<StoredImage[]> {
+  const keys = await client.query<
+    [imageId: string, version: number, deletedAt: number | null, observedAt: number, hash: string | null]
+  >({
+    text: `select image_id, version, ${epochMs('deleted_at')},
+        ${epochMs('greatest(last_seen_at, deleted_at)')}, state_hash
+      from custom_images where account = $1 and region_id = $2`,
+    values: [scope.account, scope.regionId],
+    rowMode: 'array',
+  });
+  return keys.rows.map(([imageId, version, deletedAt, observedAt, hash]) => ({
+    imageId,
+    version,
+    deletedAt,
+    observedAt,
+    hash,
+  }));
 }
 
 /** Full states of the given images of the scope (rows as arrays, decoded by {@link stateFromRow}). */
@@ -187,6 +217,13 @@ export async function applyPlan(
   const tx = transaction.db;
   const at = new Date(observedAt).toISOString();
   const { account, regionId } = scope;
+  const writesRows =
+    plan.touches.length > 0 ||
+    plan.rehashes.length > 0 ||
+    plan.closeVersions.length > 0 ||
+    plan.writes.length > 0 ||
+    plan.deletions.length > 0;
+  if (writesRows) await bumpGeneration(tx, scope);
 
   if (plan.touches.length > 0) {
     const touched = await tx.execute(sql`

@@ -6,8 +6,8 @@ import {
   applyPlan,
   findImagesElsewhere,
   lockRegion,
-  readKnownHashes,
   readRegionKeys,
+  readRegionSnapshot,
   readRegionStates,
 } from './region-store.ts';
 import { createSyncRunStore } from './sync-run-store.ts';
@@ -66,7 +66,7 @@ export function createSyncStore(database: Database, options: SyncStoreOptions): 
             sleep: options.clock.sleep,
           });
           return work({
-            readKeys: () => readRegionKeys(tx, scope),
+            readKeys: (snapshot) => readRegionKeys(tx, scope, snapshot),
             readStates: (imageIds) => readRegionStates(tx, scope, imageIds),
             findElsewhere: (imageIds) => findImagesElsewhere(tx, scope, imageIds),
             async apply(run, started, outcome, plan) {
@@ -90,7 +90,7 @@ export function createSyncStore(database: Database, options: SyncStoreOptions): 
         }),
       ),
 
-    readKnownHashes: (scope) => coded(() => readKnownHashes({ client: database.pool }, scope)),
+    readSnapshot: (scope) => coded(() => readRegionSnapshot({ client: database.pool }, scope)),
 
     async failRun(run, outcome, error) {
       await coded(() =>

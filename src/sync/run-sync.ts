@@ -10,6 +10,7 @@ import type {
   RunStatus,
   RunTrigger,
   Scope,
+  StoredImage,
   SyncPlan,
 } from './model.ts';
 import { classifyListing, neededStates, planSync, unknownListedIds } from './plan.ts';
@@ -47,10 +48,22 @@ export interface RunOutcome {
 /** The keys of a scope's stored images and what fences them, read at commit. */
 export type RegionKeys = Omit<RegionState, 'elsewhere'>;
 
+/** A scope's image keys read before listing, with the write generation they belong to. */
+export interface RegionSnapshot {
+  /** Commits that had written the scope's image rows when the keys were read. */
+  generation: number;
+  stored: StoredImage[];
+  /** The live images' hashes, for the listing (see {@link KnownHashes}). */
+  known: KnownHashes;
+}
+
 /** A scope's commit transaction, holding the scope's lock (the db layer implements it). */
 export interface RegionSession {
-  /** Every image row of the scope as keys (no states), plus baseline, held ids and lastCompleteAt. */
-  readKeys(): Promise<RegionKeys>;
+  /**
+   * Every image row of the scope as keys (no states), plus baseline, held ids and lastCompleteAt;
+   * the image keys are those of `snapshot` when no commit wrote the scope since it was read.
+   */
+  readKeys(snapshot?: RegionSnapshot): Promise<RegionKeys>;
   /** Full states of these images of the scope. */
   readStates(imageIds: readonly string[]): Promise<Map<string, ImageState>>;
   /** Of these ids, those stored under another region of the account → that region. */
@@ -77,8 +90,8 @@ export interface SyncStore {
   ): Promise<T>;
   /** Finishes the run row as `failed` with the error text; writes nothing else. */
   failRun(run: RunRecord, outcome: RunOutcome, error: string): Promise<void>;
-  /** Live images of the scope with their stored hashes, now (a snapshot outside any lock). */
-  readKnownHashes(scope: Scope): Promise<KnownHashes>;
+  /** The scope's image keys now, outside any lock, with their write generation. */
+  readSnapshot(scope: Scope): Promise<RegionSnapshot>;
 }
 
 export interface RunSyncDeps {
@@ -151,10 +164,12 @@ export async function runRegionSync(
   try {
     started = await deps.store.startRun(run);
     const observedAt = started.observedAt;
+    let snapshot: Promise<RegionSnapshot> | undefined;
     if (request.watchImageIds === undefined) {
       // Images still as stored when the sync began are kept as ids and hashes only while listing.
       // The snapshot is read while the first page is fetched; a failed read fails the listing.
-      const known = deps.store.readKnownHashes(request.scope);
+      snapshot = deps.store.readSnapshot(request.scope);
+      const known = snapshot.then((read) => read.known);
       known.catch(() => undefined);
       listing = await deps.lister.listAllImages(request.scope.regionId, request.signal, known);
     } else {
@@ -168,7 +183,8 @@ export async function runRegionSync(
     const outcome: RunOutcome = { apiCalls: done.apiCalls, pages: done.pages };
     const startedRun = started;
     const plan = await deps.store.withRegion(request.scope, request.signal, async (session) => {
-      const keys = await session.readKeys();
+      // The snapshot has arrived by now: the listing waited for it.
+      const keys = await session.readKeys(snapshot === undefined ? undefined : await snapshot);
       const elsewhere = await lookUpElsewhere(session, done, keys);
       const region: RegionState = { ...keys, elsewhere };
       const input = {

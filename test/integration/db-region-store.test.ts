@@ -7,8 +7,8 @@ import {
   applyPlan,
   findImagesElsewhere,
   lockRegion,
-  readKnownHashes,
   readRegionKeys,
+  readRegionSnapshot,
   readRegionStates,
   WRITE_CHUNK_ROWS,
 } from '../../src/db/region-store.ts';
@@ -415,9 +415,9 @@ describe('applyPlan', () => {
     const small = await counted(scopeFor('constant-small'), 8);
     // Up to one chunk of changed images: every other step is one statement whatever its size.
     const large = await counted(scopeFor('constant-large'), WRITE_CHUNK_ROWS * 2);
-    // touches, rehashes, close versions, COPY new images, COPY their versions, update changed
-    // images (+ versions), deletions, COPY events.
-    expect(small).toBe(8);
+    // the scope's generation, touches, rehashes, close versions, COPY new images, COPY their
+    // versions, update changed images (+ versions), deletions, COPY events.
+    expect(small).toBe(9);
     expect(large).toBe(small);
   });
 
@@ -438,8 +438,9 @@ describe('applyPlan', () => {
       [ids[size - 1] ?? '']: stateIn(scope, ids[size - 1] ?? '', { name: 'renamed' }),
     });
     expect((await eventsOf(scope)).filter((event) => event.syncRunId === run.id)).toHaveLength(size);
-    // Close versions, three chunks of updates (with their versions), one COPY of the events.
-    expect(statements).toBe(5);
+    // The generation, close versions, three chunks of updates (with their versions), one COPY of
+    // the events.
+    expect(statements).toBe(6);
   });
 
   it('records a watch poll’s observation of unchanged images as last_seen_at only, never moving it back', async () => {
@@ -623,8 +624,55 @@ describe('reads at commit', () => {
       `update custom_images set state_hash = null where account = $1 and image_id = 'm-d'`,
       [scope.account],
     );
-    const known = await readKnownHashes({ client: database.pool }, scope);
+    const { known } = await readRegionSnapshot({ client: database.pool }, scope);
     expect(Object.fromEntries(known)).toEqual({ 'm-a': stateHash(a), 'm-b': stateHash(b) });
+  });
+
+  it('moves the scope’s generation with every commit that writes its image rows, and only then', async () => {
+    const scope = scopeFor('generation');
+    const generation = async () => (await readRegionSnapshot({ client: database.pool }, scope)).generation;
+    expect(await generation()).toBe(0);
+    const a = stateIn(scope, 'm-a');
+    await sync(scope, emptyPlan({ writes: [imageWrite(a, 1)] }));
+    expect(await generation()).toBe(1);
+    await sync(scope, emptyPlan()); // a no-op: its run row only
+    expect(await generation()).toBe(1);
+    await sync(scope, emptyPlan({ touches: ['m-a'] })); // a watch poll's observation
+    expect(await generation()).toBe(2);
+    // Another region of the account keeps its own.
+    const beijing = scopeFor('generation', 'cn-beijing');
+    await sync(beijing, emptyPlan({ writes: [imageWrite(stateIn(beijing, 'm-b'), 1)] }));
+    expect(await generation()).toBe(2);
+  });
+
+  it('reads the keys again at commit when another commit wrote the scope after the snapshot', async () => {
+    const scope = scopeFor('snapshot-moved');
+    const a = stateIn(scope, 'm-a');
+    const b = stateIn(scope, 'm-b');
+    await sync(scope, emptyPlan({ writes: [imageWrite(a, 1), imageWrite(b, 1)] }));
+    const snapshot = await readRegionSnapshot({ client: database.pool }, scope);
+    // Unchanged since: the commit's keys are the snapshot's.
+    expect((await database.transaction((tx) => readRegionKeys(tx, scope, snapshot))).stored).toEqual(
+      (await keysOf(scope)).stored,
+    );
+    // Another sync changes m-a and deletes m-b meanwhile: the commit sees that, not the snapshot.
+    const other = await sync(
+      scope,
+      emptyPlan({
+        writes: [imageWrite({ ...a, name: 'renamed' }, 2)],
+        closeVersions: [{ imageId: 'm-a', version: 1 }],
+        deletions: [{ imageId: 'm-b', version: 1 }],
+      }),
+    );
+    const keys = await database.transaction((tx) => readRegionKeys(tx, scope, snapshot));
+    const byId = new Map(keys.stored.map((row) => [row.imageId, row]));
+    expect(byId.get('m-a')).toMatchObject({
+      version: 2,
+      observedAt: other.at,
+      hash: stateHash({ ...a, name: 'renamed' }),
+    });
+    expect(byId.get('m-b')).toMatchObject({ deletedAt: other.at });
+    expect(keys.stored).toEqual((await keysOf(scope)).stored);
   });
 
   it('reads a region’s keys from its index alone once VACUUM has marked the pages all-visible', async () => {
@@ -647,7 +695,7 @@ describe('reads at commit', () => {
       await client.query(
         'set auto_explain.log_min_duration = 0; set auto_explain.log_analyze = on; set client_min_messages = log',
       );
-      const known = await readKnownHashes({ client }, scope);
+      const { known } = await readRegionSnapshot({ client }, scope);
       const keys = await readRegionKeys({ client, db: drizzle({ client, schema }) }, scope);
       expect(known.size).toBe(1_000);
       expect(keys.stored).toHaveLength(1_000);

@@ -52,7 +52,7 @@ describe('the region-sync use case', () => {
   /** The real store, except that the given calls fail for one region as if the database went away. */
   function storeFailing(
     regionId: string,
-    calls: { startRun?: boolean; failRun?: boolean; readKnownHashes?: boolean },
+    calls: { startRun?: boolean; failRun?: boolean; readSnapshot?: boolean },
   ): SyncStore {
     const real = createSyncStore(app.database(), {
       heartbeatMs: 15_000,
@@ -65,10 +65,8 @@ describe('the region-sync use case', () => {
       ...real,
       startRun: (run) =>
         calls.startRun && run.scope.regionId === regionId ? Promise.reject(lost()) : real.startRun(run),
-      readKnownHashes: (scope) =>
-        calls.readKnownHashes && scope.regionId === regionId
-          ? Promise.reject(lost())
-          : real.readKnownHashes(scope),
+      readSnapshot: (scope) =>
+        calls.readSnapshot && scope.regionId === regionId ? Promise.reject(lost()) : real.readSnapshot(scope),
       failRun: (run, outcome, error) =>
         calls.failRun && run.scope.regionId === regionId
           ? Promise.reject(lost())
@@ -111,7 +109,7 @@ describe('the region-sync use case', () => {
   });
 
   it('a snapshot of stored hashes that cannot be read fails its region, recorded, with its API calls', async () => {
-    const report = await syncsWith(storeFailing('cn-shanghai', { readKnownHashes: true })).syncAll(all, {
+    const report = await syncsWith(storeFailing('cn-shanghai', { readSnapshot: true })).syncAll(all, {
       trigger: 'manual',
     });
     expect(report.results.map((r) => [r.scope.regionId, r.status])).toEqual([

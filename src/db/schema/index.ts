@@ -4,6 +4,7 @@ export { customImages } from './custom-images.ts';
 export { imageEvents } from './image-events.ts';
 export { IMAGE_STATUS_CODES, imageStatuses } from './image-statuses.ts';
 export { RUN_STATUSES, RUN_TRIGGERS, syncRuns } from './sync-runs.ts';
+export { syncScopes } from './sync-scopes.ts';
 export {
   DELIVERY_STATUSES,
   type DeliveryStatus,

@@ -45,9 +45,11 @@ export interface RedisRateBudgetOptions extends RateBudgetOptions {
 export const DEFAULT_REDIS_PREFIX = 'swas-inventory';
 
 // Returns {granted (1|0), waitMs, inFlight (1|0)}. Mirrors judgeWindow; ARGV[1] 'take' counts the call.
+// ARGV[6..]: calls of this key that have ended since the last command about it, re-scored at now.
 const LOOK_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i = 6, #ARGV do redis.call('ZADD', KEYS[1], 'XX', now, ARGV[i]) end
 local limit = tonumber(ARGV[2])
 local interval = tonumber(ARGV[3])
 local inFlight = tonumber(ARGV[4])
@@ -70,18 +72,29 @@ if score > now then inFlightFlag = 1 end
 return {0, score + interval - now, inFlightFlag}
 `;
 
-// ARGV[1] member, ARGV[2] 'done' (re-score at now) or 'cancel' (never sent: uncount), ARGV[3] interval.
+// ARGV[1] 'done' (re-score at now) or 'cancel' (never sent: uncount), ARGV[2] interval, ARGV[3..] members.
 const SETTLE_SCRIPT = `
-if ARGV[2] == 'cancel' then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+local members = {}
+for i = 3, #ARGV do members[#members + 1] = ARGV[i] end
+if ARGV[1] == 'cancel' then return redis.call('ZREM', KEYS[1], unpack(members)) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local updated = redis.call('ZADD', KEYS[1], 'XX', 'CH', now, ARGV[1])
+local updated = 0
+for _, member in ipairs(members) do updated = updated + redis.call('ZADD', KEYS[1], 'XX', 'CH', now, member) end
 local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if top[2] then
-  redis.call('PEXPIRE', KEYS[1], math.max(tonumber(top[2]), now) - now + tonumber(ARGV[3]) + 1000)
+  redis.call('PEXPIRE', KEYS[1], math.max(tonumber(top[2]), now) - now + tonumber(ARGV[2]) + 1000)
 end
 return updated
 `;
+
+/**
+ * How long the end of a call may wait to travel with the next decision about its key. A listing
+ * asks for its next permit as a page arrives, so its ends ride along and a page costs one command;
+ * an end with nothing to ride along goes alone after this. Told later, a call counts a little
+ * longer than it must: never the other way round.
+ */
+export const SETTLE_WITHIN_MS = 10;
 
 // ARGV: retryAfterMs ('' when none), marginMs, limit, interval. Mirrors throttleHoldMs; returns the hold in ms.
 const HOLD_SCRIPT = `
@@ -184,17 +197,46 @@ export function createRedisRateBudget(
     }
   }
 
+  /** Ended calls by log key, not told to Redis yet (see {@link SETTLE_WITHIN_MS}). */
+  const ended = new Map<string, string[]>();
+  let flushScheduled = false;
+  // Fire and forget: a lost update leaves a call counted until grant + inFlightMs, which is safe.
+  const settle = (log: string, how: 'done' | 'cancel', members: string[]) => {
+    run(SETTLE, [log], [how, intervalMs, ...members]).catch((error: unknown) =>
+      deps.logger?.debug({ err: error }, 'rate budget: could not record the end of a call'),
+    );
+  };
+  const flushEnded = () => {
+    flushScheduled = false;
+    for (const [log, members] of ended) settle(log, 'done', members);
+    ended.clear();
+  };
+  /** The ended calls of `log`, handed to the command about to go (which re-scores them). */
+  const takeEnded = (log: string): string[] => {
+    const members = ended.get(log) ?? [];
+    ended.delete(log);
+    return members;
+  };
+
   const permitFor = (key: RateKey, member: string): RatePermit => {
     let finished = false;
-    const settle = (how: 'done' | 'cancel') => {
-      if (finished) return;
-      finished = true;
-      // Fire and forget: a lost update leaves the call counted until grant + inFlightMs, which is safe.
-      run(SETTLE, [logKey(key)], [member, how, intervalMs]).catch((error: unknown) =>
-        deps.logger?.debug({ err: error, ...key }, 'rate budget: could not record the end of a call'),
-      );
+    return {
+      done: () => {
+        if (finished) return;
+        finished = true;
+        const log = logKey(key);
+        ended.set(log, [...(ended.get(log) ?? []), member]);
+        if (!flushScheduled) {
+          flushScheduled = true;
+          setTimeout(flushEnded, SETTLE_WITHIN_MS);
+        }
+      },
+      cancel: () => {
+        if (finished) return;
+        finished = true;
+        settle(logKey(key), 'cancel', [member]);
+      },
     };
-    return { done: () => settle('done'), cancel: () => settle('cancel') };
   };
 
   async function look(
@@ -202,10 +244,11 @@ export function createRedisRateBudget(
     take: boolean,
   ): Promise<RateGrant & { inFlight: boolean; member: string }> {
     const member = randomUUID();
+    const log = logKey(key);
     const reply = (await run(
       LOOK,
-      [logKey(key), holdKey(key.account)],
-      [take ? 'take' : 'peek', rate.limit, intervalMs, resolved.inFlightMs, member],
+      [log, holdKey(key.account)],
+      [take ? 'take' : 'peek', rate.limit, intervalMs, resolved.inFlightMs, member, ...takeEnded(log)],
     )) as [number, number, number];
     const [granted, waitMs, inFlight] = reply;
     return granted === 1
@@ -222,7 +265,7 @@ export function createRedisRateBudget(
           if (grant.granted) {
             if (signal?.aborted) {
               // Aborted while Redis answered: the call will not be made, so it must not count.
-              await run(SETTLE, [logKey(key)], [grant.member, 'cancel', intervalMs]).catch(() => undefined);
+              await run(SETTLE, [logKey(key)], ['cancel', intervalMs, grant.member]).catch(() => undefined);
               throw signal.reason;
             }
             return grant.permit;

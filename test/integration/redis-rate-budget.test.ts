@@ -65,6 +65,19 @@ describe('Redis rate budget', () => {
     expect(await b.tryAcquire(REGIONS)).toMatchObject({ granted: true });
   });
 
+  it('records a call’s end with the next decision about its key, as of that decision', async () => {
+    const [a, b] = processes({ limit: 1, intervalMs: 2_000 }, 2, { inFlightMs: 30_000 }) as [
+      RateBudget,
+      RateBudget,
+    ];
+    (await a.acquire(LIST)).done();
+    // The next look at the key carries the end: the window frees an interval after it, not after
+    // grant + inFlightMs, for this process and every other.
+    expect(await a.availableIn(LIST)).toBeLessThanOrEqual(2_000);
+    expect(await b.availableIn(LIST)).toBeLessThanOrEqual(2_000);
+    expect(await b.availableIn(LIST)).toBeGreaterThan(1_000);
+  });
+
   it('stops counting a cancelled permit for every process at once', async () => {
     const [a, b] = processes({ limit: 1, intervalMs: 60_000 }, 2) as [RateBudget, RateBudget];
     const permit = await a.acquire(LIST);

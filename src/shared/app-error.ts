@@ -37,6 +37,12 @@ export class AppError extends Error {
 
 export const isAppError = (value: unknown): value is AppError => value instanceof AppError;
 
+/** A numeric detail of an AppError (`apiCalls`, `pages`, …), 0 when absent or not an AppError. */
+export function numberDetail(error: unknown, key: string): number {
+  const value = isAppError(error) ? error.details[key] : undefined;
+  return typeof value === 'number' ? value : 0;
+}
+
 /** The message of anything thrown, for places that must turn an unknown into text. */
 export function errorMessage(value: unknown): string {
   if (value instanceof Error) return value.message;

@@ -1,4 +1,4 @@
-import { isAppError } from '../shared/app-error.ts';
+import { isAppError, numberDetail } from '../shared/app-error.ts';
 import type { KnownHashes, ListedImage, Listing, RejectedItem } from '../sync/model.ts';
 
 /**
@@ -86,17 +86,11 @@ interface ReadResult {
 
 const ignore = () => undefined;
 
-/** The HTTP attempts a failed page read says it made (0 when it does not say). */
-function callsOf(error: unknown): number {
-  return isAppError(error) && typeof error.details.apiCalls === 'number' ? error.details.apiCalls : 0;
-}
-
 /** Adds the calls and pages made so far to a page failure, so the run can still record them. */
 function withCallsSoFar(error: unknown, callsBefore: number, pagesBefore = 0): unknown {
   if (isAppError(error)) {
-    error.details.apiCalls = callsBefore + callsOf(error);
-    const ownPages = typeof error.details.pages === 'number' ? error.details.pages : 0;
-    error.details.pages = pagesBefore + ownPages;
+    error.details.apiCalls = callsBefore + numberDetail(error, 'apiCalls');
+    error.details.pages = pagesBefore + numberDetail(error, 'pages');
   }
   return error;
 }
@@ -195,7 +189,8 @@ async function readOnce(
           apiCalls += read.apiCalls;
           pages++;
         } catch (error) {
-          apiCalls += callsOf(error);
+          // The HTTP attempts the failed read says it made.
+          apiCalls += numberDetail(error, 'apiCalls');
         }
         next = undefined;
       }
@@ -240,7 +235,8 @@ async function readOnce(
       });
       next.catch(ignore);
       // This page is decoded while the server prepares the next one, not before it is asked for:
-      // the request waits on the rate budget's answer, which this process reads only when idle.
+      // the request may still wait for the rate budget's answer (no permit asked for ahead, or a
+      // full window), which this process reads only when idle.
       await Promise.race([sent.promise, next.then(ignore, ignore)]);
     }
     if (repeated) {

@@ -1,4 +1,4 @@
-import { AppError, errorMessage } from '../shared/app-error.ts';
+import { AppError, errorMessage, numberDetail } from '../shared/app-error.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { IdSource } from '../shared/ids.ts';
 import type {
@@ -263,11 +263,6 @@ async function lookUpElsewhere(
 
 function describeError(error: unknown): string {
   return error instanceof AppError ? `${error.code}: ${error.message}` : errorMessage(error);
-}
-
-function numberDetail(error: unknown, key: string): number {
-  const value = error instanceof AppError ? error.details[key] : undefined;
-  return typeof value === 'number' ? value : 0;
 }
 
 /**

@@ -94,7 +94,7 @@ return updated
  * an end with nothing to ride along goes alone after this. Told later, a call counts a little
  * longer than it must: never the other way round.
  */
-export const SETTLE_WITHIN_MS = 10;
+const SETTLE_WITHIN_MS = 10;
 
 // ARGV: retryAfterMs ('' when none), marginMs, limit, interval. Mirrors throttleHoldMs; returns the hold in ms.
 const HOLD_SCRIPT = `

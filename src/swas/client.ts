@@ -24,6 +24,7 @@ import {
   IMAGE_IDS_PER_CALL,
   LISTING_PAGE_SIZE,
   type PageRead,
+  type PageReader,
   type PageRequest,
   readFullListing,
   readWatchListing,
@@ -489,9 +490,6 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
     }
   }
 
-  const listingAhead = (signal: AbortSignal | undefined) =>
-    permitAhead(deps.rateBudget, { account: options.account, action: 'ListCustomImages' }, signal);
-
   function checkRegion(context: CallContext, regionId: string): void {
     if (!REGION_ID.test(regionId)) throw badArgumentError(context, `invalid region id "${regionId}"`);
   }
@@ -568,6 +566,27 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
     return { page: result.value, apiCalls: result.apiCalls };
   }
 
+  /**
+   * Runs one listing of `regionId` over a page reader whose calls ask for the next permit ahead;
+   * a permit still reserved when the listing ends is cancelled.
+   */
+  async function withPageReader<T>(
+    regionId: string,
+    signal: AbortSignal | undefined,
+    list: (readPage: PageReader) => Promise<T>,
+  ): Promise<T> {
+    const ahead = permitAhead(
+      deps.rateBudget,
+      { account: options.account, action: 'ListCustomImages' },
+      signal,
+    );
+    try {
+      return await list((request) => readPage(regionId, request, signal, ahead));
+    } finally {
+      ahead.release();
+    }
+  }
+
   return {
     async listRegions(signal) {
       const context: CallContext = { action: 'ListRegions' };
@@ -600,30 +619,21 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
 
     async listAllImages(regionId, signal, known) {
       const log = rootLogger.child({ regionId, action: 'ListCustomImages' });
-      const ahead = listingAhead(signal);
-      let listing: Listing;
-      try {
-        listing = await readFullListing((request) => readPage(regionId, request, signal, ahead), {
+      const listing = await withPageReader(regionId, signal, (readPage) =>
+        readFullListing(readPage, {
           maxRereads: options.maxListingRereads,
           known,
           onUnstable: ({ read, reason }) =>
             log.warn({ read, reason }, 'listing changed under paging, re-reading'),
-        });
-      } finally {
-        ahead.release();
-      }
+        }),
+      );
       const { complete, incompleteReason, totalCount, apiCalls, pages } = listing;
       log.debug({ complete, incompleteReason, totalCount, apiCalls, pages }, 'full listing read');
       return listing;
     },
 
     async listImagesByIds(regionId, imageIds, signal) {
-      const ahead = listingAhead(signal);
-      try {
-        return await readWatchListing((request) => readPage(regionId, request, signal, ahead), imageIds);
-      } finally {
-        ahead.release();
-      }
+      return withPageReader(regionId, signal, (readPage) => readWatchListing(readPage, imageIds));
     },
   };
 }

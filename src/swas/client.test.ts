@@ -528,6 +528,36 @@ describe('listCustomImagesPage', () => {
     });
   });
 
+  it('reads the body as UTF-8 text: a byte-order mark is skipped, multi-byte text kept whole', async () => {
+    const { pool, client } = setup();
+    const json = `{"RequestId":"R-2","TotalCount":1,"CustomImages":[{"ImageId":"m-zh","Status":"1","Name":"宝塔面板-备份"}]}`;
+    // A UTF-8 byte-order mark first (JSON.parse would refuse it), then text of 3-byte characters.
+    const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(json, 'utf8')]);
+    pool.intercept(anyPost).reply(200, bytes, { headers: JSON_HEADERS });
+
+    const page = await client.listCustomImagesPage({ regionId: 'cn-hangzhou', pageNumber: 1, pageSize: 100 });
+
+    expect(page.requestId).toBe('R-2');
+    expect(page.items.map((image) => image.state.name)).toEqual(['宝塔面板-备份']);
+  });
+
+  it('reads bytes that are not UTF-8 as U+FFFD instead of failing the page', async () => {
+    const { pool, client } = setup();
+    const [head, tail] = [
+      '{"TotalCount":1,"CustomImages":[{"ImageId":"m-bad","Status":"1","Name":"a',
+      'b"}]}',
+    ];
+    pool
+      .intercept(anyPost)
+      .reply(200, Buffer.concat([Buffer.from(head), Buffer.from([0xc3, 0x28]), Buffer.from(tail)]), {
+        headers: JSON_HEADERS,
+      });
+
+    const page = await client.listCustomImagesPage({ regionId: 'cn-hangzhou', pageNumber: 1, pageSize: 100 });
+
+    expect(page.items.map((image) => image.state.name)).toEqual(['a\ufffd(b']);
+  });
+
   it('says once when the request goes out, before the server has it, retries included', async () => {
     const { pool, client, calls } = setup();
     pool.intercept(anyPost).reply(503, errorBody('ServiceUnavailable', 'temporary failure'));

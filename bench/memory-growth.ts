@@ -35,7 +35,7 @@ async function child(rounds: number, regions: string[]): Promise<void> {
   const { createApp } = await import('../src/app.ts');
   const { loadConfig } = await import('../src/config/load-config.ts');
   const { silentLogger } = await import('../src/observability/logger.ts');
-  (await import('../src/cli/context.ts')).limitHeapGrowth(); // as the CLI does
+  (await import('../src/cli/context.ts')).tuneHeap(); // as the CLI does
   const config = loadConfig(process.env, { readFile: () => '' });
   const app = createApp(config, { logger: silentLogger });
   const account = config.accounts[0];

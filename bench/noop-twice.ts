@@ -7,7 +7,7 @@
  * flags): node bench/noop-twice.ts <regionId>
  */
 import { createApp } from '../src/app.ts';
-import { limitHeapGrowth } from '../src/cli/context.ts';
+import { tuneHeap } from '../src/cli/context.ts';
 import { loadConfig } from '../src/config/load-config.ts';
 import { checkSchemaCurrent } from '../src/db/migrate.ts';
 import { silentLogger } from '../src/observability/logger.ts';
@@ -15,7 +15,7 @@ import { silentLogger } from '../src/observability/logger.ts';
 const regionId = process.argv[2] ?? 'cn-hangzhou';
 const config = loadConfig(process.env, { readFile: () => '' });
 const app = createApp(config, { logger: silentLogger });
-limitHeapGrowth(); // as the CLI does once its modules are loaded
+tuneHeap(); // as the CLI does once its modules are loaded
 const account = config.accounts[0];
 if (!account) throw new Error('no account configured');
 // As `sync --once` does before it syncs: the schema check (which opens the first connection), with

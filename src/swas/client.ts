@@ -324,7 +324,7 @@ class ListedPage implements CustomImagesPage {
       else decoded.items.push(image);
     }
     this.#decoded = decoded;
-    // The raw items are referenced from the decoded ones now; the list itself is not needed.
+    // Decoded once: the raw list is not read again (a listed image keeps its own raw item).
     this.#listed = [];
     return decoded;
   }

@@ -200,15 +200,14 @@ export function createRedisRateBudget(
   /** Ended calls by log key, not told to Redis yet (see {@link SETTLE_WITHIN_MS}). */
   const ended = new Map<string, string[]>();
   let flushScheduled = false;
-  // Fire and forget: a lost update leaves a call counted until grant + inFlightMs, which is safe.
-  const settle = (log: string, how: 'done' | 'cancel', members: string[]) => {
+  // Never rejects: a lost update leaves a call counted until grant + inFlightMs, which is safe.
+  const settle = (log: string, how: 'done' | 'cancel', members: string[]): Promise<unknown> =>
     run(SETTLE, [log], [how, intervalMs, ...members]).catch((error: unknown) =>
       deps.logger?.debug({ err: error }, 'rate budget: could not record the end of a call'),
     );
-  };
   const flushEnded = () => {
     flushScheduled = false;
-    for (const [log, members] of ended) settle(log, 'done', members);
+    for (const [log, members] of ended) void settle(log, 'done', members);
     ended.clear();
   };
   /** The ended calls of `log`, handed to the command about to go (which re-scores them). */
@@ -234,7 +233,7 @@ export function createRedisRateBudget(
       cancel: () => {
         if (finished) return;
         finished = true;
-        settle(logKey(key), 'cancel', [member]);
+        void settle(logKey(key), 'cancel', [member]);
       },
     };
   };
@@ -265,7 +264,7 @@ export function createRedisRateBudget(
           if (grant.granted) {
             if (signal?.aborted) {
               // Aborted while Redis answered: the call will not be made, so it must not count.
-              await run(SETTLE, [logKey(key)], ['cancel', intervalMs, grant.member]).catch(() => undefined);
+              await settle(logKey(key), 'cancel', [grant.member]);
               throw signal.reason;
             }
             return grant.permit;

@@ -18,7 +18,7 @@ import {
   malformedResponseError,
   transportError,
 } from './errors.ts';
-import { readApiJson } from './json-reader.ts';
+import { readApiJsonBytes } from './json-reader.ts';
 import {
   type CustomImagesPage,
   IMAGE_IDS_PER_CALL,
@@ -406,11 +406,6 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
     }
   }
 
-  // Bodies are read as bytes and decoded here, as undici's `text()` would (a BOM skipped, bad bytes
-  // as U+FFFD): its text came back so that each page's string outlived the young generation, ~130 MB
-  // of old-generation garbage per 100,000 images (measured with --trace-gc-nvp).
-  const utf8 = new TextDecoder();
-
   /** Sign, send, read the whole body, classify, decode. */
   async function send<T>(
     spec: CallSpec<T>,
@@ -459,17 +454,20 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
     } catch (error) {
       throw failed(error);
     }
-    let body: string;
+    // Read as bytes, not with undici's `text()`: its text came back so that each page's string
+    // outlived the young generation, ~130 MB of old-generation garbage per 100,000 images (measured
+    // with --trace-gc-nvp); and bytes can be read as one-byte text (readApiJsonBytes says why).
+    let body: Uint8Array;
     try {
       // Always read the body to the end, whatever the status: an unread body holds its connection.
-      body = utf8.decode(await response.body.bytes());
+      body = await response.body.bytes();
     } catch (error) {
       await response.body.dump().catch(() => undefined);
       throw failed(error);
     }
     const httpStatus = response.statusCode;
     const headerRequestId = text(response.headers['x-acs-request-id']);
-    const parsed = readApiJson(body);
+    const parsed = readApiJsonBytes(body);
     const object =
       parsed.ok && parsed.value !== null && typeof parsed.value === 'object'
         ? (parsed.value as Record<string, unknown>)

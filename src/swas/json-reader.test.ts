@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { NUL_SUBSTITUTE, readApiJson, SURROGATE_SUBSTITUTE, storableText } from './json-reader.ts';
+import {
+  asciiJsonText,
+  NUL_SUBSTITUTE,
+  readApiJson,
+  readApiJsonBytes,
+  SURROGATE_SUBSTITUTE,
+  storableText,
+} from './json-reader.ts';
 
 /** What PostgreSQL text and jsonb cannot hold: NUL and a UTF-16 surrogate without its pair. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what is looked for.
@@ -195,5 +202,70 @@ describe('readApiJson: malformed bodies', () => {
         expect(result.reason).not.toContain(value.slice(0, 8));
       }),
     );
+  });
+});
+
+describe('asciiJsonText and readApiJsonBytes: UTF-8 bodies as one-byte text', () => {
+  const utf8 = (text: string) => new Uint8Array(Buffer.from(text, 'utf8'));
+  const decoded = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+  it('gives any JSON document, whatever its characters, the value its decoded text parses to', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ stringUnit: 'binary', maxDepth: 3 }), (value) => {
+        const bytes = utf8(JSON.stringify(value));
+        const text = asciiJsonText(bytes);
+        // JSON.stringify escapes control characters: printable ASCII is all there is to see.
+        expect(text).toMatch(/^[ -~]*$/);
+        expect(JSON.parse(text)).toStrictEqual(JSON.parse(decoded(bytes)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('reads bad UTF-8 inside a string as a TextDecoder does: U+FFFD for each bad stretch', () => {
+    // Any bytes but those that end a JSON string or need escaping in one.
+    const stringBytes = fc
+      .uint8Array({ maxLength: 40 })
+      .map((bytes) => bytes.filter((byte) => byte >= 0x20 && byte !== 0x22 && byte !== 0x5c));
+    fc.assert(
+      fc.property(stringBytes, (inner) => {
+        const bytes = new Uint8Array([0x22, ...inner, 0x22]);
+        expect(JSON.parse(asciiJsonText(bytes))).toBe(decoded(inner));
+      }),
+      { numRuns: 500 },
+    );
+    expect(JSON.parse(asciiJsonText(new Uint8Array([0x22, 0x61, 0xe4, 0xb8, 0x22])))).toBe('a\ufffd');
+  });
+
+  it('drops a leading byte order mark and keeps ASCII text as it is', () => {
+    const body = '{"Name":"web","UserId":1}';
+    expect(asciiJsonText(utf8(body))).toBe(body);
+    expect(asciiJsonText(new Uint8Array([0xef, 0xbb, 0xbf, ...utf8('{"Name":"生产"}')]))).toBe(
+      '{"Name":"\\u751f\\u4ea7"}',
+    );
+  });
+
+  it('keeps astral characters and escapes the body already had', () => {
+    const body = '{"Name":"🚀 \\u00e9 é 中","Tags":[{"Key":"k","Value":"\\ud83d\\ude80"}]}';
+    expect(readApiJsonBytes(utf8(body))).toEqual({
+      ok: true,
+      value: { Name: '🚀 é é 中', Tags: [{ Key: 'k', Value: '🚀' }] },
+    });
+  });
+
+  it('keeps every digit of a 16-digit-plus integer next to non-ASCII text', () => {
+    expect(
+      readApiJsonBytes(utf8('{"Name":"生产服务器","UserId":9007199254740993,"Big":12345678901234567890}')),
+    ).toEqual({
+      ok: true,
+      value: { Name: '生产服务器', UserId: '9007199254740993', Big: '12345678901234567890' },
+    });
+  });
+
+  it('rejects a body with a non-ASCII character outside a string, at its position in the body', () => {
+    const body = '{"Name":"中文",\u00a0"Size":1}';
+    const result = readApiJsonBytes(utf8(body));
+    expect(result).toEqual(readApiJson(body));
+    expect(result).toEqual({ ok: false, reason: `invalid JSON at position ${body.indexOf('\u00a0')}` });
   });
 });

@@ -11,7 +11,8 @@
  * - syncs, each in a fresh process: the baseline (first sync into a fresh database), a no-op, a
  *   second no-op (its WAL measured with `pg_current_wal_lsn`), and a 1% change;
  * - cold against warm: processes that sync the unchanged region twice (bench/noop-twice.ts),
- *   judged by the median of each process's own ratio.
+ *   judged by the median of each process's own ratio; up to 20,000 images, also one process a run
+ *   that syncs another unchanged region of the same size first (what is left of the gap then).
  * Medians of BENCH_RUNS (default 3) repetitions; regions above 20,000 images BENCH_RUNS_LARGE
  * (default 1). The fixed cost and cold against warm take several processes per repetition.
  */
@@ -44,6 +45,10 @@ const COMPILE_CACHE = fileURLToPath(new URL('../bin/compile-cache.mjs', import.m
 const RESULTS_FILE = new URL('./RESULTS.md', import.meta.url);
 const TIME = '/usr/bin/time';
 const REGION = 'cn-bench';
+/** A second region of the same size, synced first by the cold-against-warm processes that measure it. */
+const OTHER_REGION = 'cn-bench-other';
+/** Sizes up to this also measure a region's first sync after another region's (its baseline is a minute above). */
+const AFTER_OTHER_MAX_SIZE = 20_000;
 const TABLES = ['custom_images', 'custom_image_versions', 'image_events'] as const;
 
 /** Targets of the lean-sync work, by region size. */
@@ -234,6 +239,8 @@ async function measureSize(
   dropDatabase: (name: string) => Promise<void>,
 ): Promise<string> {
   simulator.admin.setRegion(REGION, size);
+  const afterOtherMeasured = size <= AFTER_OTHER_MAX_SIZE;
+  if (afterOtherMeasured) simulator.admin.setRegion(OTHER_REGION, size);
   const images = simulator.admin.listImages(REGION);
   const env = (database: string) => ({
     DATABASE_URL: urlFor(database),
@@ -257,6 +264,8 @@ async function measureSize(
   const copyMs: number[] = [];
   const cold: number[] = [];
   const warm: number[] = [];
+  const afterOther: number[] = [];
+  const afterOtherSecond: number[] = [];
   const fixedDatabase = await freshDatabase();
   let copyPayloads: { table: string; columns: string[]; text: string }[] = [];
 
@@ -293,16 +302,25 @@ async function measureSize(
         database,
       ),
     );
-    for (let sample = 0; sample < TWICE_PER_RUN; sample++) {
+    const noopTwice = async (...regions: string[]) => {
       await settled();
       const twice = await timed(
         process.execPath,
-        [...(await binNodeFlags()), '--import', COMPILE_CACHE, NOOP_TWICE, REGION],
+        [...(await binNodeFlags()), '--import', COMPILE_CACHE, NOOP_TWICE, ...regions],
         env(database),
       );
-      const [first, second] = twice.stdout.trim().split(' ').map(Number);
+      return twice.stdout.trim().split(' ').map(Number);
+    };
+    for (let sample = 0; sample < TWICE_PER_RUN; sample++) {
+      const [first, second] = await noopTwice(REGION);
       cold.push(first ?? Number.NaN);
       warm.push(second ?? Number.NaN);
+    }
+    if (afterOtherMeasured) {
+      await sync(database, OTHER_REGION); // its baseline, so that the process below finds it unchanged
+      const [, first, second] = await noopTwice(REGION, OTHER_REGION);
+      afterOther.push(first ?? Number.NaN);
+      afterOtherSecond.push(second ?? Number.NaN);
     }
 
     // 1%: renames and status changes spread over the listing.
@@ -401,6 +419,11 @@ async function measureSize(
     '',
     `- WAL written by a no-op sync after a no-op (the server's WAL position, so other activity counts): least ${walMin.toLocaleString('en-US')} bytes, most ${walMax.toLocaleString('en-US')} bytes over ${runsFor(size)} runs (≤ 64 kB): ${verdict(walMin <= TARGETS.walBytes)}`,
     `- one process syncing the unchanged region twice (${cold.length} processes): first (cold) ${fmt(coldMs)} ms, second (warm) ${fmt(warmMs)} ms (medians); cold/warm of each process ${pairRatios.map((r) => r.toFixed(2)).join(' / ')}, median ${coldVsWarm.toFixed(2)} (≤ 1.1): ${verdict(coldVsWarm <= TARGETS.coldVsWarm)}`,
+    ...(afterOther.length === 0
+      ? []
+      : [
+          `- the same, but each process first syncs another unchanged region of ${size.toLocaleString('en-US')} images (${afterOther.length} processes): the region's first sync ${fmt(median(afterOther))} ms, its second ${fmt(median(afterOtherSecond))} ms (medians); first/second of each process ${afterOther.map((ms, index) => (ms / (afterOtherSecond[index] ?? Number.NaN)).toFixed(2)).join(' / ')}: what a fresh process adds is its own warming up, not something it keeps about a region`,
+        ]),
     `- the machine's speed: the same 100 million steps of arithmetic took ${fmt(Math.min(...cpuChecks))}–${fmt(Math.max(...cpuChecks))} ms when checked before each run and at the end`,
     '',
   ].join('\n');

@@ -26,8 +26,8 @@
  * held those symbols.
  *
  * Bodies arrive as UTF-8 bytes, and {@link readApiJsonBytes} turns them into text that stays one
- * byte per character: every non-ASCII character becomes its `\uXXXX` escape, which JSON.parse
- * reads back as the same character. A page of 100 images is ~70 kB of UTF-8; decoded as it is, one
+ * byte per character ({@link jsonTextOf}): every non-ASCII character becomes its `\uXXXX` escape,
+ * which JSON.parse reads back as the same character. A page of 100 images is ~70 kB of UTF-8; decoded as it is, one
  * Chinese name makes all of it a two-byte string of ~140 kB, past V8's 128 kB limit for ordinary
  * heap objects, and each such string is a large object of its own (fresh memory, mapped and
  * unmapped per page). Decoding 200 such pages took ~120 ms; escaping them, ~35 ms, and JSON.parse
@@ -124,53 +124,74 @@ function keepUnsafeIntegers(_key: string, value: unknown, context?: ReviverConte
 }
 
 const NON_ASCII_BYTES = /[\x80-\xff]+/g;
-const HEX_DIGITS = '0123456789abcdef';
+/** `0`…`f` as ASCII bytes, for writing escapes. */
+const HEX_BYTES = Buffer.from('0123456789abcdef', 'latin1');
 const decoder = new TextDecoder();
 
-/** Every UTF-16 unit of `text` as a JSON `\uXXXX` escape. */
-function unicodeEscapes(text: string): string {
-  let escaped = '';
-  for (let index = 0; index < text.length; index++) {
-    const unit = text.charCodeAt(index);
-    escaped += `\\u${HEX_DIGITS[unit >> 12]}${HEX_DIGITS[(unit >> 8) & 15]}${HEX_DIGITS[(unit >> 4) & 15]}${HEX_DIGITS[unit & 15]}`;
-  }
-  return escaped;
-}
-
 /**
- * A UTF-8 JSON body as ASCII text that JSON.parse reads to the same value as the decoded body:
- * a leading byte order mark dropped, and each run of non-ASCII bytes decoded (bad bytes as U+FFFD,
- * as a TextDecoder does) and written as `\uXXXX` escapes. A run never splits a character, since
- * every byte of a multi-byte UTF-8 sequence is non-ASCII. Outside a string, JSON allows neither
- * the character nor its escape, so a body that is not JSON stays not JSON.
+ * The text of a UTF-8 JSON body, as JSON.parse reads it to the same value as the decoded body, one
+ * byte per character where that is the smaller form: a leading byte order mark dropped, and each
+ * run of non-ASCII bytes decoded (bad bytes as U+FFFD, as a TextDecoder does) and written as
+ * `\uXXXX` escapes. A run never splits a character, since every byte of a multi-byte UTF-8
+ * sequence is non-ASCII. Outside a string, JSON allows neither the character nor its escape, so a
+ * body that is not JSON stays not JSON.
+ *
+ * An escape takes 6 bytes for what decoded text holds in 2: a body whose non-ASCII bytes are more
+ * than a fifth of it (never an API page, but a hostile or odd one) is decoded as it is, so that
+ * the text never outgrows the decoded body's.
  */
-export function asciiJsonText(bytes: Uint8Array): string {
+export function jsonTextOf(bytes: Uint8Array): string {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const start = buffer[0] === 0xef && buffer[1] === 0xbb && buffer[2] === 0xbf ? 3 : 0;
   // latin1: one character per byte, so an index into the text is an offset into the bytes.
   const text = buffer.toString('latin1', start);
+  const runs: number[] = [];
+  let nonAscii = 0;
   NON_ASCII_BYTES.lastIndex = 0;
-  let run = NON_ASCII_BYTES.exec(text);
-  if (run === null) return text;
-  let ascii = '';
-  let copied = 0;
-  do {
-    const end = run.index + run[0].length;
-    ascii +=
-      text.slice(copied, run.index) + unicodeEscapes(buffer.toString('utf8', start + run.index, start + end));
-    copied = end;
-    run = NON_ASCII_BYTES.exec(text);
-  } while (run !== null);
-  return ascii + text.slice(copied);
+  for (let run = NON_ASCII_BYTES.exec(text); run !== null; run = NON_ASCII_BYTES.exec(text)) {
+    runs.push(start + run.index, start + run.index + run[0].length);
+    nonAscii += run[0].length;
+  }
+  if (runs.length === 0) return text;
+  // A run decodes to at most one UTF-16 unit per byte, so this bounds the escaped length too.
+  if (4 * nonAscii > text.length - nonAscii) return decoder.decode(bytes);
+  const decoded: string[] = [];
+  let units = 0;
+  for (let index = 0; index < runs.length; index += 2) {
+    const characters = buffer.toString('utf8', runs[index], runs[index + 1]);
+    decoded.push(characters);
+    units += characters.length;
+  }
+  // Written as bytes, not by concatenating strings: a string per escape is garbage per character.
+  const out = Buffer.allocUnsafe(text.length - nonAscii + 6 * units);
+  let written = 0;
+  let copied = start;
+  for (let index = 0; index < runs.length; index += 2) {
+    written += buffer.copy(out, written, copied, runs[index]);
+    const characters = decoded[index / 2] as string;
+    for (let at = 0; at < characters.length; at++) {
+      const unit = characters.charCodeAt(at);
+      out[written] = 0x5c; // backslash
+      out[written + 1] = 0x75; // u
+      out[written + 2] = HEX_BYTES[unit >> 12] as number;
+      out[written + 3] = HEX_BYTES[(unit >> 8) & 15] as number;
+      out[written + 4] = HEX_BYTES[(unit >> 4) & 15] as number;
+      out[written + 5] = HEX_BYTES[unit & 15] as number;
+      written += 6;
+    }
+    copied = runs[index + 1] as number;
+  }
+  written += buffer.copy(out, written, copied);
+  return out.toString('latin1', 0, written);
 }
 
 /**
- * {@link readApiJson} of a UTF-8 body, read through {@link asciiJsonText}. A body that does not
+ * {@link readApiJson} of a UTF-8 body, read through {@link jsonTextOf}. A body that does not
  * parse is read again as plainly decoded text, so that the reason's position counts the body's own
  * characters rather than those of its escaped form.
  */
 export function readApiJsonBytes(bytes: Uint8Array): JsonReadResult {
-  const result = readApiJson(asciiJsonText(bytes));
+  const result = readApiJson(jsonTextOf(bytes));
   return result.ok ? result : readApiJson(decoder.decode(bytes));
 }
 

@@ -49,7 +49,7 @@ try {
 }
 
 // Every command is done here (the long-running ones return once stopped, their connections
-// closed): exit now rather than wait for Node to tear its runtime down, ~30 ms of every command.
+// closed): exit now rather than wait for Node to tear its runtime down, ~15 ms of every command.
 // Output still in a stream's buffer (a pipe that is not synchronous on this platform) goes first.
 for (const stream of [process.stdout, process.stderr]) {
   if (stream.writableNeedDrain) await new Promise((resolve) => stream.once('drain', resolve));

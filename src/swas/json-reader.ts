@@ -25,13 +25,13 @@
  * stored item is what every later sync compares against; it is lossless unless the text already
  * held those symbols.
  *
- * Bodies arrive as UTF-8 bytes, and {@link readApiJsonBytes} turns them into text that stays one
+ * Bodies arrive as UTF-8 bytes, and {@link readApiJsonBytes} reads them as text that stays one
  * byte per character ({@link jsonTextOf}): every non-ASCII character becomes its `\uXXXX` escape,
- * which JSON.parse reads back as the same character. A page of 100 images is ~70 kB of UTF-8; decoded as it is, one
- * Chinese name makes all of it a two-byte string of ~140 kB, past V8's 128 kB limit for ordinary
- * heap objects, and each such string is a large object of its own (fresh memory, mapped and
- * unmapped per page). Decoding 200 such pages took ~120 ms; escaping them, ~35 ms, and JSON.parse
- * is no slower on the escaped text.
+ * which JSON.parse reads back as the same character. A page of 100 images is ~70 kB of UTF-8;
+ * decoded as it is, one Chinese name makes all of it a two-byte string of ~140 kB, past V8's
+ * 128 kB limit for ordinary heap objects, and each such string is a large object of its own
+ * (fresh memory, mapped and unmapped per page). Decoding 200 such pages took ~90–120 ms; escaping
+ * them takes ~30 ms, and JSON.parse is faster on the escaped text.
  */
 
 /** Keys whose integer values are identifiers and always become decimal text. */
@@ -155,20 +155,14 @@ export function jsonTextOf(bytes: Uint8Array): string {
   if (runs.length === 0) return text;
   // A run decodes to at most one UTF-16 unit per byte, so this bounds the escaped length too.
   if (4 * nonAscii > text.length - nonAscii) return decoder.decode(bytes);
-  const decoded: string[] = [];
-  let units = 0;
-  for (let index = 0; index < runs.length; index += 2) {
-    const characters = buffer.toString('utf8', runs[index], runs[index + 1]);
-    decoded.push(characters);
-    units += characters.length;
-  }
   // Written as bytes, not by concatenating strings: a string per escape is garbage per character.
-  const out = Buffer.allocUnsafe(text.length - nonAscii + 6 * units);
+  const out = Buffer.allocUnsafe(text.length - nonAscii + 6 * nonAscii);
   let written = 0;
   let copied = start;
   for (let index = 0; index < runs.length; index += 2) {
     written += buffer.copy(out, written, copied, runs[index]);
-    const characters = decoded[index / 2] as string;
+    copied = runs[index + 1] as number;
+    const characters = buffer.toString('utf8', runs[index], copied);
     for (let at = 0; at < characters.length; at++) {
       const unit = characters.charCodeAt(at);
       out[written] = 0x5c; // backslash
@@ -179,7 +173,6 @@ export function jsonTextOf(bytes: Uint8Array): string {
       out[written + 5] = HEX_BYTES[unit & 15] as number;
       written += 6;
     }
-    copied = runs[index + 1] as number;
   }
   written += buffer.copy(out, written, copied);
   return out.toString('latin1', 0, written);

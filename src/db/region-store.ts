@@ -15,6 +15,7 @@ import {
   stateFromRow,
 } from './image-row.ts';
 import { customImages, customImageVersions, imageEvents, syncScopes } from './schema/index.ts';
+import { epochMs, parseStoredKeys, STORED_KEYS_QUERY } from './stored-keys.ts';
 
 /**
  * The database side of a region sync: the per-scope lock, the reads of a scope at
@@ -62,8 +63,6 @@ export async function lockRegion(tx: Transaction, scope: Scope, options: RegionL
 
 /** The text hashed into the scope's advisory lock key. */
 export const regionLockKey = (scope: Scope): string => `swas-sync:${scope.account}:${scope.regionId}`;
-
-const epochMs = (column: string) => `(extract(epoch from ${column}) * 1000)::float8`;
 
 /**
  * The keys of every image ever seen in the scope (deleted ones too, so that a re-listed image
@@ -133,22 +132,12 @@ async function bumpGeneration(tx: DbOrTx, scope: Scope): Promise<void> {
 }
 
 async function readStoredKeys(client: Transaction['client'], scope: Scope): Promise<StoredImage[]> {
-  const keys = await client.query<
-    [imageId: string, version: number, deletedAt: number | null, observedAt: number, hash: string | null]
-  >({
-    text: `select image_id, version, ${epochMs('deleted_at')},
-        ${epochMs('greatest(last_seen_at, deleted_at)')}, state_hash
-      from custom_images where account = $1 and region_id = $2`,
+  const { rows } = await client.query<[keys: string | null]>({
+    text: STORED_KEYS_QUERY,
     values: [scope.account, scope.regionId],
     rowMode: 'array',
   });
-  return keys.rows.map(([imageId, version, deletedAt, observedAt, hash]) => ({
-    imageId,
-    version,
-    deletedAt,
-    observedAt,
-    hash,
-  }));
+  return parseStoredKeys(rows[0]?.[0] ?? null);
 }
 
 /** Full states of the given images of the scope (rows as arrays, decoded by {@link stateFromRow}). */

@@ -628,6 +628,53 @@ describe('reads at commit', () => {
     expect(Object.fromEntries(known)).toEqual({ 'm-a': stateHash(a), 'm-b': stateHash(b) });
   });
 
+  it('reads every key exactly as the columns hold it, whatever printable characters an id has', async () => {
+    const scope = scopeFor('keys-text');
+    const ids = ['m-plain', `m-\\"'{},;%_`, 'm-~!@#$&*()[]|<>?/'];
+    const [plain, odd, other] = ids.map((id) => stateIn(scope, id)) as [ImageState, ImageState, ImageState];
+    await sync(scope, emptyPlan({ writes: [plain, odd, other].map((s) => imageWrite(s, 1)) }));
+    await sync(
+      scope,
+      emptyPlan({ writes: [imageWrite(odd, 2)], closeVersions: [{ imageId: odd.imageId, version: 1 }] }),
+    );
+    await sync(
+      scope,
+      emptyPlan({
+        closeVersions: [{ imageId: other.imageId, version: 1 }],
+        deletions: [{ imageId: other.imageId, version: 1 }],
+      }),
+    );
+    await database.pool.query(
+      `update custom_images set state_hash = null where account = $1 and image_id = $2`,
+      [scope.account, plain.imageId],
+    );
+    // The same columns read row by row, as node-postgres decodes them.
+    const { rows } = await database.pool.query<[string, number, number | null, number, string | null]>({
+      text: `select image_id, version, (extract(epoch from deleted_at) * 1000)::float8,
+          (extract(epoch from greatest(last_seen_at, deleted_at)) * 1000)::float8, state_hash
+        from custom_images where account = $1 and region_id = $2 order by image_id`,
+      values: [scope.account, scope.regionId],
+      rowMode: 'array',
+    });
+    const expected = rows.map(([imageId, version, deletedAt, observedAt, hash]) => ({
+      imageId,
+      version,
+      deletedAt,
+      observedAt,
+      hash,
+    }));
+    expect(expected.map((key) => key.imageId).toSorted()).toEqual(ids.toSorted());
+    expect(expected.find((key) => key.imageId === odd.imageId)).toMatchObject({
+      version: 2,
+      deletedAt: null,
+    });
+    expect(expected.find((key) => key.imageId === other.imageId)?.deletedAt).toEqual(expect.any(Number));
+    expect(expected.find((key) => key.imageId === plain.imageId)?.hash).toBeNull();
+    expect(await storedOf(scope)).toEqual(expected);
+    const snapshot = await readRegionSnapshot({ client: database.pool }, scope);
+    expect(snapshot.stored.toSorted((x, y) => (x.imageId < y.imageId ? -1 : 1))).toEqual(expected);
+  });
+
   it('moves the scope’s generation with every commit that writes its image rows, and only then', async () => {
     const scope = scopeFor('generation');
     const generation = async () => (await readRegionSnapshot({ client: database.pool }, scope)).generation;

@@ -11,8 +11,9 @@
  * - syncs, each in a fresh process: the baseline (first sync into a fresh database), a no-op, a
  *   second no-op (its WAL measured with `pg_current_wal_lsn`), and a 1% change;
  * - cold against warm: processes that sync the unchanged region twice (bench/noop-twice.ts),
- *   judged by the median of each process's own ratio; up to 20,000 images, also one process a run
- *   that syncs another unchanged region of the same size first (what is left of the gap then).
+ *   judged by the median of each process's own ratio, beside one process a run of the minimal
+ *   client reading the region twice (the floor's own gap); up to 20,000 images, also one process
+ *   a run that syncs another unchanged region of the same size first (what is left of the gap then).
  * Medians of BENCH_RUNS (default 3) repetitions; regions above 20,000 images BENCH_RUNS_LARGE
  * (default 1). The fixed cost and cold against warm take several processes per repetition.
  */
@@ -266,6 +267,8 @@ async function measureSize(
   const warm: number[] = [];
   const afterOther: number[] = [];
   const afterOtherSecond: number[] = [];
+  const floorFirst: number[] = [];
+  const floorSecond: number[] = [];
   const fixedDatabase = await freshDatabase();
   let copyPayloads: { table: string; columns: string[]; text: string }[] = [];
 
@@ -315,6 +318,15 @@ async function measureSize(
       const [first, second] = await noopTwice(REGION);
       cold.push(first ?? Number.NaN);
       warm.push(second ?? Number.NaN);
+    }
+    // The floor's own first and second listing in one process: how much of the sync's cold/warm
+    // gap any client of this runtime pays on this machine.
+    {
+      await settled();
+      const twice = await timed(process.execPath, [FLOOR_CLIENT, simulator.url, REGION, 'twice'], {});
+      const [first, second] = twice.stdout.trim().split(' ').map(Number);
+      floorFirst.push(first ?? Number.NaN);
+      floorSecond.push(second ?? Number.NaN);
     }
     if (afterOtherMeasured) {
       await sync(database, OTHER_REGION); // its baseline, so that the process below finds it unchanged
@@ -409,6 +421,7 @@ async function measureSize(
   // between processes moves both alike.
   const pairRatios = cold.map((ms, index) => ms / (warm[index] ?? Number.NaN));
   const coldVsWarm = median(pairRatios);
+  const floorRatios = floorFirst.map((ms, index) => ms / (floorSecond[index] ?? Number.NaN));
   cpuChecks.push(cpuCheck());
   return [
     `### ${size.toLocaleString('en-US')} images`,
@@ -419,6 +432,7 @@ async function measureSize(
     '',
     `- WAL written by a no-op sync after a no-op (the server's WAL position, so other activity counts): least ${walMin.toLocaleString('en-US')} bytes, most ${walMax.toLocaleString('en-US')} bytes over ${runsFor(size)} runs (≤ 64 kB): ${verdict(walMin <= TARGETS.walBytes)}`,
     `- one process syncing the unchanged region twice (${cold.length} processes): first (cold) ${fmt(coldMs)} ms, second (warm) ${fmt(warmMs)} ms (medians); cold/warm of each process ${pairRatios.map((r) => r.toFixed(2)).join(' / ')}, median ${coldVsWarm.toFixed(2)} (≤ 1.1): ${verdict(coldVsWarm <= TARGETS.coldVsWarm)}`,
+    `- the minimal client reading the region twice in one process (${floorFirst.length} processes): first ${fmt(median(floorFirst))} ms, second ${fmt(median(floorSecond))} ms (medians); first/second of each process ${floorRatios.map((r) => r.toFixed(2)).join(' / ')}, median ${median(floorRatios).toFixed(2)}: the part of the gap above that fetching and parsing alone pays`,
     ...(afterOther.length === 0
       ? []
       : [

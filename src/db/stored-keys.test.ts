@@ -26,6 +26,13 @@ describe('parseStoredKeys', () => {
     ]);
   });
 
+  it('reads text that is not ASCII as it is', () => {
+    expect(parseStoredKeys('m-é 1  5 hé\nm-b 2 7 8 ')).toEqual([
+      { imageId: 'm-é', version: 1, deletedAt: null, observedAt: 5, hash: 'hé' },
+      { imageId: 'm-b', version: 2, deletedAt: 7, observedAt: 8, hash: null },
+    ]);
+  });
+
   it('names a line without its five fields instead of reading it wrongly', () => {
     expect(() => parseStoredKeys('m-a 1 2 h\nm-b 1')).toThrow(/unreadable stored key line: m-a 1 2 h/);
     expect(() => parseStoredKeys('m-a 1  5 h\nm-b 1')).toThrow(/unreadable stored key line: m-b 1$/);

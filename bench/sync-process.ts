@@ -95,6 +95,10 @@ function timed(command: string, args: string[], env: Record<string, string>): Pr
   });
 }
 
+/** Each first duration against the second of the same process. */
+const ratiosOf = (firsts: number[], seconds: number[]) =>
+  firsts.map((ms, index) => ms / (seconds[index] ?? Number.NaN));
+
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -305,15 +309,17 @@ async function measureSize(
         database,
       ),
     );
-    const noopTwice = async (...regions: string[]) => {
+    // A process that prints its own durations (ms), started once the machine is settled.
+    const durationsOf = async (args: string[], processEnv: Record<string, string>) => {
       await settled();
-      const twice = await timed(
-        process.execPath,
+      const printed = await timed(process.execPath, args, processEnv);
+      return printed.stdout.trim().split(' ').map(Number);
+    };
+    const noopTwice = async (...regions: string[]) =>
+      durationsOf(
         [...(await binNodeFlags()), '--import', COMPILE_CACHE, NOOP_TWICE, ...regions],
         env(database),
       );
-      return twice.stdout.trim().split(' ').map(Number);
-    };
     for (let sample = 0; sample < TWICE_PER_RUN; sample++) {
       const [first, second] = await noopTwice(REGION);
       cold.push(first ?? Number.NaN);
@@ -322,9 +328,7 @@ async function measureSize(
     // The floor's own first and second listing in one process: how much of the sync's cold/warm
     // gap any client of this runtime pays on this machine.
     {
-      await settled();
-      const twice = await timed(process.execPath, [FLOOR_CLIENT, simulator.url, REGION, 'twice'], {});
-      const [first, second] = twice.stdout.trim().split(' ').map(Number);
+      const [first, second] = await durationsOf([FLOOR_CLIENT, simulator.url, REGION, 'twice'], {});
       floorFirst.push(first ?? Number.NaN);
       floorSecond.push(second ?? Number.NaN);
     }
@@ -419,9 +423,10 @@ async function measureSize(
   const warmMs = median(warm);
   // Each process's own pair: its two syncs ran seconds apart, so a machine that changes speed
   // between processes moves both alike.
-  const pairRatios = cold.map((ms, index) => ms / (warm[index] ?? Number.NaN));
+  const pairRatios = ratiosOf(cold, warm);
   const coldVsWarm = median(pairRatios);
-  const floorRatios = floorFirst.map((ms, index) => ms / (floorSecond[index] ?? Number.NaN));
+  const floorRatios = ratiosOf(floorFirst, floorSecond);
+  const afterOtherRatios = ratiosOf(afterOther, afterOtherSecond);
   cpuChecks.push(cpuCheck());
   return [
     `### ${size.toLocaleString('en-US')} images`,
@@ -436,7 +441,7 @@ async function measureSize(
     ...(afterOther.length === 0
       ? []
       : [
-          `- the same, but each process first syncs another unchanged region of ${size.toLocaleString('en-US')} images (${afterOther.length} processes): the region's first sync ${fmt(median(afterOther))} ms, its second ${fmt(median(afterOtherSecond))} ms (medians); first/second of each process ${afterOther.map((ms, index) => (ms / (afterOtherSecond[index] ?? Number.NaN)).toFixed(2)).join(' / ')}: what a fresh process adds is its own warming up, not something it keeps about a region`,
+          `- the same, but each process first syncs another unchanged region of ${size.toLocaleString('en-US')} images (${afterOther.length} processes): the region's first sync ${fmt(median(afterOther))} ms, its second ${fmt(median(afterOtherSecond))} ms (medians); first/second of each process ${afterOtherRatios.map((r) => r.toFixed(2)).join(' / ')}: what a fresh process adds is its own warming up, not something it keeps about a region`,
         ]),
     `- the machine's speed: the same 100 million steps of arithmetic took ${fmt(Math.min(...cpuChecks))}–${fmt(Math.max(...cpuChecks))} ms when checked before each run and at the end`,
     '',

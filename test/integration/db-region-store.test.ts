@@ -123,8 +123,8 @@ const clockPast = (at: number) =>
   });
 
 const keysOf = (scope: Scope) => database.transaction((tx) => readRegionKeys(tx, scope));
-const storedOf = async (scope: Scope) =>
-  (await keysOf(scope)).stored.toSorted((a, b) => (a.imageId < b.imageId ? -1 : 1));
+const byImageId = (a: StoredImage, b: StoredImage) => (a.imageId < b.imageId ? -1 : 1);
+const storedOf = async (scope: Scope) => (await keysOf(scope)).stored.toSorted(byImageId);
 const statesOf = async (scope: Scope, imageIds: readonly string[]) =>
   Object.fromEntries(await database.transaction((tx) => readRegionStates(tx, scope, imageIds)));
 
@@ -672,7 +672,7 @@ describe('reads at commit', () => {
     expect(expected.find((key) => key.imageId === plain.imageId)?.hash).toBeNull();
     expect(await storedOf(scope)).toEqual(expected);
     const snapshot = await readRegionSnapshot({ client: database.pool }, scope);
-    expect(snapshot.stored.toSorted((x, y) => (x.imageId < y.imageId ? -1 : 1))).toEqual(expected);
+    expect(snapshot.stored.toSorted(byImageId)).toEqual(expected);
   });
 
   it('moves the scope’s generation with every commit that writes its image rows, and only then', async () => {

@@ -125,7 +125,7 @@ export interface ListCustomImagesPageRequest {
   pageSize: number;
   /** At most 100 ids, sent as the `ImageIds` JSON array string. */
   imageIds?: readonly string[] | undefined;
-  /** Called once, when the first attempt goes out (after the rate budget granted it). */
+  /** Called once, when the first attempt has gone out (after the rate budget granted it). */
   onSent?: (() => void) | undefined;
 }
 
@@ -194,6 +194,14 @@ interface CallSpec<T> {
   query: Record<string, string>;
   /** Validates and converts a parsed body; throws AppErrors. */
   decode: (body: unknown, requestId: string | undefined) => T;
+}
+
+/** What a call learns of each of its attempts. */
+interface AttemptHooks {
+  /** The attempt goes out now: counted, and the listing's next permit may be asked for. */
+  sending(): void;
+  /** The attempt has been handed to the dispatcher. */
+  dispatched(): void;
 }
 
 interface CallResult<T> {
@@ -366,7 +374,7 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
     spec: CallSpec<T>,
     attemptNumber: number,
     signal: AbortSignal | undefined,
-    onSent: () => void,
+    hooks: AttemptHooks,
     log: Logger,
     ahead: PermitAhead | undefined,
   ): Promise<T> {
@@ -382,12 +390,15 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
       throw error;
     }
     metrics.budgetWait(key, (deps.clock.now() - waitStartedAt) / 1_000);
-    const sent = () => {
-      onSent();
-      if (spec.more) ahead?.reserve();
+    const withPermitAhead: AttemptHooks = {
+      sending: () => {
+        hooks.sending();
+        if (spec.more) ahead?.reserve();
+      },
+      dispatched: hooks.dispatched,
     };
     try {
-      const value = await send(spec, attemptNumber, signal, sent, log);
+      const value = await send(spec, attemptNumber, signal, withPermitAhead, log);
       metrics.apiCall({ ...key, outcome: 'ok' });
       return value;
     } catch (error) {
@@ -411,7 +422,7 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
     spec: CallSpec<T>,
     attemptNumber: number,
     signal: AbortSignal | undefined,
-    onSent: () => void,
+    hooks: AttemptHooks,
     log: Logger,
   ): Promise<T> {
     const { context } = spec;
@@ -442,15 +453,17 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
     };
     const startedAt = deps.clock.now();
     let response: Dispatcher.ResponseData;
-    onSent();
+    hooks.sending();
     try {
-      response = await request(deps.dispatcher, {
+      const pending = request(deps.dispatcher, {
         origin: url.origin,
         path: queryString === '' ? '/' : `/?${queryString}`,
         method: 'POST',
         headers: { ...signed.headers, accept: 'application/json', 'user-agent': USER_AGENT },
         signal: attemptSignal,
       });
+      hooks.dispatched();
+      response = await pending;
     } catch (error) {
       throw failed(error);
     }
@@ -513,9 +526,17 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
             spec,
             n,
             signal,
-            () => {
-              apiCalls++;
-              if (apiCalls === 1) onFirstSent?.();
+            {
+              sending: () => {
+                apiCalls++;
+              },
+              // On a reused keep-alive socket undici writes the request in the next check phase
+              // (an immediate its dispatch queued), once it has seen the socket is still open:
+              // told sooner, a listing's work on the page before would run first and hold the
+              // write back (measured: ~0.7 ms a page, the server idle meanwhile).
+              dispatched: () => {
+                if (apiCalls === 1 && onFirstSent !== undefined) setImmediate(onFirstSent);
+              },
             },
             log,
             ahead,

@@ -1,3 +1,4 @@
+import diagnostics from 'node:diagnostics_channel';
 import type { Agent } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/shared/app-error.ts';
@@ -115,6 +116,40 @@ describe('SWAS client against the simulator', () => {
     ]);
     const expectedIds = simulator.admin.listImages(REGION).map((image) => image.ImageId);
     expect(listing.images.map((image) => image.state.imageId)).toEqual(expectedIds);
+  });
+
+  it("writes the next page's request before it goes through the page in hand", async () => {
+    const { swas } = client();
+    const events: string[] = [];
+    const onWrite = (message: unknown) => {
+      const path = (message as { request: { path: string } }).request.path;
+      events.push(`write ${new URLSearchParams(path.slice(path.indexOf('?'))).get('PageNumber')}`);
+    };
+    // The snapshot is looked up once per listed item: the first lookup of a page's items marks
+    // where the listing starts going through that page.
+    const firstIds = new Map<string, number>();
+    for (const [index, image] of simulator.admin.listImages(REGION).entries()) {
+      if (index % 100 === 0) firstIds.set(image.ImageId, index / 100 + 1);
+    }
+    class Snapshot extends Map<string, string> {
+      override get(imageId: string): string | undefined {
+        const page = firstIds.get(imageId);
+        if (page !== undefined) events.push(`read ${page}`);
+        return super.get(imageId);
+      }
+    }
+    // A first listing opens the connections: a request on a new one waits for its connect anyway.
+    await swas.listAllImages(REGION);
+    diagnostics.subscribe('undici:client:sendHeaders', onWrite);
+    try {
+      const listing = await swas.listAllImages(REGION, undefined, new Snapshot());
+      expect(listing).toMatchObject({ complete: true, apiCalls: 3 });
+      expect(listing.images).toHaveLength(250);
+    } finally {
+      diagnostics.unsubscribe('undici:client:sendHeaders', onWrite);
+    }
+    // Page 2 is on the wire while page 1's items are gone through, and page 3 while page 2's are.
+    expect(events).toEqual(['write 1', 'write 2', 'read 1', 'write 3', 'read 2', 'read 3']);
   });
 
   it('lists the regions', async () => {

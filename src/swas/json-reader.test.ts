@@ -262,6 +262,23 @@ describe('jsonTextOf and readApiJsonBytes: UTF-8 bodies as one-byte text', () =>
     expect(readApiJsonBytes(utf8(body))).toEqual({ ok: true, value: { Name: `${'é'.repeat(100_000)}中` } });
   });
 
+  it('makes the same text storable as the decoded body would be, whatever escapes it holds', () => {
+    // JSON.stringify writes NUL and lone surrogates as escapes and every other character as is:
+    // bodies with the escapes that must be substituted beside non-ASCII text that must not.
+    fc.assert(
+      fc.property(fc.jsonValue({ stringUnit: 'binary', maxDepth: 3 }), fc.boolean(), (value, wide) => {
+        const text = JSON.stringify(wide ? { Name: '中文名称 🚀', Item: value } : value);
+        expect(readApiJsonBytes(utf8(text))).toStrictEqual(readApiJson(text));
+      }),
+      { numRuns: 300 },
+    );
+    const body = '{"Name":"中文 🚀 a\\u0000b","Desc":"x\\udc00"}';
+    expect(readApiJsonBytes(utf8(body))).toEqual({
+      ok: true,
+      value: { Name: `中文 🚀 a${NUL_SUBSTITUTE}b`, Desc: `x${SURROGATE_SUBSTITUTE}` },
+    });
+  });
+
   it('keeps astral characters and escapes the body already had', () => {
     const body =
       '{"Name":"🚀 \\u00e9 é 中 and some more text","Tags":[{"Key":"k","Value":"\\ud83d\\ude80"}]}';

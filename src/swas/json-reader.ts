@@ -184,12 +184,19 @@ export function jsonTextOf(bytes: Uint8Array): string {
  * characters rather than those of its escaped form.
  */
 export function readApiJsonBytes(bytes: Uint8Array): JsonReadResult {
-  const result = readApiJson(jsonTextOf(bytes));
+  // The escapes jsonTextOf writes hold no NUL and no lone surrogate: only the body's own can.
+  const ownEscapes = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes('\\u');
+  const result = parseApiJson(jsonTextOf(bytes), ownEscapes);
   return result.ok ? result : readApiJson(decoder.decode(bytes));
 }
 
 /** Parses an API body; never throws. `reason` is the parser's message (no body text beyond it). */
 export function readApiJson(text: string): JsonReadResult {
+  return parseApiJson(text, text.includes('\\u'));
+}
+
+/** {@link readApiJson}, told whether the text may hold an escape of what cannot be stored. */
+function parseApiJson(text: string, escapes: boolean): JsonReadResult {
   if (text.trim() === '') return { ok: false, reason: 'empty body' };
   try {
     let value: unknown = JSON.parse(text);
@@ -199,7 +206,7 @@ export function readApiJson(text: string): JsonReadResult {
       idsAsText(value);
     }
     // Only an escape can make what PostgreSQL cannot store; most bodies have no escape at all.
-    const unstorable = text.includes('\\u') && UNSTORABLE_ESCAPE.test(text);
+    const unstorable = escapes && UNSTORABLE_ESCAPE.test(text);
     return { ok: true, value: unstorable ? storableValue(value) : value };
   } catch (error) {
     // V8's message quotes the body (a token, a stretch of it), which may echo request parameters:

@@ -83,6 +83,9 @@ export function jsonRowColumns(e: string): string {
   ].join(', ');
 }
 
+/** A timestamp column as epoch milliseconds (float8): how the sync's reads return instants. */
+export const epochMs = (column: string): string => `(extract(epoch from ${column}) * 1000)::float8`;
+
 /**
  * The select list of a state read, in the order of {@link StoredRow}. `creation_time` comes as
  * epoch ms (float8): cheaper to decode than timestamptz text. `region_id` is not read: the read
@@ -92,7 +95,7 @@ export const STORED_COLUMNS = `image_id, name, description, status, in_share, in
   instance_id, instance_name, system_snapshot_id, system_snapshot_name, data_snapshot_id, data_snapshot_name,
   resource_group_id, os_type, required_system_disk_size, required_data_disk_size,
   source_image_name, source_image_version, user_id, tags, create_instances,
-  (extract(epoch from creation_time) * 1000)::float8`;
+  ${epochMs('creation_time')}`;
 
 /** One row of {@link STORED_COLUMNS} as node-postgres decodes it in array mode. */
 export type StoredRow = [

@@ -8,6 +8,7 @@ import { getTableName, sql } from './drizzle.ts';
 import { sqlStateOf } from './errors.ts';
 import {
   ATTRIBUTE_COLUMNS,
+  epochMs,
   jsonRow,
   jsonRowColumns,
   STORED_COLUMNS,
@@ -15,7 +16,7 @@ import {
   stateFromRow,
 } from './image-row.ts';
 import { customImages, customImageVersions, imageEvents, syncScopes } from './schema/index.ts';
-import { epochMs, parseStoredKeys, STORED_KEYS_QUERY } from './stored-keys.ts';
+import { parseStoredKeys, STORED_KEYS_QUERY } from './stored-keys.ts';
 
 /**
  * The database side of a region sync: the per-scope lock, the reads of a scope at

@@ -1,7 +1,5 @@
 import type { StoredImage } from '../sync/model.ts';
-
-/** A timestamp column as epoch milliseconds (float8), as the sync's reads return instants. */
-export const epochMs = (column: string): string => `(extract(epoch from ${column}) * 1000)::float8`;
+import { epochMs } from './image-row.ts';
 
 /**
  * The keys of a scope's image rows as ONE text value, a line per row:

@@ -14,6 +14,7 @@ const BENCHMARKS = [
   ['shared rate budget', 'rate-budget.ts'],
   ['worker processes: shared budget, fleet, failure detection', 'worker.ts'],
   ['webhook delivery', 'webhooks.ts'],
+  ['worker soak: a week of cycles, compressed', 'worker-soak.ts'],
 ] as const;
 
 let failed = 0;

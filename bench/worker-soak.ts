@@ -19,11 +19,8 @@
  * BENCH_SOAK_CYCLES, BENCH_SOAK_REGIONS (8), BENCH_SOAK_IMAGES (1000) size it. Under ~300 cycles the
  * second half still sees the queues fill up to what they keep, and Redis's key count grows there.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { migrateDatabase } from '../src/db/migrate.ts';
@@ -36,9 +33,9 @@ import {
 } from '../test/support/webhook-receiver.ts';
 import { dropDatabase, withDatabase } from './databases.ts';
 import { writeResultsSection } from './results-file.ts';
+import { startBenchWorker } from './worker-child.ts';
 
 const SERVER = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const BIN = fileURLToPath(new URL('../bin/swas-inventory', import.meta.url));
 const CYCLES = Number(process.env.BENCH_SOAK_CYCLES) || 672;
 const REGION_COUNT = Number(process.env.BENCH_SOAK_REGIONS) || 8;
 const IMAGES = Number(process.env.BENCH_SOAK_IMAGES) || 1_000;
@@ -121,36 +118,24 @@ async function main(): Promise<void> {
 
   async function soak(): Promise<void> {
     const ports = await Promise.all(Array.from({ length: REPLICAS }, () => freePort()));
-    const workers = ports.map((port) => {
-      let stderr = '';
-      const child = spawn(BIN, ['worker'], {
-        env: {
-          PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
-          HOME: process.env.HOME ?? '',
-          TZ: 'UTC',
-          LOG_LEVEL: 'warn',
-          DATABASE_URL: databaseUrl,
-          REDIS_URL: redis.url,
-          SWAS_ENDPOINT: simulator.url,
-          ALIBABA_CLOUD_ACCESS_KEY_ID: 'testid',
-          ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'testsecret',
-          SWAS_REGIONS: REGIONS.join(','),
-          SWAS_RATE_LIMIT: '2000/1s',
-          SYNC_SCHEDULE: '1s',
-          SYNC_WATCH_INTERVAL: '1s',
-          WEBHOOK_URL: `${receiver.url}/soak`,
-          WEBHOOK_SECRET: secret,
-          WEBHOOK_RETRY_SCHEDULE: '1s,2s,5s',
-          HTTP_PORT: String(port),
-        },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      child.stderr.setEncoding('utf8');
-      child.stderr.on('data', (chunk: string) => {
-        stderr = (stderr + chunk).slice(-20_000);
-      });
-      return { child, port, stderr: () => stderr };
-    });
+    const workers = ports.map((port) => ({
+      port,
+      ...startBenchWorker({
+        DATABASE_URL: databaseUrl,
+        REDIS_URL: redis.url,
+        SWAS_ENDPOINT: simulator.url,
+        ALIBABA_CLOUD_ACCESS_KEY_ID: 'testid',
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'testsecret',
+        SWAS_REGIONS: REGIONS.join(','),
+        SWAS_RATE_LIMIT: '2000/1s',
+        SYNC_SCHEDULE: '1s',
+        SYNC_WATCH_INTERVAL: '1s',
+        WEBHOOK_URL: `${receiver.url}/soak`,
+        WEBHOOK_SECRET: secret,
+        WEBHOOK_RETRY_SCHEDULE: '1s,2s,5s',
+        HTTP_PORT: String(port),
+      }),
+    }));
     const checkAlive = () => {
       for (const worker of workers) {
         if (worker.child.exitCode !== null || worker.child.signalCode !== null) {
@@ -290,13 +275,7 @@ async function main(): Promise<void> {
       samples.push(await sample());
     } finally {
       for (const worker of workers) worker.child.kill('SIGTERM');
-      await Promise.all(
-        workers.map((worker) =>
-          worker.child.exitCode === null
-            ? new Promise((resolve) => worker.child.once('exit', resolve))
-            : undefined,
-        ),
-      );
+      await Promise.all(workers.map((worker) => worker.exited));
     }
 
     // What the database holds against what the simulator serves, region by region.

@@ -21,20 +21,18 @@
  * find where a cycle idles), BENCH_WORKER_NODE_OPTIONS passes NODE_OPTIONS (e.g. --cpu-prof) to
  * the workers.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import pg from 'pg';
 import { migrateDatabase } from '../src/db/migrate.ts';
 import { type Simulator, startSimulator } from '../src/simulator/index.ts';
 import { startRedisServer } from '../test/support/redis-server.ts';
 import { writeResultsSection } from './results-file.ts';
+import { startBenchWorker } from './worker-child.ts';
 
 const SERVER = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const BIN = fileURLToPath(new URL('../bin/swas-inventory', import.meta.url));
 const SCALE = Number(process.env.BENCH_SCALE) || 2;
 const FLEET_ACCOUNTS = Number(process.env.BENCH_FLEET_ACCOUNTS) || 50;
 const FLEET_REGIONS = 25;
@@ -114,35 +112,21 @@ async function runScenario(scenario: Scenario): Promise<CycleFigure> {
   const sql = new pg.Client({ connectionString: databaseUrl });
   await sql.connect();
   const spawnedAt = Date.now();
-  const workers = Array.from({ length: scenario.replicas }, () => {
-    let stderr = '';
-    const child = spawn(BIN, ['worker'], {
-      env: {
-        PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
-        HOME: process.env.HOME ?? '',
-        TZ: 'UTC',
-        LOG_LEVEL: 'warn',
-        DATABASE_URL: databaseUrl,
-        REDIS_URL: redis.url,
-        SWAS_ENDPOINT: scenario.simulator.url,
-        SWAS_ACCOUNTS_FILE: accountsPath,
-        SWAS_RATE_LIMIT: `${scenario.rate.limit}/${scenario.rate.intervalMs}ms`,
-        HTTP_PORT: '0',
-        ...(process.env.BENCH_WORKER_NODE_OPTIONS
-          ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS }
-          : {}),
-        ...credentials,
-        ...scenario.env,
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => {
-      stderr = (stderr + chunk).slice(-20_000);
-    });
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    return { child, exited, stderr: () => stderr };
-  });
+  const workers = Array.from({ length: scenario.replicas }, () =>
+    startBenchWorker({
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: redis.url,
+      SWAS_ENDPOINT: scenario.simulator.url,
+      SWAS_ACCOUNTS_FILE: accountsPath,
+      SWAS_RATE_LIMIT: `${scenario.rate.limit}/${scenario.rate.intervalMs}ms`,
+      HTTP_PORT: '0',
+      ...(process.env.BENCH_WORKER_NODE_OPTIONS
+        ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS }
+        : {}),
+      ...credentials,
+      ...scenario.env,
+    }),
+  );
   const total = scenario.accounts.reduce((sum, account) => sum + account.regions.length, 0);
   try {
     const fullRuns = async () =>

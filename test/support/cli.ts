@@ -5,6 +5,20 @@ import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/swas-inventory', import.meta.url));
 
+/**
+ * The whole environment of a child process of ours: the test runner's own Node first on PATH (so
+ * the executable runs on the same version), HOME, UTC and a log level, then `env` over them.
+ */
+export function childEnvironment(env: Record<string, string>, logLevel = 'warn'): Record<string, string> {
+  return {
+    PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
+    HOME: process.env.HOME ?? '',
+    TZ: 'UTC',
+    LOG_LEVEL: logLevel,
+    ...env,
+  };
+}
+
 export interface CliResult {
   exitCode: number;
   stdout: string;
@@ -26,14 +40,7 @@ export function runCli(
       args,
       {
         cwd: tmpdir(),
-        env: {
-          // The test runner's own Node first, so the executable runs on the same version.
-          PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
-          HOME: process.env.HOME ?? '',
-          TZ: 'UTC',
-          LOG_LEVEL: 'warn',
-          ...env,
-        },
+        env: childEnvironment(env),
         timeout: options.timeoutMs ?? 60_000,
         maxBuffer: 32 * 1024 * 1024,
       },

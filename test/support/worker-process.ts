@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { dirname } from 'node:path';
-import { BIN } from './cli.ts';
+import { BIN, childEnvironment } from './cli.ts';
 
 /** A `swas-inventory worker` child process, as an operator runs it. */
 export interface WorkerProcess {
@@ -17,13 +16,7 @@ export interface WorkerProcess {
 export function startWorker(env: Record<string, string>): WorkerProcess {
   const child: ChildProcess = spawn(BIN, ['worker'], {
     cwd: tmpdir(),
-    env: {
-      PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
-      HOME: process.env.HOME ?? '',
-      TZ: 'UTC',
-      LOG_LEVEL: 'info',
-      ...env,
-    },
+    env: childEnvironment(env, 'info'),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

@@ -10,11 +10,12 @@
  * Sampled every 15 s: each worker's RSS and heap in use (its `/metrics`), Redis's memory and key
  * count, the database's size and rows. At the end, with the changes stopped and two more cycles
  * run: every region's live images in the database are the simulator's (ids, names, statuses),
- * every event reached the endpoint with a valid signature, no run failed, and neither the workers'
- * memory nor Redis grew over the second half of the soak, once the queues hold as many finished
- * jobs as they keep (a process that keeps something per sync, or jobs that are never removed,
- * would show as a slope). Writes the section
- * "worker-soak" of RESULTS.md.
+ * every event reached the endpoint with a valid signature, every image added or deleted has one
+ * `image.created` or `image.deleted` (never two, whichever replica listed it), no run failed,
+ * and neither the workers' memory nor Redis grew over the second half of the soak, once the
+ * queues hold as many finished jobs as they keep (a process that keeps something per sync, or
+ * jobs that are never removed, would show as a slope). Writes the section "worker-soak" of
+ * RESULTS.md.
  *
  * BENCH_SOAK_CYCLES, BENCH_SOAK_REGIONS (8), BENCH_SOAK_IMAGES (1000) size it. Under ~300 cycles the
  * second half still sees the queues fill up to what they keep, and Redis's key count grows there.
@@ -197,6 +198,8 @@ async function main(): Promise<void> {
     /** Images sent into `creating`, to come out of it (available or failed) a few ticks later. */
     const creating: { region: string; imageId: string; until: number }[] = [];
     let tick = 0;
+    let added = 0;
+    let deleted = 0;
     const changeSomething = () => {
       tick++;
       const region = pick(REGIONS);
@@ -208,9 +211,16 @@ async function main(): Promise<void> {
         simulator.admin.updateImage(region, next.ImageId, { Status: '4' });
         creating.push({ region, imageId: next.ImageId, until: tick + 4 });
       }
-      if (tick % 5 === 0) simulator.admin.addImage(region);
-      if (tick % 7 === 0 && images.length > IMAGES / 2)
-        simulator.admin.deleteImage(region, pick(images).ImageId);
+      if (tick % 5 === 0) {
+        simulator.admin.addImage(region);
+        added++;
+      }
+      if (
+        tick % 7 === 0 &&
+        images.length > IMAGES / 2 &&
+        simulator.admin.deleteImage(region, pick(images).ImageId)
+      )
+        deleted++;
       for (const entry of creating.filter((c) => c.until <= tick)) {
         creating.splice(creating.indexOf(entry), 1);
         try {
@@ -310,6 +320,21 @@ async function main(): Promise<void> {
         'select type, count(*) as n from image_events where not baseline group by type order by type',
       )
     ).rows;
+    // Two replicas, one change: an image is created once and deleted once, so is its event.
+    const twice = async (type: string) =>
+      Number(
+        (
+          await one<{ n: string }>(
+            `select count(*) as n from (select image_id from image_events
+              where type = '${type}' and not baseline group by image_id having count(*) > 1) twice`,
+          )
+        ).n,
+      );
+    const createdTwice = await twice('image.created');
+    const deletedTwice = await twice('image.deleted');
+    const eventsOf = (type: string) => Number(byType.find((t) => t.type === type)?.n ?? 0);
+    const created = eventsOf('image.created');
+    const gone = eventsOf('image.deleted');
     const accepted = new Set(receiver.acceptedIds());
     const undelivered = [...eventIds].filter((id) => !accepted.has(id)).length;
     const unknown = [...accepted].filter((id) => !eventIds.has(id)).length;
@@ -357,6 +382,7 @@ async function main(): Promise<void> {
       `- every region's live images match the simulator's (ids, names, statuses): ${REGION_COUNT - mismatched} of ${REGION_COUNT}: ${verdict(mismatched === 0)}`,
       `- runs failed: ${failedRuns}: ${verdict(failedRuns === 0)}`,
       `- events (${byType.map((t) => `${t.type} ${t.n}`).join(', ')}): ${eventIds.size}; accepted by the endpoint: ${eventIds.size - undelivered}, none unknown (${unknown}), ${retried} first attempts refused and retried, ${badSignatures} requests with a bad signature: ${verdict(undelivered === 0 && unknown === 0 && badSignatures === 0)}`,
+      `- images created in the simulator ${added}, \`image.created\` events ${created}; deleted ${deleted}, \`image.deleted\` events ${gone} (one added before its region's first sync is part of the baseline; one added and deleted between two syncs has neither event); images with two of either: ${createdTwice + deletedTwice}: ${verdict(createdTwice + deletedTwice === 0 && created <= added && gone <= deleted)}`,
       `- worker RSS growth ${rssGrowth.map((g) => `${g >= 0 ? '+' : ''}${g.toFixed(1)}`).join(' / ')} MB (≤ +${GROWTH_LIMIT.workerRssMb}), heap in use ${heapGrowth.map((g) => `${g >= 0 ? '+' : ''}${g.toFixed(1)}`).join(' / ')} MB (≤ +${GROWTH_LIMIT.workerHeapMb}): ${verdict(rssGrowth.every((g) => g <= GROWTH_LIMIT.workerRssMb) && heapGrowth.every((g) => g <= GROWTH_LIMIT.workerHeapMb))}`,
       `- Redis growth ${redisGrowth >= 0 ? '+' : ''}${redisGrowth.toFixed(2)} MB (≤ +${GROWTH_LIMIT.redisMb}), ${keysGrowth >= 0 ? '+' : ''}${keysGrowth} keys (≤ +${GROWTH_LIMIT.redisKeys}): ${verdict(redisGrowth <= GROWTH_LIMIT.redisMb && keysGrowth <= GROWTH_LIMIT.redisKeys)}`,
     ].join('\n');

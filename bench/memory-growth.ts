@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { dropDatabase, withDatabase } from './databases.ts';
 import { binNodeFlags } from './node-flags.ts';
-import { writeResultsSection } from './results-file.ts';
+import { signed, writeResultsSection } from './results-file.ts';
 
 const REGIONS = Array.from({ length: 30 }, (_, i) => `cn-mem-${String(i).padStart(2, '0')}`);
 const IMAGES = 2_000;
@@ -148,7 +148,7 @@ async function parent(): Promise<void> {
           `| ${f.round} | ${f.syncs} | ${f.liveMb.toFixed(1)} | ${f.rssMb.toFixed(0)} | ${f.ms.toFixed(0)} |`,
       ),
       '',
-      `- live heap from round 2 to round ${last?.round}: ${growth >= 0 ? '+' : ''}${growth.toFixed(1)} MB (≤ +2 MB): ${Math.abs(growth) <= 2 ? 'PASS' : 'MISS'}`,
+      `- live heap from round 2 to round ${last?.round}: ${signed(growth, 1)} MB (≤ +2 MB): ${Math.abs(growth) <= 2 ? 'PASS' : 'MISS'}`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
     await writeResultsSection('memory-growth', lines.join('\n'));

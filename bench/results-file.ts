@@ -29,3 +29,7 @@ export async function writeResultsSection(
       : `${text.trimEnd()}${text.trim() ? '\n\n' : ''}${block}`;
   await writeFile(file, text);
 }
+
+/** A growth as the results print it: its sign always shown (`+0.1`, `-3.6`). */
+export const signed = (value: number, digits: number): string =>
+  `${value >= 0 ? '+' : ''}${value.toFixed(digits)}`;

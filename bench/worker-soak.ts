@@ -22,18 +22,21 @@
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { migrateDatabase } from '../src/db/migrate.ts';
 import { startSimulator } from '../src/simulator/index.ts';
+import { createRandom } from '../src/simulator/random.ts';
 import { freePort, startRedisServer } from '../test/support/redis-server.ts';
+import { waitFor } from '../test/support/wait-for.ts';
 import {
   randomWebhookSecret,
   startWebhookReceiver,
   verifyStandardWebhook,
 } from '../test/support/webhook-receiver.ts';
 import { dropDatabase, withDatabase } from './databases.ts';
-import { writeResultsSection } from './results-file.ts';
+import { signed, writeResultsSection } from './results-file.ts';
 import { startBenchWorker } from './worker-child.ts';
 
 const SERVER = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -47,18 +50,6 @@ const GROWTH_LIMIT = { workerRssMb: 20, workerHeapMb: 5, redisMb: 2, redisKeys: 
 
 const REGIONS = Array.from({ length: REGION_COUNT }, (_, i) => `cn-soak-${i}`);
 
-/** A small deterministic generator (mulberry32), so that two soaks change the same images. */
-function randomSource(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 interface Sample {
   atS: number;
   cycles: number;
@@ -71,8 +62,6 @@ interface Sample {
   events: number;
   delivered: number;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A gauge of a worker's `/metrics` text (prom-client's default process metrics). */
 function gauge(metrics: string, name: string): number {
@@ -137,15 +126,23 @@ async function main(): Promise<void> {
         HTTP_PORT: String(port),
       }),
     }));
-    const checkAlive = () => {
+    // A worker that exits before the end fails the soak, with what it logged.
+    let dead: Error | undefined;
+    const died = new Promise<never>((_, reject) => {
       for (const worker of workers) {
-        if (worker.child.exitCode !== null || worker.child.signalCode !== null) {
-          throw new Error(
+        void worker.exited.then(() => {
+          dead ??= new Error(
             `a worker exited (${worker.child.exitCode ?? worker.child.signalCode}):\n${worker.stderr()}`,
           );
-        }
+          reject(dead);
+        });
       }
+    });
+    died.catch(() => undefined);
+    const checkAlive = () => {
+      if (dead !== undefined) throw dead;
     };
+    const unlessDied = <T>(waiting: Promise<T>): Promise<T> => Promise.race([waiting, died]);
     const one = async <T extends pg.QueryResultRow>(text: string): Promise<T> => {
       const row = (await sql.query<T>(text)).rows[0];
       if (row === undefined) throw new Error(`no row: ${text}`);
@@ -193,10 +190,17 @@ async function main(): Promise<void> {
       };
     };
 
-    const random = randomSource(7);
-    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+    // Seeded, so that two soaks change the same images.
+    const { pick } = createRandom(7);
     /** Images sent into `creating`, to come out of it (available or failed) a few ticks later. */
     const creating: { region: string; imageId: string; until: number }[] = [];
+    const leaveCreating = (entry: { region: string; imageId: string }, status: '1' | '3') => {
+      try {
+        simulator.admin.updateImage(entry.region, entry.imageId, { Status: status });
+      } catch {
+        // deleted meanwhile
+      }
+    };
     let tick = 0;
     let added = 0;
     let deleted = 0;
@@ -223,29 +227,24 @@ async function main(): Promise<void> {
         deleted++;
       for (const entry of creating.filter((c) => c.until <= tick)) {
         creating.splice(creating.indexOf(entry), 1);
-        try {
-          simulator.admin.updateImage(entry.region, entry.imageId, { Status: tick % 2 === 0 ? '1' : '3' });
-        } catch {
-          // deleted meanwhile
-        }
+        leaveCreating(entry, tick % 2 === 0 ? '1' : '3');
       }
     };
 
     try {
       // Each worker answers /metrics once its HTTP server is up.
-      const readyBy = Date.now() + 60_000;
       for (const worker of workers) {
-        for (;;) {
-          checkAlive();
-          const up = await fetch(`http://127.0.0.1:${worker.port}/metrics`).then(
-            (response) => response.ok,
-            () => false,
-          );
-          if (up) break;
-          if (Date.now() > readyBy)
-            throw new Error(`worker on port ${worker.port} not answering within 60 s`);
-          await sleep(200);
-        }
+        await unlessDied(
+          waitFor(
+            `the worker on port ${worker.port} to answer`,
+            () =>
+              fetch(`http://127.0.0.1:${worker.port}/metrics`).then(
+                (response) => response.ok,
+                () => false,
+              ),
+            { timeoutMs: 60_000, intervalMs: 200 },
+          ),
+        );
       }
       let nextSample = Date.now();
       for (;;) {
@@ -263,25 +262,23 @@ async function main(): Promise<void> {
         await sleep(500);
       }
       // Changes stop; what was sent into `creating` comes out, and two more cycles settle it.
-      for (const entry of creating.splice(0)) {
-        try {
-          simulator.admin.updateImage(entry.region, entry.imageId, { Status: '1' });
-        } catch {
-          // deleted meanwhile
-        }
-      }
+      for (const entry of creating.splice(0)) leaveCreating(entry, '1');
       const settleFrom = await cyclesDone();
-      const deadline = Date.now() + 5 * 60_000;
-      for (;;) {
-        checkAlive();
-        const pending = Number(
-          (await one<{ n: string }>(`select count(*) as n from webhook_deliveries where status = 'pending'`))
-            .n,
-        );
-        if ((await cyclesDone()) >= settleFrom + 2 && pending === 0) break;
-        if (Date.now() > deadline) throw new Error('the fleet did not settle within 5 minutes');
-        await sleep(500);
-      }
+      await unlessDied(
+        waitFor(
+          'two more cycles and no delivery pending',
+          async () =>
+            (await cyclesDone()) >= settleFrom + 2 &&
+            Number(
+              (
+                await one<{ n: string }>(
+                  `select count(*) as n from webhook_deliveries where status = 'pending'`,
+                )
+              ).n,
+            ) === 0,
+          { timeoutMs: 5 * 60_000, intervalMs: 500 },
+        ),
+      );
       samples.push(await sample());
     } finally {
       for (const worker of workers) worker.child.kill('SIGTERM');
@@ -383,8 +380,8 @@ async function main(): Promise<void> {
       `- runs failed: ${failedRuns}: ${verdict(failedRuns === 0)}`,
       `- events (${byType.map((t) => `${t.type} ${t.n}`).join(', ')}): ${eventIds.size}; accepted by the endpoint: ${eventIds.size - undelivered}, none unknown (${unknown}), ${retried} first attempts refused and retried, ${badSignatures} requests with a bad signature: ${verdict(undelivered === 0 && unknown === 0 && badSignatures === 0)}`,
       `- images created in the simulator ${added}, \`image.created\` events ${created}; deleted ${deleted}, \`image.deleted\` events ${gone} (one added before its region's first sync is part of the baseline; one added and deleted between two syncs has neither event); images with two of either: ${createdTwice + deletedTwice}: ${verdict(createdTwice + deletedTwice === 0 && created <= added && gone <= deleted)}`,
-      `- worker RSS growth ${rssGrowth.map((g) => `${g >= 0 ? '+' : ''}${g.toFixed(1)}`).join(' / ')} MB (≤ +${GROWTH_LIMIT.workerRssMb}), heap in use ${heapGrowth.map((g) => `${g >= 0 ? '+' : ''}${g.toFixed(1)}`).join(' / ')} MB (≤ +${GROWTH_LIMIT.workerHeapMb}): ${verdict(rssGrowth.every((g) => g <= GROWTH_LIMIT.workerRssMb) && heapGrowth.every((g) => g <= GROWTH_LIMIT.workerHeapMb))}`,
-      `- Redis growth ${redisGrowth >= 0 ? '+' : ''}${redisGrowth.toFixed(2)} MB (≤ +${GROWTH_LIMIT.redisMb}), ${keysGrowth >= 0 ? '+' : ''}${keysGrowth} keys (≤ +${GROWTH_LIMIT.redisKeys}): ${verdict(redisGrowth <= GROWTH_LIMIT.redisMb && keysGrowth <= GROWTH_LIMIT.redisKeys)}`,
+      `- worker RSS growth ${rssGrowth.map((g) => signed(g, 1)).join(' / ')} MB (≤ +${GROWTH_LIMIT.workerRssMb}), heap in use ${heapGrowth.map((g) => signed(g, 1)).join(' / ')} MB (≤ +${GROWTH_LIMIT.workerHeapMb}): ${verdict(rssGrowth.every((g) => g <= GROWTH_LIMIT.workerRssMb) && heapGrowth.every((g) => g <= GROWTH_LIMIT.workerHeapMb))}`,
+      `- Redis growth ${signed(redisGrowth, 2)} MB (≤ +${GROWTH_LIMIT.redisMb}), ${signed(keysGrowth, 0)} keys (≤ +${GROWTH_LIMIT.redisKeys}): ${verdict(redisGrowth <= GROWTH_LIMIT.redisMb && keysGrowth <= GROWTH_LIMIT.redisKeys)}`,
     ].join('\n');
     await writeResultsSection('worker-soak', section);
     process.stdout.write(`${section}\n`);

@@ -10,7 +10,7 @@ import type { Logger } from '../observability/logger.ts';
  */
 export interface CommandContext {
   /**
-   * The configuration. Its parser (zod) and the logger (pino) are loaded by the first call, so
+   * The configuration. Its parser (valibot) and the logger (pino) are loaded by the first call, so
    * that `--help` and usage errors load neither.
    */
   loadConfig(flagOverrides?: Environment): Promise<Config>;

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { z } from 'zod';
+import * as v from 'valibot';
 
 // Loaded on use: most deployments have no YAML accounts file, and every command pays for a module
 // it loads at start-up.
@@ -18,35 +18,48 @@ const parseYaml = (text: string): unknown => (load('yaml') as typeof import('yam
  *   rateLimit: 10/1m
  * ```
  */
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
+const envName = v.pipe(
+  v.string(),
+  v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'),
+);
+const nonEmptyText = v.pipe(v.string(), v.minLength(1, 'must not be empty'));
 
-export const accountEntrySchema = z.strictObject({
-  name: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be lower-case letters, digits, "-" or "_" (max 63)'),
-  credentials: z.union([
-    z.strictObject({
-      accessKeyIdEnv: envName,
-      accessKeySecretEnv: envName,
-      securityTokenEnv: envName.optional(),
-    }),
-    z.strictObject({ profile: z.string().min(1) }),
-    z.strictObject({ ramRoleArn: z.string().min(1), sessionName: z.string().optional() }),
-  ]),
+export const accountEntrySchema = v.strictObject({
+  name: v.pipe(
+    v.string(),
+    v.regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be lower-case letters, digits, "-" or "_" (max 63)'),
+  ),
+  credentials: v.union(
+    [
+      v.strictObject({
+        accessKeyIdEnv: envName,
+        accessKeySecretEnv: envName,
+        securityTokenEnv: v.optional(envName),
+      }),
+      v.strictObject({ profile: nonEmptyText }),
+      v.strictObject({ ramRoleArn: nonEmptyText, sessionName: v.optional(v.string()) }),
+    ],
+    'must name accessKeyIdEnv and accessKeySecretEnv (optionally securityTokenEnv), or a profile, or a ramRoleArn',
+  ),
   // The same form SWAS_REGIONS takes, checked at start-up rather than failing every sync later.
-  regions: z
-    .array(z.string().regex(/^[a-z]{2}-[a-z0-9-]+$/, 'expected a region id such as cn-hangzhou'))
-    .nonempty()
-    .optional(),
-  rateLimit: z.string().optional(),
+  regions: v.optional(
+    v.pipe(
+      v.array(
+        v.pipe(v.string(), v.regex(/^[a-z]{2}-[a-z0-9-]+$/, 'expected a region id such as cn-hangzhou')),
+      ),
+      v.nonEmpty('must list at least one region'),
+    ),
+  ),
+  rateLimit: v.optional(v.string()),
 });
 
-export type AccountEntry = z.infer<typeof accountEntrySchema>;
+export type AccountEntry = v.InferOutput<typeof accountEntrySchema>;
 
-export const accountsFileSchema = z
-  .array(accountEntrySchema)
-  .nonempty('must list at least one account')
-  .refine((list) => new Set(list.map((a) => a.name)).size === list.length, 'account names must be unique');
+export const accountsFileSchema = v.pipe(
+  v.array(accountEntrySchema, 'must be a list of accounts'),
+  v.nonEmpty('must list at least one account'),
+  v.check((list) => new Set(list.map((a) => a.name)).size === list.length, 'account names must be unique'),
+);
 
 /** Parses the file's text as JSON (when it looks like JSON) or YAML. */
 export function parseAccountsText(text: string, path: string): unknown {

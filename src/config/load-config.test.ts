@@ -179,7 +179,14 @@ describe('loadConfig', () => {
       { readFile: () => '[{"name":"Bad Name","credentials":{"accessKeyIdEnv":"A"}}]' },
     );
     expect(error.message).toContain('SWAS_ACCOUNTS_FILE: accounts.json: [0].name:');
-    expect(error.message).toContain('[0].credentials');
+    expect(error.message).toContain(
+      '[0].credentials: must name accessKeyIdEnv and accessKeySecretEnv (optionally securityTokenEnv), or a profile, or a ramRoleArn',
+    );
+    const unknownField = configError(
+      { SWAS_ACCOUNTS_FILE: 'accounts.json' },
+      { readFile: () => '[{"name":"prod","credentials":{"profile":"p"},"region":"cn-hangzhou"}]' },
+    );
+    expect(unknownField.message).toContain('SWAS_ACCOUNTS_FILE: accounts.json: [0].region: unknown field');
     const badRegion = configError(
       { SWAS_ACCOUNTS_FILE: 'accounts.yaml' },
       {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as v from 'valibot';
 import { AppError } from '../shared/app-error.ts';
 import { parseDuration, parseRate, type Rate } from '../shared/duration.ts';
 import { type EventType, isEventType } from '../shared/event-types.ts';
@@ -93,14 +93,17 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 
 /** A field whose text `parse` turns into a value, or into an error message naming what was wrong. */
 const parsed = <T>(parse: (text: string) => T | { error: string }) =>
-  z.string().transform((text, ctx): T => {
-    const result = parse(text.trim());
-    if (result !== null && typeof result === 'object' && 'error' in result) {
-      ctx.addIssue({ code: 'custom', message: result.error });
-      return z.NEVER;
-    }
-    return result as T;
-  });
+  v.pipe(
+    v.string(),
+    v.rawTransform(({ dataset, addIssue, NEVER }): T => {
+      const result = parse(dataset.value.trim());
+      if (result !== null && typeof result === 'object' && 'error' in result) {
+        addIssue({ message: result.error });
+        return NEVER;
+      }
+      return result as T;
+    }),
+  );
 
 const urlField = (protocols: readonly string[], what: string) =>
   parsed((text) =>
@@ -123,10 +126,11 @@ const integerField = (min: number, max: number) =>
   );
 
 /**
- * The zod schema over the configuration variables. Each variable is a string field (defaults from CONFIG_DEFAULTS)
- * transformed into its typed value; zod collects every issue, keyed by the variable's name.
+ * The schema over the configuration variables. Each variable is a string field (defaults from
+ * CONFIG_DEFAULTS) transformed into its typed value; every issue is collected, keyed by the
+ * variable's name.
  */
-const environmentSchema = z.object({
+const environmentSchema = v.object({
   DATABASE_URL: urlField(['postgres:', 'postgresql:'], 'a postgres:// URL'),
   REDIS_URL: urlField(['redis:', 'rediss:'], 'a redis:// or rediss:// URL'),
   SWAS_REGIONS: parsed((text) => parseRegionList(text)),
@@ -139,7 +143,7 @@ const environmentSchema = z.object({
     (text) => parseRate(text) ?? { error: `must be N/duration such as 10/1m, got "${text}"` },
   ),
   // Parsed in loadConfig: a cron schedule is validated in SYNC_TZ, another variable.
-  SYNC_SCHEDULE: z.string(),
+  SYNC_SCHEDULE: v.string(),
   SYNC_TZ: parsed((text) =>
     isTimeZone(text)
       ? text
@@ -169,20 +173,24 @@ const environmentSchema = z.object({
     (text) =>
       parseShare(text) ?? { error: `must be a percentage from 1% to 100% (100% disables it), got "${text}"` },
   ),
-  WEBHOOK_URL: urlField(['http:', 'https:'], 'an http:// or https:// URL').optional(),
+  WEBHOOK_URL: v.optional(urlField(['http:', 'https:'], 'an http:// or https:// URL')),
   // Never echo the value: it is a secret.
-  WEBHOOK_SECRET: parsed((text) =>
-    /^whsec_[A-Za-z0-9+/=]{16,}$/.test(text)
-      ? new Secret(text)
-      : { error: 'must be a Standard Webhooks secret: "whsec_" followed by base64 (at least 16 chars)' },
-  ).optional(),
-  WEBHOOK_EVENTS: parsed((text) => {
-    const names = text.split(',').map((name) => name.trim());
-    const unknown = names.filter((name) => !isEventType(name));
-    return unknown.length === 0
-      ? (names as EventType[])
-      : { error: `unknown event type(s): ${unknown.join(', ')}` };
-  }).optional(),
+  WEBHOOK_SECRET: v.optional(
+    parsed((text) =>
+      /^whsec_[A-Za-z0-9+/=]{16,}$/.test(text)
+        ? new Secret(text)
+        : { error: 'must be a Standard Webhooks secret: "whsec_" followed by base64 (at least 16 chars)' },
+    ),
+  ),
+  WEBHOOK_EVENTS: v.optional(
+    parsed((text) => {
+      const names = text.split(',').map((name) => name.trim());
+      const unknown = names.filter((name) => !isEventType(name));
+      return unknown.length === 0
+        ? (names as EventType[])
+        : { error: `unknown event type(s): ${unknown.join(', ')}` };
+    }),
+  ),
   WEBHOOK_RETRY_SCHEDULE: parsed((text) => {
     const delays = text.split(',').map((part) => parseDuration(part.trim()));
     return delays.every((ms) => ms !== undefined)
@@ -215,9 +223,9 @@ export function loadConfig(env: Environment, deps: LoadConfigDeps): Config {
   const problem = (variable: string, message: string) => {
     problems.push({ variable, message });
   };
-  const result = environmentSchema.safeParse(input);
+  const result = v.safeParse(environmentSchema, input);
   if (!result.success) {
-    for (const issue of result.error.issues) problem(String(issue.path[0] ?? 'environment'), issue.message);
+    for (const issue of result.issues) problem(String(issue.path?.[0]?.key ?? 'environment'), issue.message);
   }
   // Cross-variable checks run even when single fields failed, so one message names everything.
   const tz = isTimeZone(input.SYNC_TZ ?? '') ? (input.SYNC_TZ ?? 'UTC') : 'UTC';
@@ -229,7 +237,7 @@ export function loadConfig(env: Environment, deps: LoadConfigDeps): Config {
   ) {
     problem('WEBHOOK_URL', 'is required when WEBHOOK_SECRET or WEBHOOK_EVENTS is set');
   }
-  const rateLimit = result.success ? result.data.SWAS_RATE_LIMIT : parseRate(input.SWAS_RATE_LIMIT ?? '');
+  const rateLimit = result.success ? result.output.SWAS_RATE_LIMIT : parseRate(input.SWAS_RATE_LIMIT ?? '');
   const accounts = loadAccounts(env, deps, rateLimit, problem);
 
   if (!result.success || problems.length > 0 || 'error' in schedule) {
@@ -240,7 +248,7 @@ export function loadConfig(env: Environment, deps: LoadConfigDeps): Config {
       { details: { variables: [...new Set(problems.map((p) => p.variable))] } },
     );
   }
-  const data = result.data;
+  const data = result.output;
   return deepFreeze({
     databaseUrl: data.DATABASE_URL,
     redisUrl: data.REDIS_URL,
@@ -308,14 +316,18 @@ function loadAccounts(
     );
     return [];
   }
-  const result = accountsFileSchema.safeParse(parsed);
+  const result = v.safeParse(accountsFileSchema, parsed);
   if (!result.success) {
-    for (const issue of result.error.issues) {
-      problem('SWAS_ACCOUNTS_FILE', `${file}: ${formatPath(issue.path)}${issue.message}`);
+    for (const issue of result.issues) {
+      // A strict object reports a key it does not know as one it expected "never".
+      const message = issue.expected === 'never' ? 'unknown field' : issue.message;
+      problem('SWAS_ACCOUNTS_FILE', `${file}: ${formatPath(issue.path ?? [])}${message}`);
     }
     return [];
   }
-  return result.data.map((entry, index) => accountFromEntry(env, entry, index, fallbackRate, file, problem));
+  return result.output.map((entry, index) =>
+    accountFromEntry(env, entry, index, fallbackRate, file, problem),
+  );
 }
 
 function accountFromEntry(
@@ -443,9 +455,9 @@ function redactUrl(text: string): string {
   return `"${url.toString()}"`;
 }
 
-function formatPath(path: readonly PropertyKey[]): string {
+function formatPath(path: readonly v.IssuePathItem[]): string {
   if (path.length === 0) return '';
-  return `${path.map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`)).join('')}: `;
+  return `${path.map(({ key }) => (typeof key === 'number' ? `[${key}]` : `.${String(key)}`)).join('')}: `;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as v from 'valibot';
 import { AppError } from '../shared/app-error.ts';
 
 /**
@@ -117,59 +117,63 @@ export interface FaultRegistry {
 
 const LIST_CUSTOM_IMAGES_ONLY: ReadonlySet<FaultKind> = new Set(['drift', 'numeric-counts', 'patch-item']);
 
-const scopeShape = {
-  action: z.string().min(1).optional(),
-  regionId: z.string().min(1).optional(),
-  pageNumber: z.number().int().min(1).optional(),
-  accessKeyId: z.string().min(1).optional(),
-};
-const fieldsRecord = z.record(z.string(), z.unknown());
+const nonEmptyText = v.pipe(v.string(), v.minLength(1, 'must not be empty'));
+const count = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
 
-const faultSchema = z.discriminatedUnion('kind', [
-  z.strictObject({
+const scopeShape = {
+  action: v.optional(nonEmptyText),
+  regionId: v.optional(nonEmptyText),
+  pageNumber: v.optional(count(1)),
+  accessKeyId: v.optional(nonEmptyText),
+};
+const fieldsRecord = v.record(v.string(), v.unknown());
+
+const faultSchema = v.variant('kind', [
+  v.strictObject({
     ...scopeShape,
-    kind: z.literal('throttle'),
-    code: z.enum(THROTTLING_CODES).optional(),
-    timeLeftMs: z.number().int().nonnegative().optional(),
+    kind: v.literal('throttle'),
+    code: v.optional(v.picklist(THROTTLING_CODES)),
+    timeLeftMs: v.optional(count(0)),
   }),
-  z.strictObject({
+  v.strictObject({
     ...scopeShape,
-    kind: z.literal('error'),
-    status: z.number().int().min(400).max(599),
-    code: z.string().min(1),
-    message: z.string().optional(),
+    kind: v.literal('error'),
+    status: count(400, 599),
+    code: nonEmptyText,
+    message: v.optional(v.string()),
   }),
-  z.strictObject({ ...scopeShape, kind: z.literal('latency'), ms: z.number().int().min(0).max(600_000) }),
-  z.strictObject({ ...scopeShape, kind: z.literal('hang') }),
-  z.strictObject({ ...scopeShape, kind: z.literal('reset') }),
-  z.strictObject({ ...scopeShape, kind: z.literal('malformed-json') }),
-  z.strictObject({
+  v.strictObject({ ...scopeShape, kind: v.literal('latency'), ms: count(0, 600_000) }),
+  v.strictObject({ ...scopeShape, kind: v.literal('hang') }),
+  v.strictObject({ ...scopeShape, kind: v.literal('reset') }),
+  v.strictObject({ ...scopeShape, kind: v.literal('malformed-json') }),
+  v.strictObject({
     ...scopeShape,
-    kind: z.literal('missing-field'),
-    field: z.string().min(1),
-    index: z.number().int().nonnegative().optional(),
-    target: z.enum(['item', 'body']).optional(),
+    kind: v.literal('missing-field'),
+    field: nonEmptyText,
+    index: v.optional(count(0)),
+    target: v.optional(v.picklist(['item', 'body'])),
   }),
-  z.strictObject({
+  v.strictObject({
     ...scopeShape,
-    kind: z.literal('drift'),
-    remove: z.number().int().nonnegative().optional(),
-    add: z.number().int().nonnegative().optional(),
+    kind: v.literal('drift'),
+    remove: v.optional(count(0)),
+    add: v.optional(count(0)),
   }),
-  z.strictObject({ ...scopeShape, kind: z.literal('numeric-counts') }),
-  z.strictObject({
+  v.strictObject({ ...scopeShape, kind: v.literal('numeric-counts') }),
+  v.strictObject({
     ...scopeShape,
-    kind: z.literal('patch-item'),
-    index: z.number().int().nonnegative().optional(),
-    fields: fieldsRecord.optional(),
-    item: z.unknown().optional(),
+    kind: v.literal('patch-item'),
+    index: v.optional(count(0)),
+    fields: v.optional(fieldsRecord),
+    item: v.optional(v.unknown()),
   }),
-  z.strictObject({ ...scopeShape, kind: z.literal('hold') }),
-  z.strictObject({
+  v.strictObject({ ...scopeShape, kind: v.literal('hold') }),
+  v.strictObject({
     ...scopeShape,
-    kind: z.literal('extra-fields'),
-    bodyFields: fieldsRecord.optional(),
-    itemFields: fieldsRecord.optional(),
+    kind: v.literal('extra-fields'),
+    bodyFields: v.optional(fieldsRecord),
+    itemFields: v.optional(fieldsRecord),
   }),
 ]);
 
@@ -189,17 +193,16 @@ export function parseFault(input: unknown): { fault: Fault; times: number } {
   >;
   const times = parseTimes(rawTimes);
   if (typeof times === 'string') problems.push(times);
-  const parsed = faultSchema.safeParse(typeof input === 'object' && input !== null ? rest : input);
+  const parsed = v.safeParse(faultSchema, typeof input === 'object' && input !== null ? rest : input);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues)
-      problems.push(`${issue.path.join('.') || 'fault'}: ${issue.message}`);
+    for (const issue of parsed.issues) problems.push(`${v.getDotPath(issue) ?? 'fault'}: ${issue.message}`);
   }
   if (!parsed.success || typeof times === 'string') {
     throw new AppError('simulator.invalid_fault', `invalid fault: ${problems.join('; ')}`, {
       details: { problems },
     });
   }
-  const fault = parsed.data as Fault;
+  const fault = parsed.output as Fault;
   if (
     LIST_CUSTOM_IMAGES_ONLY.has(fault.kind) &&
     fault.action !== undefined &&

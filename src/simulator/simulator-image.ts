@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as v from 'valibot';
 import { AppError } from '../shared/app-error.ts';
 import { type ImageStatus, isImageStatus } from '../sync/model.ts';
 
@@ -54,18 +54,23 @@ export type ImagePatch = { [K in keyof KnownImageFields]?: KnownImageFields[K] |
   [field: string]: unknown;
 };
 
-const optionalText = z.string().optional();
-const optionalSize = z.number().int().nonnegative().optional();
+const optionalText = v.optional(v.string());
+const size = v.pipe(v.number(), v.integer(), v.minValue(0));
+const optionalSize = v.optional(size);
+const nonEmptyText = v.pipe(v.string(), v.minLength(1, 'must not be empty'));
 
-const simulatorImageSchema = z.looseObject({
-  ImageId: z.string().min(1),
-  RegionId: z.string().min(1),
-  Status: z.string().refine(isImageStatus, 'expected a status code "0".."4"'),
-  CreationTime: z.string().refine((text) => !Number.isNaN(Date.parse(text)), 'expected an ISO 8601 time'),
+const simulatorImageSchema = v.looseObject({
+  ImageId: nonEmptyText,
+  RegionId: nonEmptyText,
+  Status: v.pipe(v.string(), v.check(isImageStatus, 'expected a status code "0".."4"')),
+  CreationTime: v.pipe(
+    v.string(),
+    v.check((text) => !Number.isNaN(Date.parse(text)), 'expected an ISO 8601 time'),
+  ),
   Name: optionalText,
   Description: optionalText,
-  InShare: z.boolean().optional(),
-  InShareUser: z.boolean().optional(),
+  InShare: v.optional(v.boolean()),
+  InShareUser: v.optional(v.boolean()),
   InstanceId: optionalText,
   InstanceName: optionalText,
   SystemSnapshotId: optionalText,
@@ -78,9 +83,9 @@ const simulatorImageSchema = z.looseObject({
   RequiredDataDiskSize: optionalSize,
   SourceImageName: optionalText,
   SourceImageVersion: optionalText,
-  UserId: z.number().int().nonnegative().optional(),
-  Tags: z.array(z.object({ Key: z.string(), Value: z.string() })).optional(),
-  CreateInstances: z.array(z.string()).optional(),
+  UserId: optionalSize,
+  Tags: v.optional(v.array(v.object({ Key: v.string(), Value: v.string() }))),
+  CreateInstances: v.optional(v.array(v.string())),
 });
 
 /** Applies `patch` to `base` (see {@link ImagePatch}) and validates the result. */
@@ -96,16 +101,14 @@ export function patchImage(base: Readonly<Record<string, unknown>>, patch: Image
 
 /** Checks the known fields' types; throws `simulator.invalid_image` listing every problem. */
 export function validateImage(candidate: Record<string, unknown>): SimulatorImage {
-  const parsed = simulatorImageSchema.safeParse(candidate);
+  const parsed = v.safeParse(simulatorImageSchema, candidate);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map(
-      (issue) => `${issue.path.join('.') || '(item)'}: ${issue.message}`,
-    );
+    const problems = parsed.issues.map((issue) => `${v.getDotPath(issue) ?? '(item)'}: ${issue.message}`);
     throw new AppError('simulator.invalid_image', `invalid image: ${problems.join('; ')}`, {
       details: { problems },
     });
   }
-  return parsed.data as SimulatorImage;
+  return parsed.output as SimulatorImage;
 }
 
 /** Listing order: newest `CreationTime` first, then `ImageId`, so paging is stable. */

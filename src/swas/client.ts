@@ -1,5 +1,5 @@
 import { type Logger, pino } from 'pino';
-import type { z } from 'zod';
+import * as v from 'valibot';
 import packageJson from '../../package.json' with { type: 'json' };
 import { Agent, type Dispatcher, request } from '../http/undici.ts';
 import { isAppError } from '../shared/app-error.ts';
@@ -248,7 +248,7 @@ function permitAhead(budget: RateBudget, key: RateKey, signal: AbortSignal | und
 }
 
 /** `CustomImages[5].Tags[0].Key`. */
-function formatPath(prefix: string, path: readonly PropertyKey[]): string {
+function formatPath(path: readonly PropertyKey[]): string {
   return path.reduce<string>(
     (text, segment) =>
       typeof segment === 'number'
@@ -256,7 +256,7 @@ function formatPath(prefix: string, path: readonly PropertyKey[]): string {
         : text === ''
           ? String(segment)
           : `${text}.${String(segment)}`,
-    prefix,
+    '',
   );
 }
 
@@ -269,15 +269,21 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   return current;
 }
 
-/** The first issue of a zod error as `Field.path: problem`; a missing field reads `required`. */
-function describeIssue(prefix: string, input: unknown, error: z.ZodError): string {
-  const issue = error.issues[0];
-  if (!issue) return `${prefix}: invalid`;
-  const where = formatPath(prefix, issue.path);
-  const value = valueAt(input, issue.path);
+/**
+ * The first problem of a response that failed its schema as `Field.path: problem`: a missing field
+ * reads `required`, a value of the wrong type `invalid value …`, any other the check's own words
+ * and the value.
+ */
+function describeIssue(input: unknown, issues: readonly v.BaseIssue<unknown>[]): string {
+  const issue = issues[0];
+  if (!issue) return 'invalid';
+  const path = (issue.path ?? []).map((item) => item.key as PropertyKey);
+  const where = formatPath(path);
+  const value = valueAt(input, path);
+  const shown = JSON.stringify(value)?.slice(0, 60);
   if (value === undefined) return `${where}: required`;
-  if (issue.code === 'invalid_union') return `${where}: invalid value ${JSON.stringify(value).slice(0, 60)}`;
-  return `${where}: ${issue.message.replace(/^Invalid input: /, '')}`;
+  if (issue.kind === 'schema') return `${where}: invalid value ${shown}`;
+  return `${where}: ${issue.message}, got ${shown}`;
 }
 
 /**
@@ -607,17 +613,17 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
         hostRegion: regionId,
         query,
         decode: (body, requestId) => {
-          const envelope = listCustomImagesResponseSchema.safeParse(body);
+          const envelope = v.safeParse(listCustomImagesResponseSchema, body);
           if (!envelope.success) {
-            throw invalidResponseError(context, describeIssue('', body, envelope.error), requestId, secrets);
+            throw invalidResponseError(context, describeIssue(body, envelope.issues), requestId, secrets);
           }
           return new ListedPage(
-            envelope.data.CustomImages,
+            envelope.output.CustomImages,
             { regionId, requestedPage: request.pageNumber, requestId },
             {
-              totalCount: envelope.data.TotalCount,
-              pageNumber: envelope.data.PageNumber ?? request.pageNumber,
-              pageSize: envelope.data.PageSize ?? request.pageSize,
+              totalCount: envelope.output.TotalCount,
+              pageNumber: envelope.output.PageNumber ?? request.pageNumber,
+              pageSize: envelope.output.PageSize ?? request.pageSize,
             },
           );
         },
@@ -659,11 +665,11 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
           hostRegion: LIST_REGIONS_HOST_REGION,
           query: {},
           decode: (body, requestId) => {
-            const parsed = listRegionsResponseSchema.safeParse(body);
+            const parsed = v.safeParse(listRegionsResponseSchema, body);
             if (!parsed.success) {
-              throw invalidResponseError(context, describeIssue('', body, parsed.error), requestId, secrets);
+              throw invalidResponseError(context, describeIssue(body, parsed.issues), requestId, secrets);
             }
-            return parsed.data.Regions.map((region) => ({
+            return parsed.output.Regions.map((region) => ({
               regionId: region.RegionId,
               localName: region.LocalName ?? null,
               endpoint: region.RegionEndpoint ?? null,

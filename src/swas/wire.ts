@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as v from 'valibot';
 import type { ImageState, ListedImage, RejectedItem } from '../sync/model.ts';
 import { isImageStatus } from '../sync/model.ts';
 import { stateHash } from '../sync/state-hash.ts';
@@ -12,12 +12,9 @@ import { stateHash } from '../sync/state-hash.ts';
 export const API_VERSION = '2020-06-01';
 
 /** A non-negative integer given as a JSON number or as its decimal text. */
-const countField = z.union([
-  z.number().int().nonnegative(),
-  z
-    .string()
-    .regex(/^\d+$/, 'expected an integer')
-    .transform((text) => Number(text)),
+const countField = v.union([
+  v.pipe(v.number(), v.integer('expected an integer'), v.minValue(0, 'expected an integer ≥ 0')),
+  v.pipe(v.string(), v.regex(/^\d+$/, 'expected an integer'), v.transform(Number)),
 ]);
 
 /** PostgreSQL `integer`: what the disk-size columns hold. */
@@ -190,21 +187,21 @@ export interface WireCustomImage {
 /** True when every field of the item is usable (the simulator's seed data is checked with it). */
 export const isUsableItem = (item: Record<string, unknown>): boolean => firstProblem(item) === null;
 
-export const listCustomImagesResponseSchema = z.looseObject({
-  RequestId: z.string().optional(),
+export const listCustomImagesResponseSchema = v.looseObject({
+  RequestId: v.optional(v.string()),
   TotalCount: countField,
-  PageSize: countField.optional(),
-  PageNumber: countField.optional(),
-  CustomImages: z.array(z.unknown()),
+  PageSize: v.optional(countField),
+  PageNumber: v.optional(countField),
+  CustomImages: v.array(v.unknown()),
 });
 
-export const listRegionsResponseSchema = z.looseObject({
-  RequestId: z.string().optional(),
-  Regions: z.array(
-    z.looseObject({
-      RegionId: z.string().min(1),
-      LocalName: z.string().nullish(),
-      RegionEndpoint: z.string().nullish(),
+export const listRegionsResponseSchema = v.looseObject({
+  RequestId: v.optional(v.string()),
+  Regions: v.array(
+    v.looseObject({
+      RegionId: v.pipe(v.string(), v.minLength(1, 'must not be empty')),
+      LocalName: v.nullish(v.string()),
+      RegionEndpoint: v.nullish(v.string()),
     }),
   ),
 });

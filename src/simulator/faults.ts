@@ -119,7 +119,7 @@ const LIST_CUSTOM_IMAGES_ONLY: ReadonlySet<FaultKind> = new Set(['drift', 'numer
 
 const nonEmptyText = v.pipe(v.string(), v.minLength(1, 'must not be empty'));
 const count = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
+  v.pipe(v.number(), v.safeInteger(), v.minValue(min), v.maxValue(max));
 
 const scopeShape = {
   action: v.optional(nonEmptyText),

@@ -55,7 +55,7 @@ export type ImagePatch = { [K in keyof KnownImageFields]?: KnownImageFields[K] |
 };
 
 const optionalText = v.optional(v.string());
-const size = v.pipe(v.number(), v.integer(), v.minValue(0));
+const size = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
 const optionalSize = v.optional(size);
 const nonEmptyText = v.pipe(v.string(), v.minLength(1, 'must not be empty'));
 

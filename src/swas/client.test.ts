@@ -505,11 +505,15 @@ describe('listAllImages', () => {
     expect(listing.complete).toBe(true);
   });
 
-  it('rejects a page whose count is a number out of range, naming the check and the value', async () => {
+  it('rejects a page whose count is a number out of range or beyond 2^53, naming the check and the value', async () => {
     const { pool, client } = setup();
     pool.intercept(anyPost).reply(200, JSON.stringify({ RequestId: 'R', TotalCount: -1, CustomImages: [] }));
     expect((await rejection(client.listAllImages('cn-hangzhou'))).message).toBe(
       'ListCustomImages cn-hangzhou page 1: TotalCount: expected an integer ≥ 0, got -1',
+    );
+    pool.intercept(anyPost).reply(200, '{"RequestId":"R","TotalCount":1e300,"CustomImages":[]}');
+    expect((await rejection(client.listAllImages('cn-hangzhou'))).message).toBe(
+      'ListCustomImages cn-hangzhou page 1: TotalCount: expected an integer, got 1e+300',
     );
   });
 });

@@ -13,7 +13,7 @@ export const API_VERSION = '2020-06-01';
 
 /** A non-negative integer given as a JSON number or as its decimal text. */
 const countField = v.union([
-  v.pipe(v.number(), v.integer('expected an integer'), v.minValue(0, 'expected an integer ≥ 0')),
+  v.pipe(v.number(), v.safeInteger('expected an integer'), v.minValue(0, 'expected an integer ≥ 0')),
   v.pipe(v.string(), v.regex(/^\d+$/, 'expected an integer'), v.transform(Number)),
 ]);
 

@@ -13,7 +13,9 @@
  * - cold against warm: processes that sync the unchanged region twice (bench/noop-twice.ts),
  *   judged by the median of each process's own ratio, beside one process a run of the minimal
  *   client reading the region twice (the floor's own gap); up to 20,000 images, also one process
- *   a run that syncs another unchanged region of the same size first (what is left of the gap then).
+ *   a run that syncs another unchanged region of the same size first (what is left of the gap then),
+ *   and one that syncs the region twice with every page answered 25 ms later (the gap a caller
+ *   one network hop from the API sees).
  * Medians of BENCH_RUNS (default 3) repetitions; regions above 20,000 images BENCH_RUNS_LARGE
  * (default 1). The fixed cost and cold against warm take several processes per repetition.
  */
@@ -50,6 +52,11 @@ const REGION = 'cn-bench';
 const OTHER_REGION = 'cn-bench-other';
 /** Sizes up to this also measure a region's first sync after another region's (its baseline is a minute above). */
 const AFTER_OTHER_MAX_SIZE = 20_000;
+/**
+ * For the same sizes, cold against warm once more with every page answered this much later (ms):
+ * an endpoint one network hop away, as the API is to any real caller, rather than loopback.
+ */
+const API_LATENCY_MS = 25;
 const TABLES = ['custom_images', 'custom_image_versions', 'image_events'] as const;
 
 /** Targets of the lean-sync work, by region size. */
@@ -271,6 +278,8 @@ async function measureSize(
   const warm: number[] = [];
   const afterOther: number[] = [];
   const afterOtherSecond: number[] = [];
+  const withLatency: number[] = [];
+  const withLatencySecond: number[] = [];
   const floorFirst: number[] = [];
   const floorSecond: number[] = [];
   const fixedDatabase = await freshDatabase();
@@ -337,6 +346,19 @@ async function measureSize(
       const [, first, second] = await noopTwice(REGION, OTHER_REGION);
       afterOther.push(first ?? Number.NaN);
       afterOtherSecond.push(second ?? Number.NaN);
+      const latency = simulator.admin.injectFault({
+        kind: 'latency',
+        ms: API_LATENCY_MS,
+        regionId: REGION,
+        times: Infinity,
+      });
+      try {
+        const [slowFirst, slowSecond] = await noopTwice(REGION);
+        withLatency.push(slowFirst ?? Number.NaN);
+        withLatencySecond.push(slowSecond ?? Number.NaN);
+      } finally {
+        simulator.admin.removeFault(latency);
+      }
     }
 
     // 1%: renames and status changes spread over the listing.
@@ -427,6 +449,7 @@ async function measureSize(
   const coldVsWarm = median(pairRatios);
   const floorRatios = ratiosOf(floorFirst, floorSecond);
   const afterOtherRatios = ratiosOf(afterOther, afterOtherSecond);
+  const withLatencyRatios = ratiosOf(withLatency, withLatencySecond);
   cpuChecks.push(cpuCheck());
   return [
     `### ${size.toLocaleString('en-US')} images`,
@@ -442,6 +465,11 @@ async function measureSize(
       ? []
       : [
           `- the same, but each process first syncs another unchanged region of ${size.toLocaleString('en-US')} images (${afterOther.length} processes): the region's first sync ${fmt(median(afterOther))} ms, its second ${fmt(median(afterOtherSecond))} ms (medians); first/second of each process ${afterOtherRatios.map((r) => r.toFixed(2)).join(' / ')}: what a fresh process adds is its own warming up, not something it keeps about a region`,
+        ]),
+    ...(withLatency.length === 0
+      ? []
+      : [
+          `- one process syncing the unchanged region twice with every page answered ${API_LATENCY_MS} ms later, as an endpoint one network hop away answers (${withLatency.length} processes): first ${fmt(median(withLatency))} ms, second ${fmt(median(withLatencySecond))} ms (medians); first/second of each process ${withLatencyRatios.map((r) => r.toFixed(2)).join(' / ')}, median ${median(withLatencyRatios).toFixed(2)}: how much of the warming up a real caller sees (a diagnosis; the target is judged on loopback above)`,
         ]),
     `- the machine's speed: the same 100 million steps of arithmetic took ${fmt(Math.min(...cpuChecks))}–${fmt(Math.max(...cpuChecks))} ms when checked before each run and at the end`,
     '',

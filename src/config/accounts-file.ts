@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import * as v from 'valibot';
+import { nonEmptyText } from '../shared/schema-fields.ts';
 
 // Loaded on use: most deployments have no YAML accounts file, and every command pays for a module
 // it loads at start-up.
@@ -22,7 +23,6 @@ const envName = v.pipe(
   v.string(),
   v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'),
 );
-const nonEmptyText = v.pipe(v.string(), v.minLength(1, 'must not be empty'));
 
 export const accountEntrySchema = v.strictObject({
   name: v.pipe(

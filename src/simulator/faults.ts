@@ -1,5 +1,6 @@
 import * as v from 'valibot';
 import { AppError } from '../shared/app-error.ts';
+import { nonEmptyText } from '../shared/schema-fields.ts';
 
 /**
  * Injected faults. A fault applies to API calls that passed the signature and quota checks and
@@ -117,7 +118,6 @@ export interface FaultRegistry {
 
 const LIST_CUSTOM_IMAGES_ONLY: ReadonlySet<FaultKind> = new Set(['drift', 'numeric-counts', 'patch-item']);
 
-const nonEmptyText = v.pipe(v.string(), v.minLength(1, 'must not be empty'));
 const count = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   v.pipe(v.number(), v.safeInteger(), v.minValue(min), v.maxValue(max));
 

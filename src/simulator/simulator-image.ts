@@ -1,5 +1,6 @@
 import * as v from 'valibot';
 import { AppError } from '../shared/app-error.ts';
+import { nonEmptyText } from '../shared/schema-fields.ts';
 import { type ImageStatus, isImageStatus } from '../sync/model.ts';
 
 export interface SimulatorImageTag {
@@ -57,7 +58,6 @@ export type ImagePatch = { [K in keyof KnownImageFields]?: KnownImageFields[K] |
 const optionalText = v.optional(v.string());
 const size = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
 const optionalSize = v.optional(size);
-const nonEmptyText = v.pipe(v.string(), v.minLength(1, 'must not be empty'));
 
 const simulatorImageSchema = v.looseObject({
   ImageId: nonEmptyText,

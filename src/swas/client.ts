@@ -280,8 +280,8 @@ function describeIssue(input: unknown, issues: readonly v.BaseIssue<unknown>[]):
   const path = (issue.path ?? []).map((item) => item.key as PropertyKey);
   const where = formatPath(path);
   const value = valueAt(input, path);
-  const shown = JSON.stringify(value)?.slice(0, 60);
   if (value === undefined) return `${where}: required`;
+  const shown = JSON.stringify(value)?.slice(0, 60);
   if (issue.kind === 'schema') return `${where}: invalid value ${shown}`;
   return `${where}: ${issue.message}, got ${shown}`;
 }

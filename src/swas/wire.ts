@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { nonEmptyText } from '../shared/schema-fields.ts';
 import type { ImageState, ListedImage, RejectedItem } from '../sync/model.ts';
 import { isImageStatus } from '../sync/model.ts';
 import { stateHash } from '../sync/state-hash.ts';
@@ -199,7 +200,7 @@ export const listRegionsResponseSchema = v.looseObject({
   RequestId: v.optional(v.string()),
   Regions: v.array(
     v.looseObject({
-      RegionId: v.pipe(v.string(), v.minLength(1, 'must not be empty')),
+      RegionId: nonEmptyText,
       LocalName: v.nullish(v.string()),
       RegionEndpoint: v.nullish(v.string()),
     }),

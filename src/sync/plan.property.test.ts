@@ -659,8 +659,10 @@ describe('planSync over any sequence of listings, committed in any order', () =>
                 ((turn.seen.has(imageId) &&
                   // A watch poll reads only ids the scope holds: others are none of its business.
                   (turn.listing.kind === 'full' || turn.before.rows.has(imageId))) ||
-                  // Seen by hash, equal to the row: the same state, observed.
+                  // Seen by hash, equal to the live row: the same state, observed. (A hash equal to a
+                  // deleted row's cannot bring the image back: it is unresolved, for the next sync.)
                   (turn.listing.seen.has(imageId) &&
+                    turn.before.rows.get(imageId)?.deletedAt === null &&
                     turn.before.rows.get(imageId)?.hash === turn.listing.seen.get(imageId))),
             )
             .map((turn) => turn.at)

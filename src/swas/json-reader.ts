@@ -25,13 +25,12 @@
  * stored item is what every later sync compares against; it is lossless unless the text already
  * held those symbols.
  *
- * Bodies arrive as UTF-8 bytes, and {@link readApiJsonBytes} reads them as text that stays one
- * byte per character ({@link jsonTextOf}): every non-ASCII character becomes its `\uXXXX` escape,
- * which JSON.parse reads back as the same character. A page of 100 images is ~70 kB of UTF-8;
- * decoded as it is, one Chinese name makes all of it a two-byte string of ~140 kB, past V8's
- * 128 kB limit for ordinary heap objects, and each such string is a large object of its own
- * (fresh memory, mapped and unmapped per page). Decoding 200 such pages took ~90–120 ms; escaping
- * them takes ~30 ms, and JSON.parse is faster on the escaped text.
+ * Bodies arrive as UTF-8 bytes and are decoded as they are ({@link readApiJsonBytes}). A page of
+ * 100 images with Chinese names decodes to a two-byte string of ~135 kB, over V8's 128 kB limit
+ * for ordinary heap objects, so each page's text is a large object in memory mapped for it. That
+ * costs a page fault per 4 kB the first time: on a VM where one took ~11 µs, writing each run of
+ * non-ASCII bytes as `\uXXXX` escapes (one-byte text) was cheaper; where one takes ~2 µs, the
+ * escaping pass cost more CPU than the faults it saved (break-even near 8 µs a fault).
  */
 
 /** Keys whose integer values are identifiers and always become decimal text. */
@@ -123,71 +122,11 @@ function keepUnsafeIntegers(_key: string, value: unknown, context?: ReviverConte
   return source !== undefined && /^-?\d+$/.test(source) ? source : value;
 }
 
-const NON_ASCII_BYTES = /[\x80-\xff]+/g;
-/** `0`…`f` as ASCII bytes, for writing escapes. */
-const HEX_BYTES = Buffer.from('0123456789abcdef', 'latin1');
 const decoder = new TextDecoder();
 
-/**
- * The text of a UTF-8 JSON body, as JSON.parse reads it to the same value as the decoded body, one
- * byte per character where that is the smaller form: a leading byte order mark dropped, and each
- * run of non-ASCII bytes decoded (bad bytes as U+FFFD, as a TextDecoder does) and written as
- * `\uXXXX` escapes. A run never splits a character, since every byte of a multi-byte UTF-8
- * sequence is non-ASCII. Outside a string, JSON allows neither the character nor its escape, so a
- * body that is not JSON stays not JSON.
- *
- * An escape takes 6 bytes for what decoded text holds in 2: a body whose non-ASCII bytes are more
- * than a fifth of it (never an API page, but a hostile or odd one) is decoded as it is, so that
- * the text never outgrows the decoded body's.
- */
-export function jsonTextOf(bytes: Uint8Array): string {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const start = buffer[0] === 0xef && buffer[1] === 0xbb && buffer[2] === 0xbf ? 3 : 0;
-  // latin1: one character per byte, so an index into the text is an offset into the bytes.
-  const text = buffer.toString('latin1', start);
-  const runs: number[] = [];
-  let nonAscii = 0;
-  NON_ASCII_BYTES.lastIndex = 0;
-  for (let run = NON_ASCII_BYTES.exec(text); run !== null; run = NON_ASCII_BYTES.exec(text)) {
-    runs.push(start + run.index, start + run.index + run[0].length);
-    nonAscii += run[0].length;
-  }
-  if (runs.length === 0) return text;
-  // A run decodes to at most one UTF-16 unit per byte, so this bounds the escaped length too.
-  if (4 * nonAscii > text.length - nonAscii) return decoder.decode(bytes);
-  // Written as bytes, not by concatenating strings: a string per escape is garbage per character.
-  const out = Buffer.allocUnsafe(text.length - nonAscii + 6 * nonAscii);
-  let written = 0;
-  let copied = start;
-  for (let index = 0; index < runs.length; index += 2) {
-    written += buffer.copy(out, written, copied, runs[index]);
-    copied = runs[index + 1] as number;
-    const characters = buffer.toString('utf8', runs[index], copied);
-    for (let at = 0; at < characters.length; at++) {
-      const unit = characters.charCodeAt(at);
-      out[written] = 0x5c; // backslash
-      out[written + 1] = 0x75; // u
-      out[written + 2] = HEX_BYTES[unit >> 12] as number;
-      out[written + 3] = HEX_BYTES[(unit >> 8) & 15] as number;
-      out[written + 4] = HEX_BYTES[(unit >> 4) & 15] as number;
-      out[written + 5] = HEX_BYTES[unit & 15] as number;
-      written += 6;
-    }
-  }
-  written += buffer.copy(out, written, copied);
-  return out.toString('latin1', 0, written);
-}
-
-/**
- * {@link readApiJson} of a UTF-8 body, read through {@link jsonTextOf}. A body that does not
- * parse is read again as plainly decoded text, so that the reason's position counts the body's own
- * characters rather than those of its escaped form.
- */
+/** {@link readApiJson} of a UTF-8 body: a leading byte order mark dropped, bad bytes as U+FFFD. */
 export function readApiJsonBytes(bytes: Uint8Array): JsonReadResult {
-  // The escapes jsonTextOf writes hold no NUL and no lone surrogate: only the body's own can.
-  const ownEscapes = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes('\\u');
-  const result = parseApiJson(jsonTextOf(bytes), ownEscapes);
-  return result.ok ? result : readApiJson(decoder.decode(bytes));
+  return readApiJson(decoder.decode(bytes));
 }
 
 /** Parses an API body; never throws. `reason` is the parser's message (no body text beyond it). */

@@ -25,12 +25,10 @@
  * stored item is what every later sync compares against; it is lossless unless the text already
  * held those symbols.
  *
- * Bodies arrive as UTF-8 bytes and are decoded as they are ({@link readApiJsonBytes}). A page of
- * 100 images with Chinese names decodes to a two-byte string of ~135 kB, over V8's 128 kB limit
- * for ordinary heap objects, so each page's text is a large object in memory mapped for it. That
- * costs a page fault per 4 kB the first time: on a VM where one took ~11 µs, writing each run of
- * non-ASCII bytes as `\uXXXX` escapes (one-byte text) was cheaper; where one takes ~2 µs, the
- * escaping pass cost more CPU than the faults it saved (break-even near 8 µs a fault).
+ * Bodies arrive as UTF-8 bytes and are decoded as they are ({@link readApiJsonBytes}). A page with
+ * Chinese names is then a two-byte string over V8's 128 kB large-object limit, in memory mapped
+ * for it; escaping its non-ASCII characters to keep it one byte per character costs more CPU than
+ * those page faults unless one costs over ~8 µs (docs/sync-design.md has both VMs' figures).
  */
 
 /** Keys whose integer values are identifiers and always become decimal text. */

@@ -129,11 +129,6 @@ export function readApiJsonBytes(bytes: Uint8Array): JsonReadResult {
 
 /** Parses an API body; never throws. `reason` is the parser's message (no body text beyond it). */
 export function readApiJson(text: string): JsonReadResult {
-  return parseApiJson(text, text.includes('\\u'));
-}
-
-/** {@link readApiJson}, told whether the text may hold an escape of what cannot be stored. */
-function parseApiJson(text: string, escapes: boolean): JsonReadResult {
   if (text.trim() === '') return { ok: false, reason: 'empty body' };
   try {
     let value: unknown = JSON.parse(text);
@@ -143,7 +138,7 @@ function parseApiJson(text: string, escapes: boolean): JsonReadResult {
       idsAsText(value);
     }
     // Only an escape can make what PostgreSQL cannot store; most bodies have no escape at all.
-    const unstorable = escapes && UNSTORABLE_ESCAPE.test(text);
+    const unstorable = text.includes('\\u') && UNSTORABLE_ESCAPE.test(text);
     return { ok: true, value: unstorable ? storableValue(value) : value };
   } catch (error) {
     // V8's message quotes the body (a token, a stretch of it), which may echo request parameters:

@@ -199,6 +199,22 @@ describe('loadConfig', () => {
     expect(unreadable.message).toContain('SWAS_ACCOUNTS_FILE: cannot read "/nope.yaml"');
   });
 
+  it('never echoes the token of a rejected webhook URL or a password given as a parameter', () => {
+    const error = configError(
+      {
+        WEBHOOK_URL: 'hooks.slack.com/services/T0AAAAAAA/B0BBBBBBB/slackTokenValue123456',
+        REDIS_URL: 'http://cache:6379/?password=redis-pass-77',
+      },
+      noFiles,
+    );
+    expect(error.message).toContain(
+      'WEBHOOK_URL: must be an http:// or https:// URL, got "hooks.slack.com/services/***/***/***"',
+    );
+    expect(error.message).toContain('REDIS_URL');
+    expect(error.message).not.toContain('slackTokenValue123456');
+    expect(error.message).not.toContain('redis-pass-77');
+  });
+
   it('never echoes the password of an unparsable DATABASE_URL', () => {
     const error = configError({ DATABASE_URL: 'postgres://me:pa55word@db:port/x' }, noFiles);
     expect(error.message).toContain('DATABASE_URL');

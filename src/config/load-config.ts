@@ -2,6 +2,7 @@ import * as v from 'valibot';
 import { AppError } from '../shared/app-error.ts';
 import { parseDuration, parseRate, type Rate } from '../shared/duration.ts';
 import { type EventType, isEventType } from '../shared/event-types.ts';
+import { maskUrl } from '../shared/mask-url.ts';
 import { Secret } from '../shared/secret.ts';
 import { type AccountEntry, accountsFileSchema, parseAccountsText } from './accounts-file.ts';
 import { isTimeZone, parseSchedule, type Schedule } from './schedule.ts';
@@ -107,7 +108,7 @@ const parsed = <T>(parse: (text: string) => T | { error: string }) =>
 
 const urlField = (protocols: readonly string[], what: string) =>
   parsed((text) =>
-    isUrlWithProtocol(text, protocols) ? text : { error: `must be ${what}, got ${redactUrl(text)}` },
+    isUrlWithProtocol(text, protocols) ? text : { error: `must be ${what}, got "${maskUrl(text)}"` },
   );
 
 const durationField = (minMs: number, example: string) =>
@@ -439,20 +440,6 @@ function isUrlWithProtocol(text: string, protocols: readonly string[]): boolean 
   if (!URL.canParse(text)) return false;
   const url = new URL(text);
   return protocols.includes(url.protocol) && url.host !== '';
-}
-
-/** A URL for an error message, its password replaced. */
-function redactUrl(text: string): string {
-  if (!URL.canParse(text)) {
-    // Unparsable: whatever precedes the last '@' may hold credentials, so none of it is shown.
-    const at = text.lastIndexOf('@');
-    if (at < 0) return JSON.stringify(text.slice(0, 200));
-    const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(text)?.[0] ?? '';
-    return JSON.stringify(`${scheme}[redacted]@${text.slice(at + 1, at + 200)}`);
-  }
-  const url = new URL(text);
-  if (url.password) url.password = 'redacted';
-  return `"${url.toString()}"`;
 }
 
 function formatPath(path: readonly v.IssuePathItem[]): string {

@@ -101,22 +101,3 @@ export async function ensureBootstrapEndpoint(
     eventTypes: bootstrap.events,
   });
 }
-
-/**
- * An endpoint URL safe to print: scheme, host and path, with query values and long path
- * segments masked, because chat robot URLs carry their token there (`access_token`, `key`, the
- * Slack and Feishu hook paths).
- */
-export function maskUrl(url: string): string {
-  if (!URL.canParse(url)) return '(invalid URL)';
-  const parsed = new URL(url);
-  const path = parsed.pathname
-    .split('/')
-    .map((segment) =>
-      segment.length >= 16 || (/^[A-Za-z0-9_-]{8,}$/.test(segment) && /\d/.test(segment)) ? '***' : segment,
-    )
-    .join('/');
-  const query = [...parsed.searchParams.keys()].map((key) => `${key}=***`).join('&');
-  const auth = parsed.username || parsed.password ? '***@' : '';
-  return `${parsed.protocol}//${auth}${parsed.host}${path}${query ? `?${query}` : ''}`;
-}

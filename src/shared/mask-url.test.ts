@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { maskUrl } from './mask-url.ts';
+
+describe('maskUrl', () => {
+  it('hides the tokens chat robot URLs carry', () => {
+    expect(maskUrl('https://oapi.dingtalk.com/robot/send?access_token=abcdef123456')).toBe(
+      'https://oapi.dingtalk.com/robot/send?access_token=***',
+    );
+    expect(maskUrl('https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX')).toBe(
+      'https://hooks.slack.com/services/***/***/***',
+    );
+    expect(maskUrl('https://open.feishu.cn/open-apis/bot/v2/hook/0f3e2d1c-aaaa-bbbb-cccc-1234567890ab')).toBe(
+      'https://open.feishu.cn/open-apis/bot/v2/hook/***',
+    );
+    expect(maskUrl('http://user:pw@127.0.0.1:8080/hook')).toBe('http://***@127.0.0.1:8080/hook');
+  });
+
+  it('hides a password given as a query parameter', () => {
+    expect(maskUrl('postgres://db.internal:5432/app?user=app&password=hunter2')).toBe(
+      'postgres://db.internal:5432/app?user=***&password=***',
+    );
+  });
+
+  it('masks text that is not a URL by the same rules, keeping what tells the mistake', () => {
+    // No scheme: the reason it was rejected stays visible, the token does not.
+    expect(maskUrl('hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX')).toBe(
+      'hooks.slack.com/services/***/***/***',
+    );
+    expect(maskUrl('oapi.dingtalk.com/robot/send?access_token=abcdef123456#x')).toBe(
+      'oapi.dingtalk.com/robot/send?access_token=***',
+    );
+    expect(maskUrl('postgres://me:pa55word@db:port/x')).toBe('postgres://***@db:port/x');
+    expect(maskUrl('me:pa55@word@db/x')).toBe('***@db/x');
+  });
+});

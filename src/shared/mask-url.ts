@@ -1,0 +1,46 @@
+/**
+ * A URL, or text meant as one, safe to print: scheme, host and path, with credentials, query
+ * values and token-like path segments masked. Chat robot URLs carry their token in the query
+ * (`access_token`, `key`) or the path (Slack, Feishu), and database URLs their password in the
+ * userinfo or a `password=` parameter; a URL a setting rejects is masked the same way, since a
+ * missing scheme does not make its token any less secret.
+ */
+export function maskUrl(text: string): string {
+  // A URL without a host (`me:pa55@db/x` parses, scheme `me:`) is read as text.
+  const url = URL.canParse(text) ? new URL(text) : null;
+  if (url !== null && url.host !== '') {
+    const auth = url.username || url.password ? '***@' : '';
+    return `${url.protocol}//${auth}${url.host}${maskPath(url.pathname)}${maskQuery([...url.searchParams.keys()])}`;
+  }
+  // Not a URL: masked by the same rules on its text. Whatever precedes the last '@' may hold
+  // credentials, so only a scheme of it is kept.
+  const clipped = text.slice(0, 200).split('#')[0] ?? '';
+  const queryAt = clipped.indexOf('?');
+  const beforeQuery = queryAt < 0 ? clipped : clipped.slice(0, queryAt);
+  const keys =
+    queryAt < 0
+      ? []
+      : [...new URLSearchParams(clipped.slice(queryAt + 1)).keys()].map((key) => key.slice(0, 40));
+  const at = beforeQuery.lastIndexOf('@');
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(beforeQuery)?.[0] ?? '';
+  const rest = at < 0 ? beforeQuery.slice(scheme.length) : beforeQuery.slice(at + 1);
+  const slash = rest.indexOf('/');
+  const host = slash < 0 ? rest : rest.slice(0, slash);
+  const path = slash < 0 ? '' : rest.slice(slash);
+  // The first segment is kept when it reads as a host name, as it is for a URL.
+  const shownHost = /^[A-Za-z0-9.-]+(:\d+)?$/.test(host) ? host : maskPath(host);
+  return `${scheme}${at < 0 ? '' : '***@'}${shownHost}${maskPath(path)}${maskQuery(keys)}`;
+}
+
+/** Long segments, and shorter ones that mix letters and digits like an id or token, become `***`. */
+function maskPath(path: string): string {
+  return path
+    .split('/')
+    .map((segment) =>
+      segment.length >= 16 || (/^[A-Za-z0-9_-]{8,}$/.test(segment) && /\d/.test(segment)) ? '***' : segment,
+    )
+    .join('/');
+}
+
+const maskQuery = (keys: readonly string[]) =>
+  keys.length === 0 ? '' : `?${keys.map((key) => `${key}=***`).join('&')}`;

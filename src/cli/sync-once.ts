@@ -9,12 +9,15 @@ import { EXIT } from './exit-codes.ts';
 import { renderTable } from './table.ts';
 import { deliverInProcess } from './webhook-commands.ts';
 
-/** Runs one full sync of the given accounts (all when empty), prints the summary, returns the exit code. */
+/**
+ * Runs one full sync of the given accounts (all when empty), prints the summary, returns the exit
+ * code. `regions`, when given, is what every account syncs, whatever its own configuration lists.
+ */
 export async function syncOnce(
   context: CommandContext,
   config: Config,
   accountNames: readonly string[],
-  options: { deliver: boolean } = { deliver: true },
+  options: { deliver: boolean; regions: Config['regions'] | null } = { deliver: true, regions: null },
 ) {
   const accounts = requireCredentials(config, accountNames);
   const app = await context.createApp(config);
@@ -36,7 +39,10 @@ export async function syncOnce(
     await ensureBootstrapEndpoint(app.webhookStore(), app.ids, config.webhook.bootstrap);
     const started = app.clock.now();
     const report = await app.regionSyncs().syncAll(
-      accounts.map((account) => ({ name: account.name, regions: account.regions ?? config.regions })),
+      accounts.map((account) => ({
+        name: account.name,
+        regions: options.regions ?? account.regions ?? config.regions,
+      })),
       {
         trigger: 'manual',
         signal: interrupt.signal,

@@ -19,7 +19,12 @@ export function registerSyncCommand(program: Command, context: CommandContext): 
     .description('run one full sync of every configured account and region now (no Redis needed)')
     .requiredOption('--once', 'run one sync and exit (the scheduled sync is the `worker` command)')
     .option('--account <name>', 'only this account (repeatable)', collect, [])
-    .option('--region <id>', 'only this region (repeatable; overrides SWAS_REGIONS)', collect, [])
+    .option(
+      '--region <id>',
+      "only this region (repeatable; for every account, in place of SWAS_REGIONS and an accounts file's regions)",
+      collect,
+      [],
+    )
     .option('--no-deliver', 'do not deliver pending webhook events afterwards')
     .action(async (options: SyncOptions) => {
       const config = await context.loadConfig(
@@ -27,6 +32,10 @@ export function registerSyncCommand(program: Command, context: CommandContext): 
       );
       // Loaded on use: the database and HTTP stacks are not needed for --help.
       const { syncOnce } = await import('./sync-once.ts');
-      process.exitCode = await syncOnce(context, config, options.account, { deliver: options.deliver });
+      process.exitCode = await syncOnce(context, config, options.account, {
+        deliver: options.deliver,
+        // Validated as SWAS_REGIONS is; an account's own list must not widen what was asked for.
+        regions: options.region.length > 0 ? config.regions : null,
+      });
     });
 }

@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { dirname } from 'node:path';
+import { rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type Simulator, startSimulator } from '../../src/simulator/index.ts';
@@ -70,6 +72,42 @@ describe('sync --once', () => {
     expect(result.stdout).toMatch(/default\s+cn-shanghai\s+succeeded\s+1\s+1\s+3\s+0\s+0\s+0\s+0\s/);
     expect(result.stdout).not.toContain('cn-hangzhou');
     expect(await count('select count(*) as n from image_events')).toBe(153);
+  });
+
+  it('syncs only the --region asked for, also for an account whose accounts-file entry lists its own', async () => {
+    const accountsPath = join(tmpdir(), `swas-accounts-${randomBytes(4).toString('hex')}.yaml`);
+    await writeFile(
+      accountsPath,
+      [
+        '- name: listed',
+        '  credentials: { accessKeyIdEnv: E2E_ID, accessKeySecretEnv: E2E_SECRET }',
+        '  regions: [cn-hangzhou, cn-shanghai]',
+      ].join('\n'),
+    );
+    const ownDatabase = await createTestDatabase();
+    try {
+      const result = await runCli(['sync', '--once', '--no-deliver', '--region', 'cn-shanghai'], {
+        DATABASE_URL: ownDatabase,
+        SWAS_ENDPOINT: simulator.url,
+        SWAS_RATE_LIMIT: '100/1s',
+        SWAS_ACCOUNTS_FILE: accountsPath,
+        E2E_ID: 'testid',
+        E2E_SECRET: SECRET,
+      });
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(result.stdout).toMatch(/listed\s+cn-shanghai\s+succeeded\s/);
+      expect(result.stdout).not.toContain('cn-hangzhou');
+      const own = new pg.Client({ connectionString: ownDatabase });
+      await own.connect();
+      try {
+        const { rows } = await own.query<{ region_id: string }>('select distinct region_id from sync_runs');
+        expect(rows.map((row) => row.region_id)).toEqual(['cn-shanghai']);
+      } finally {
+        await own.end();
+      }
+    } finally {
+      await rm(accountsPath, { force: true });
+    }
   });
 
   it('exits 1 when a region fails, recording the API code, and still syncs the others', async () => {

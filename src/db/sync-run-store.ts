@@ -83,8 +83,9 @@ export interface SyncRunStore {
   /** Moves a running run's heartbeat to now; false when the run is no longer running. */
   heartbeat(id: string): Promise<boolean>;
   /**
-   * Closes `running` runs whose heartbeat (or, lacking one, start) is older than the bound as
-   * `failed` (abandoned: their process died), for one scope or all. A live run is never closed,
+   * Closes `running` runs whose heartbeat (or, lacking one, start) is older than their own
+   * process's bound (`abandon` for a run that recorded none) as `failed` (abandoned: their
+   * process died), for one scope or all. A live run is never closed,
    * however long it lists, because its process keeps its heartbeat fresh. Returns how many.
    */
   reapAbandoned(abandon: AbandonOptions, scope?: { account: string; regionId: string }): Promise<number>;
@@ -129,6 +130,8 @@ export function createSyncRunStore(db: Db): SyncRunStore {
           // ms precision, as the column keeps it, so the instant returned is the one stored.
           startedAt: sql`date_trunc('milliseconds', clock_timestamp())`,
           heartbeatAt: sql`clock_timestamp()`,
+          // The reporting views judge a silent run by its own process's bound, whatever others use.
+          abandonAfterMs: Math.round(abandon.staleAfterMs),
         })
         .returning({ startedAt: syncRuns.startedAt });
       if (!row) throw new AppError('db.query', `sync run ${input.id} was not inserted`);
@@ -145,7 +148,9 @@ export function createSyncRunStore(db: Db): SyncRunStore {
     },
 
     async reapAbandoned(abandon, scope) {
-      const stale = sql`coalesce(${syncRuns.heartbeatAt}, ${syncRuns.startedAt}) < clock_timestamp() - make_interval(secs => ${abandon.staleAfterMs / 1000})`;
+      // A run is judged by its own process's bound: while replicas roll to a longer heartbeat, one
+      // still on the shorter must not close the others' live runs.
+      const stale = sql`coalesce(${syncRuns.heartbeatAt}, ${syncRuns.startedAt}) < clock_timestamp() - make_interval(secs => coalesce(${syncRuns.abandonAfterMs}, ${abandon.staleAfterMs}) / 1000.0)`;
       const reaped = await db
         .update(syncRuns)
         .set({

@@ -229,6 +229,40 @@ describe('sync run store', () => {
     expect((await row(deadElsewhere.id))?.status).toBe('running');
   });
 
+  it('sync_health and the reaper judge a silent running run by the bound of its own process', async () => {
+    const account = 'runs-health-bound';
+    // A process with a 30 s heartbeat (bound 2 min) and one with the default 15 s (bound 1 min),
+    // both silent for 90 s; and a run recorded before runs kept their bound (taken as 1 min).
+    const slow = { id: randomUUID(), account, regionId: 'slow', trigger: 'schedule' as const };
+    await runs.startRun(slow, { staleAfterMs: 120_000 });
+    const fast = await start(account, 'fast');
+    const older = await start(account, 'older');
+    for (const id of [slow.id, fast.id, older.id]) await age(id, 90_000);
+    await database.pool.query('update sync_runs set abandon_after_ms = null where id = $1', [older.id]);
+
+    const { rows } = await database.pool.query<{
+      region_id: string;
+      last_run_abandoned: boolean;
+      last_run_status: string;
+      consecutive_failures: number;
+    }>(
+      `select region_id, last_run_abandoned, last_run_status, consecutive_failures
+         from reporting.sync_health where account = $1 order by region_id`,
+      [account],
+    );
+    expect(rows).toEqual([
+      { region_id: 'fast', last_run_abandoned: true, last_run_status: 'failed', consecutive_failures: 1 },
+      { region_id: 'older', last_run_abandoned: true, last_run_status: 'failed', consecutive_failures: 1 },
+      { region_id: 'slow', last_run_abandoned: false, last_run_status: 'running', consecutive_failures: 0 },
+    ]);
+    // A process with the 1-minute bound closes the other two, not the run whose process promised
+    // a heartbeat within 2 minutes.
+    expect(await runs.reapAbandoned(ABANDON, { account, regionId: 'slow' })).toBe(0);
+    expect(await runs.reapAbandoned(ABANDON, { account, regionId: 'fast' })).toBe(1);
+    expect(await runs.reapAbandoned(ABANDON, { account, regionId: 'older' })).toBe(1);
+    expect((await row(slow.id))?.status).toBe('running');
+  });
+
   it('lists the latest runs, newest first or one per scope', async () => {
     const account = 'latest';
     const ids: string[] = [];

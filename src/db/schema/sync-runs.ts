@@ -56,6 +56,8 @@ export const syncRuns = pgTable(
     complete: boolean('complete').notNull().default(false),
     heldImageIds: text('held_image_ids').array(),
     heartbeatAt: timestamp('heartbeat_at', { withTimezone: true, precision: 3 }),
+    /** How long the run's own process lets its heartbeat go silent before the run counts as abandoned. */
+    abandonAfterMs: integer('abandon_after_ms'),
   },
   (t) => [
     index('sync_runs_account_region_started_idx').on(t.account, t.regionId, t.startedAt.desc()),

@@ -15,9 +15,10 @@ export function registerWorkerCommand(program: Command, context: CommandContext)
     .addHelpText(
       'after',
       `
-Reads the configuration of \`--help\` at the top level (DATABASE_URL, REDIS_URL, SYNC_SCHEDULE,
-SYNC_TZ, SYNC_WATCH_INTERVAL, SYNC_CONCURRENCY, …). Several replicas may run against one Redis and
-one PostgreSQL: each region is synced by one of them at a time. Exit 0 after a graceful stop.`,
+Configured by the environment (a .env file in the working directory too): DATABASE_URL, REDIS_URL,
+SYNC_SCHEDULE, SYNC_TZ, SYNC_WATCH_INTERVAL, SYNC_CONCURRENCY, … (the README's "Configuration"
+lists them all). Several replicas may run against one Redis and one PostgreSQL: each region is
+synced by one of them at a time. Exit 0 after a graceful stop.`,
     )
     .action(async () => {
       // Loaded on use: BullMQ and the database stack are not needed for --help.

@@ -41,8 +41,8 @@ const badRequest: ErrorClass = { code: 'swas.bad_request', retryable: false };
 
 /**
  * API `Code` → class. An entry ending in `*` matches that prefix (`Forbidden*` covers `Forbidden`,
- * `Forbidden.RAM`, …). The code wins over the HTTP status: throttling arrives as 400 (§4.2), the
- * official SDK also classifies throttling by code "at any status".
+ * `Forbidden.RAM`, …). The code wins over the HTTP status: the gateway answers `Throttling*` with
+ * HTTP 400, and the official SDK also classifies throttling by code "at any status".
  */
 export const API_CODE_TABLE: ReadonlyArray<readonly [pattern: string, ErrorClass]> = [
   ['Throttling', throttled],

@@ -1,5 +1,6 @@
 import type { SQL } from 'drizzle-orm';
 import { AppError } from '../shared/app-error.ts';
+import type { Clock } from '../shared/clock.ts';
 import type { ImageState, ImageWrite, Scope, StoredImage, SyncPlan } from '../sync/model.ts';
 import type { RegionKeys, RegionSnapshot } from '../sync/run-sync.ts';
 import type { DbOrTx, Transaction } from './client.ts';
@@ -31,8 +32,8 @@ export interface RegionLockOptions {
   /** How long to wait for another process's commit of the scope before failing, ms. */
   timeoutMs: number;
   signal?: AbortSignal | undefined;
-  /** Waits between tries (the clock's sleep, abortable). */
-  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Measures the bound and waits between tries (abortably). */
+  clock: Clock;
 }
 
 /**
@@ -43,7 +44,7 @@ export interface RegionLockOptions {
  * the transaction.
  */
 export async function lockRegion(tx: Transaction, scope: Scope, options: RegionLockOptions): Promise<void> {
-  const deadline = Date.now() + options.timeoutMs;
+  const deadline = options.clock.now() + options.timeoutMs;
   for (let pause = 20; ; pause = Math.min(pause * 2, 500)) {
     const { rows } = await tx.client.query<[boolean]>({
       text: 'select pg_try_advisory_xact_lock(hashtextextended($1, 0))',
@@ -51,14 +52,14 @@ export async function lockRegion(tx: Transaction, scope: Scope, options: RegionL
       rowMode: 'array',
     });
     if (rows[0]?.[0] === true) return;
-    if (Date.now() + pause > deadline) {
+    if (options.clock.now() + pause > deadline) {
       throw new AppError(
         'db.lock_timeout',
         `another process has been committing ${scope.account}/${scope.regionId} for more than ${Math.round(options.timeoutMs / 1000)}s`,
         { retryable: true, details: { account: scope.account, regionId: scope.regionId } },
       );
     }
-    await options.sleep(pause, options.signal);
+    await options.clock.sleep(pause, options.signal);
   }
 }
 

@@ -63,7 +63,7 @@ export function createSyncStore(database: Database, options: SyncStoreOptions): 
           await lockRegion(tx, scope, {
             timeoutMs: options.lockTimeoutMs,
             signal,
-            sleep: options.clock.sleep,
+            clock: options.clock,
           });
           return work({
             readKeys: (snapshot) => readRegionKeys(tx, scope, snapshot),

@@ -16,7 +16,7 @@ import * as schema from '../../src/db/schema/index.ts';
 import { customImages, customImageVersions, imageEvents, syncRuns } from '../../src/db/schema/index.ts';
 import { createSyncRunStore } from '../../src/db/sync-run-store.ts';
 import { isAppError } from '../../src/shared/app-error.ts';
-import { systemClock } from '../../src/shared/clock.ts';
+import { createManualClock, systemClock } from '../../src/shared/clock.ts';
 import type { ImageState, Listing, RunTrigger, Scope, StoredImage, SyncPlan } from '../../src/sync/model.ts';
 import { planSync, statesNeeded } from '../../src/sync/plan.ts';
 import { stateHash } from '../../src/sync/state-hash.ts';
@@ -36,7 +36,7 @@ const database = await openTestDatabase();
 const { db } = database;
 const runs = createSyncRunStore(db);
 const ABANDON = { staleAfterMs: 60_000 };
-const LOCK = { timeoutMs: 10_000, sleep: systemClock.sleep };
+const LOCK = { timeoutMs: 10_000, clock: systemClock };
 
 const scopeFor = (account: string, regionId = 'cn-hangzhou'): Scope => ({ account, regionId });
 const stateIn = (scope: Scope, imageId: string, overrides: Partial<ImageState> = {}) =>
@@ -913,9 +913,12 @@ describe('lockRegion', () => {
     const second = database.transaction(async (tx) => {
       await lockRegion(tx, scope, {
         timeoutMs: 10_000,
-        sleep: (ms, signal) => {
-          waits++;
-          return systemClock.sleep(ms, signal);
+        clock: {
+          now: systemClock.now,
+          sleep: (ms, signal) => {
+            waits++;
+            return systemClock.sleep(ms, signal);
+          },
         },
       });
       order.push('second');
@@ -940,10 +943,21 @@ describe('lockRegion', () => {
     try {
       const started = Date.now();
       const timedOut = await rejection(
-        database.transaction((tx) => lockRegion(tx, scope, { timeoutMs: 200, sleep: systemClock.sleep })),
+        database.transaction((tx) => lockRegion(tx, scope, { timeoutMs: 200, clock: systemClock })),
       );
       expect(isAppError(timedOut) && [timedOut.code, timedOut.retryable]).toEqual(['db.lock_timeout', true]);
       expect(Date.now() - started).toBeLessThan(5_000);
+
+      // The bound is the injected clock's: ten minutes of a manual clock, whose sleep moves it on,
+      // pass at once, and the tries stop there.
+      const manual = createManualClock();
+      const since = manual.now();
+      const onManualClock = await rejection(
+        database.transaction((tx) => lockRegion(tx, scope, { timeoutMs: 600_000, clock: manual })),
+      );
+      expect(isAppError(onManualClock) && onManualClock.code).toBe('db.lock_timeout');
+      expect(manual.now() - since).toBeGreaterThan(599_000);
+      expect(manual.now() - since).toBeLessThanOrEqual(600_000);
 
       const controller = new AbortController();
       let waits = 0;
@@ -951,9 +965,12 @@ describe('lockRegion', () => {
         lockRegion(tx, scope, {
           timeoutMs: 60_000,
           signal: controller.signal,
-          sleep: (ms, signal) => {
-            waits++;
-            return systemClock.sleep(ms, signal);
+          clock: {
+            now: systemClock.now,
+            sleep: (ms, signal) => {
+              waits++;
+              return systemClock.sleep(ms, signal);
+            },
           },
         }),
       );

@@ -473,7 +473,7 @@ describe('sync store (the run-sync port)', () => {
       holding = resolve;
     });
     const holder = database.transaction(async (tx) => {
-      await lockRegion(tx, locked, { timeoutMs: 1_000, sleep: systemClock.sleep });
+      await lockRegion(tx, locked, { timeoutMs: 1_000, clock: systemClock });
       holding();
       await gate;
     });

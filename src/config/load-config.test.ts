@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../shared/app-error.ts';
-import { CONFIG_DEFAULTS, type LoadConfigDeps, loadConfig, requireCredentials } from './load-config.ts';
+import { type LoadConfigDeps, loadConfig, requireCredentials } from './load-config.ts';
 
 const noFiles: LoadConfigDeps = {
   readFile: (path: string) => {
@@ -20,7 +20,7 @@ const configError = (env: Record<string, string>, deps = noFiles): AppError => {
 describe('loadConfig', () => {
   it('applies every documented default', () => {
     const config = loadConfig({}, noFiles);
-    expect(config.databaseUrl).toBe(CONFIG_DEFAULTS.DATABASE_URL);
+    expect(config.databaseUrl).toBe('postgres://postgres@127.0.0.1:5432/swas_inventory');
     expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
     expect(config.regions).toBe('all');
     expect(config.swas).toEqual({
@@ -46,7 +46,11 @@ describe('loadConfig', () => {
     expect(config.accounts).toHaveLength(1);
     expect(config.accounts[0]?.name).toBe('default');
     expect(config.accounts[0]?.credentials).toBeNull();
-    expect(Object.isFrozen(config.sync)).toBe(true);
+    // No component can change the configuration another one reads.
+    expect(() => {
+      (config.sync as { concurrency: number }).concurrency = 64;
+    }).toThrow(TypeError);
+    expect(config.sync.concurrency).toBe(4);
   });
 
   it('reads intervals, cron of 5 and 6 fields, rates, shares and lists', () => {

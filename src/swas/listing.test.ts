@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { waitFor } from '../../test/support/wait-for.ts';
 import { AppError } from '../shared/app-error.ts';
 import type { KnownHashes, ListedImage, RejectedItem } from '../sync/model.ts';
 import {
@@ -408,9 +409,14 @@ describe('readFullListing: a snapshot that arrives while the listing pages', () 
     const snapshot = deferredSnapshot();
     const { readPage, requests } = reader(() => ({ ids: all }));
     const listing = readFullListing(readPage, { known: snapshot.promise, maxRereads: 0 });
-    // Let the listing run as far as it goes without the snapshot (the reader answers at once).
-    for (let turn = 0; turn < 50; turn++) await new Promise((resolve) => setImmediate(resolve));
-    // The bound's pages, plus the one asked for before its items are sorted out.
+    // The listing runs as far as it goes without the snapshot (the reader answers at once): the
+    // bound's pages, plus the one asked for before its items are sorted out; and no further.
+    await waitFor(
+      'the listing to hold its bound of pages',
+      () => requests.length >= PAGES_BEFORE_SNAPSHOT + 2,
+    );
+    // Given 50 ms more (hundreds of turns of an idle loop), it asks for nothing more.
+    await new Promise((resolve) => setTimeout(resolve, 50));
     expect(requests).toHaveLength(PAGES_BEFORE_SNAPSHOT + 2);
     snapshot.resolve(new Map(all.map((id) => [id, image(id).hash])));
     const done = await listing;

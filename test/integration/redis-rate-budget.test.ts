@@ -6,6 +6,7 @@ import type { Rate } from '../../src/shared/duration.ts';
 import { createLocalRateBudget, type RateBudget, type RateKey } from '../../src/swas/rate-budget.ts';
 import { rejection } from '../support/rejection.ts';
 import { uniquePrefix } from '../support/test-database.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 // The shared budget over real Redis: each budget has its own connection, as separate processes would.
 
@@ -152,13 +153,32 @@ describe('Redis rate budget', () => {
   });
 
   it('rejects a waiting acquire with the abort reason, spending nothing', async () => {
-    const [a, b] = processes({ limit: 1, intervalMs: 60_000 }, 2) as [RateBudget, RateBudget];
+    const rate = { limit: 1, intervalMs: 60_000 };
+    const prefix = uniquePrefix('budget');
+    const a = createRedisRateBudget(rate, { redis: connect(), clock: systemClock }, { prefix });
+    // b's clock tells when the acquire has started waiting for its turn.
+    let sleeping = 0;
+    const b = createRedisRateBudget(
+      rate,
+      {
+        redis: connect(),
+        clock: {
+          now: systemClock.now,
+          sleep: (ms, signal) => {
+            sleeping++;
+            return systemClock.sleep(ms, signal);
+          },
+        },
+      },
+      { prefix },
+    );
     (await a.acquire(LIST)).done();
     const before = await b.availableIn(LIST);
     const controller = new AbortController();
     const waiting = b.acquire(LIST, controller.signal);
+    await waitFor('the acquire to wait for its turn', () => sleeping > 0);
     const reason = new Error('shutting down');
-    setTimeout(() => controller.abort(reason), 50);
+    controller.abort(reason);
     expect(await rejection(waiting)).toBe(reason);
     expect(await b.availableIn(LIST)).toBeLessThanOrEqual(before);
     expect(await rejection(b.acquire(LIST, AbortSignal.abort(reason)))).toBe(reason);

@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createTestClient, type TestClient } from '../../test/support/simulator-client.ts';
 import { waitFor } from '../../test/support/wait-for.ts';
 import { createManualClock } from '../shared/clock.ts';
 import { type Simulator, startSimulator } from './index.ts';
-import { createTestClient, type TestClient } from './test-client.ts';
 
 // Every fault kind, observed over real HTTP by a signed client.
 

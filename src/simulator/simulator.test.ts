@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createTestClient, type TestClient, type TestResponse } from '../../test/support/simulator-client.ts';
 import { createManualClock } from '../shared/clock.ts';
 import { formatAcsDate, rpcStringToSign, signAcs3 } from '../swas/signer.ts';
 import { API_VERSION } from '../swas/wire.ts';
 import { type Simulator, startSimulator } from './index.ts';
-import { createTestClient, type TestClient, type TestResponse } from './test-client.ts';
 
 // The simulator over real HTTP on loopback, requests signed with the project's signer.
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { imageState } from '../../test/support/image-states.ts';
 import { API_FIELD_NAMES, IMAGE_ATTRIBUTES, toApiShape } from './event-payloads.ts';
-import { imageState } from './image-state.fixture.ts';
 import type { ImageState } from './model.ts';
 
 const state: ImageState = imageState('m-1', {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { imageState, listedImage, planLikeStore } from '../../test/support/image-states.ts';
 import { toApiShape } from './event-payloads.ts';
-import { imageState, listedImage, planLikeStore } from './image-state.fixture.ts';
 import {
   IMAGE_STATUSES,
   type ImageState,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { imageState, listedImage, planLikeStore, storedImage } from '../../test/support/image-states.ts';
 import { toApiShape } from './event-payloads.ts';
-import { imageState, listedImage, planLikeStore, storedImage } from './image-state.fixture.ts';
 import type {
   ImageState,
   Listing,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { otherValue, richImageState } from '../../test/support/image-states.ts';
 import { IMAGE_ATTRIBUTES } from './event-payloads.ts';
-import { otherValue, richImageState } from './image-state.fixture.ts';
 import type { ImageState } from './model.ts';
 import { changedAttributes, compareText, sameState, sameStrings, sameTags } from './state-changes.ts';
 

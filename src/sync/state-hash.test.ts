@@ -1,9 +1,9 @@
 import { hash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { otherValue, richImageState } from '../../test/support/image-states.ts';
 import { decodeItem, isRejected } from '../swas/wire.ts';
 import { IMAGE_ATTRIBUTES } from './event-payloads.ts';
-import { otherValue, richImageState } from './image-state.fixture.ts';
 import { IMAGE_STATUSES, type ImageState, type ImageStatus } from './model.ts';
 import { compareText, sameState } from './state-changes.ts';
 import { stateHash } from './state-hash.ts';

@@ -1,10 +1,17 @@
-import { toApiShape } from './event-payloads.ts';
-import type { ImageAttribute, ImageState, ListedImage, PlanInput, StoredImage, SyncPlan } from './model.ts';
-import { planSync, statesNeeded } from './plan.ts';
-import { stateHash } from './state-hash.ts';
+import { toApiShape } from '../../src/sync/event-payloads.ts';
+import type {
+  ImageAttribute,
+  ImageState,
+  ListedImage,
+  PlanInput,
+  StoredImage,
+  SyncPlan,
+} from '../../src/sync/model.ts';
+import { planSync, statesNeeded } from '../../src/sync/plan.ts';
+import { stateHash } from '../../src/sync/state-hash.ts';
 
 /**
- * Test fixture (imported only by `*.test.ts`): a plausible image state, `overrides` applied. One
+ * A plausible image state for tests, `overrides` applied. One
  * builder so every test of the domain starts from the same image and says only what differs.
  */
 export function imageState(imageId: string, overrides: Partial<ImageState> = {}): ImageState {

@@ -1,12 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { Agent, originAndPath, request } from '../http/undici.ts';
-import { type Clock, systemClock } from '../shared/clock.ts';
-import { type Credentials, canonicalQueryString, formatAcsDate, signAcs3, signRpc } from '../swas/signer.ts';
-import { API_VERSION } from '../swas/wire.ts';
+import { Agent, originAndPath, request } from '../../src/http/undici.ts';
+import { type Clock, systemClock } from '../../src/shared/clock.ts';
+import {
+  type Credentials,
+  canonicalQueryString,
+  formatAcsDate,
+  signAcs3,
+  signRpc,
+} from '../../src/swas/signer.ts';
+import { API_VERSION } from '../../src/swas/wire.ts';
 
 /**
- * Test support: signed calls to a simulator over real HTTP (one undici Agent per client), in each
- * way a client may send them, with a hook to tamper with the signed request. Not used at run time.
+ * Signed calls to a simulator over real HTTP (one undici Agent per client), in each way a client
+ * may send them, with a hook to tamper with the signed request.
  */
 
 /**

@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { isRegionId } from '../config/region-id.ts';
+import { AppError } from '../shared/app-error.ts';
 import type { CommandContext } from './context.ts';
 import { collect } from './options.ts';
 
@@ -27,6 +29,11 @@ export function registerSyncCommand(program: Command, context: CommandContext): 
     )
     .option('--no-deliver', 'do not deliver pending webhook events afterwards')
     .action(async (options: SyncOptions) => {
+      // An empty value (`--region "$REGION"` with REGION unset) must not widen the sync to all regions.
+      const bad = options.region.find((id) => !isRegionId(id));
+      if (bad !== undefined) {
+        throw new AppError('cli.usage', `--region must be a region id such as cn-hangzhou, got "${bad}"`);
+      }
       const config = await context.loadConfig(
         options.region.length > 0 ? { SWAS_REGIONS: options.region.join(',') } : {},
       );

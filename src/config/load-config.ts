@@ -5,6 +5,7 @@ import { type EventType, isEventType } from '../shared/event-types.ts';
 import { maskUrl } from '../shared/mask-url.ts';
 import { Secret } from '../shared/secret.ts';
 import { type AccountEntry, accountsFileSchema, parseAccountsText } from './accounts-file.ts';
+import { isRegionId } from './region-id.ts';
 import { isTimeZone, parseSchedule, type Schedule } from './schedule.ts';
 
 /** Every configuration variable with its default (`undefined`: no default). */
@@ -424,7 +425,7 @@ function parseRegionList(text: string): 'all' | string[] | { error: string } {
     .split(',')
     .map((part) => part.trim())
     .filter((part) => part !== '');
-  if (ids.length === 0 || ids.some((id) => !/^[a-z]{2}-[a-z0-9-]+$/.test(id))) {
+  if (ids.length === 0 || ids.some((id) => !isRegionId(id))) {
     return { error: `must be "all" or a comma list of region ids such as cn-hangzhou, got "${text}"` };
   }
   return [...new Set(ids)];

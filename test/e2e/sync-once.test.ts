@@ -74,6 +74,16 @@ describe('sync --once', () => {
     expect(await count('select count(*) as n from image_events')).toBe(153);
   });
 
+  it('refuses an empty or malformed --region with exit 2, syncing nothing', async () => {
+    const runsBefore = await count('select count(*) as n from sync_runs');
+    for (const value of ['', 'cn hangzhou']) {
+      const result = await runCli(['sync', '--once', '--region', value], env);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(`--region must be a region id such as cn-hangzhou, got "${value}"`);
+    }
+    expect(await count('select count(*) as n from sync_runs')).toBe(runsBefore);
+  });
+
   it('syncs only the --region asked for, also for an account whose accounts-file entry lists its own', async () => {
     const accountsPath = join(tmpdir(), `swas-accounts-${randomBytes(4).toString('hex')}.yaml`);
     await writeFile(

@@ -226,6 +226,16 @@ describe('loadConfig', () => {
     expect(error.message).not.toContain('me:');
   });
 
+  it('names every unknown account asked for, an empty name too', () => {
+    const config = loadConfig(
+      { ALIBABA_CLOUD_ACCESS_KEY_ID: 'id', ALIBABA_CLOUD_ACCESS_KEY_SECRET: 's' },
+      noFiles,
+    );
+    expect(() => requireCredentials(config, ['', 'prod'])).toThrow(
+      'Unknown account(s): "", "prod" (configured: default)',
+    );
+  });
+
   it('asks for the default credentials by their variable names', () => {
     const config = loadConfig({ ALIBABA_CLOUD_ACCESS_KEY_ID: 'only-id' }, noFiles);
     expect(() => requireCredentials(config)).toThrow(

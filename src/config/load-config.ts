@@ -400,7 +400,7 @@ export function requireCredentials(config: Config, accountNames: readonly string
   if (unknown.length > 0) {
     throw new AppError(
       'config.invalid',
-      `Unknown account(s): ${unknown.join(', ')} (configured: ${config.accounts.map((a) => a.name).join(', ')})`,
+      `Unknown account(s): ${unknown.map((name) => JSON.stringify(name)).join(', ')} (configured: ${config.accounts.map((a) => a.name).join(', ')})`,
     );
   }
   const selected =

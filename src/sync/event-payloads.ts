@@ -99,7 +99,7 @@ export type DeletionsHeldData = {
   regionId: string;
   /** Deletions held. */
   count: number;
-  /** Live images of the scope before this sync. */
+  /** Live images of the scope this sync leaves besides them (before it, less deletions it confirmed). */
   total: number;
   /** The held ids, sorted: the next complete listing that still misses them deletes them. */
   imageIds: string[];

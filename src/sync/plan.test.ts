@@ -755,8 +755,26 @@ describe('planSync: deletion brake', () => {
   it('deletes the confirmed ids and holds the new ones when both are missing', () => {
     const result = plan(full(kept), { stored, deleteBrake: 0.3, heldDeletions: absent.slice(0, 4) });
     expect(result.deletions.map((deletion) => deletion.imageId)).toEqual(absent.slice(0, 4));
-    expect(result.held).toEqual({ count: 7, total: 20, imageIds: absent.slice(4) });
+    // 7 of the 16 the confirmed deletions leave.
+    expect(result.held).toEqual({ count: 7, total: 16, imageIds: absent.slice(4) });
     expect(kinds(result).at(-1)).toEqual(['sync.deletions_held', null]);
+  });
+
+  it('judges new deletions against what the confirmed ones leave, so an empty listing cannot slip through', () => {
+    // 11 of 20 held; then a complete listing of nothing: the 11 are confirmed, and the other 9
+    // are all of what would remain, not 45% of the 20.
+    const second = plan(full([]), {
+      stored,
+      deleteBrake: 0.5,
+      heldDeletions: absent,
+      lastCompleteAt: NOW,
+      observedAt: NOW + 60_000,
+    });
+    expect(second.deletions.map((deletion) => deletion.imageId)).toEqual(absent);
+    expect(second.held).toEqual({ count: 9, total: 9, imageIds: ids20.slice(0, 9) });
+    expect(second.status).toBe('partial');
+    expect(second.events.filter((event) => event.type === 'image.deleted')).toHaveLength(11);
+    expect(kinds(second).at(-1)).toEqual(['sync.deletions_held', null]);
   });
 
   it('does not engage at or below the threshold', () => {

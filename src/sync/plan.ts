@@ -388,10 +388,11 @@ function emitShareFlip(
 }
 
 /**
- * Deletions of the live images a complete listing did not return, less those the brake holds
- *: ids held by the previous complete listing and missing again are confirmed and
- * deleted; if the other missing ids exceed `deleteBrake` of the live images (with at least
- * {@link BRAKE_MIN_LIVE_IMAGES} live), they are held until the next complete listing.
+ * Deletions of the live images a complete listing did not return, less those the brake holds:
+ * ids held by the previous complete listing and missing again are confirmed and deleted; if the
+ * other missing ids exceed `deleteBrake` of the live images the confirmed deletions leave (with
+ * a region of at least {@link BRAKE_MIN_LIVE_IMAGES} live images), they are held until the next
+ * complete listing.
  */
 function sweepDeletions(
   missing: readonly StoredImage[],
@@ -405,10 +406,13 @@ function sweepDeletions(
   for (const row of missing) (previouslyHeld.has(row.imageId) ? confirmed : fresh).push(row);
   let live = 0;
   for (const row of region.stored) if (row.deletedAt === null) live++;
+  // The share is of what the confirmed deletions leave: else a listing that confirms the held
+  // ids could delete all the rest unbraked (20 live, 11 held, then an empty listing: 9 of 20).
+  const left = live - confirmed.length;
   // A share of 1 can never be exceeded, so a brake of 1 (or more) disables it.
-  if (live >= BRAKE_MIN_LIVE_IMAGES && fresh.length > 0 && fresh.length / live > deleteBrake) {
+  if (live >= BRAKE_MIN_LIVE_IMAGES && fresh.length > 0 && fresh.length / left > deleteBrake) {
     const imageIds = fresh.map((row) => row.imageId).sort(compareText);
-    return { deleted: confirmed, held: { count: imageIds.length, total: live, imageIds } };
+    return { deleted: confirmed, held: { count: imageIds.length, total: left, imageIds } };
   }
   return { deleted: [...confirmed, ...fresh], held: null };
 }

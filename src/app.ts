@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Dispatcher } from 'undici';
 import type { AccountConfig, Config } from './config/load-config.ts';
 import { createDatabase, type Database } from './db/client.ts';
+import { withDatabaseErrors } from './db/errors.ts';
 import { checkSchemaCurrent } from './db/migrate.ts';
 import { watchDetections } from './db/run-metrics.ts';
 import { createScheduleStore } from './db/schedule-store.ts';
@@ -244,7 +245,8 @@ export function createApp(config: Config, deps: AppDeps): App {
     return database;
   };
   const openWebhookStore = () => {
-    webhookStore ??= createWebhookStore(openDatabase().db);
+    const opened = openDatabase();
+    webhookStore ??= withDatabaseErrors(createWebhookStore(opened.db), opened.target);
     return webhookStore;
   };
   const appMetrics = () => {

@@ -17,6 +17,11 @@ export function describeFailure(error: unknown, debug: boolean): { exitCode: Exi
     const text = `error [${error.code}]: ${error.message}`;
     return { exitCode: usage ? EXIT.usage : EXIT.failed, message: debug ? withCauses(error) : text };
   }
+  if (isFailedQuery(error)) {
+    // A store that did not code its failure: the driver's message, never the query's parameters.
+    const driver = error.cause instanceof Error ? error.cause.message : 'the query failed';
+    return { exitCode: EXIT.failed, message: `error [db.query]: ${driver}` };
+  }
   return {
     exitCode: EXIT.failed,
     message:
@@ -28,8 +33,22 @@ function withCauses(error: AppError): string {
   const lines = [`error [${error.code}]: ${error.stack ?? error.message}`];
   let cause: unknown = error.cause;
   while (cause instanceof Error) {
-    lines.push(`caused by: ${cause.stack ?? cause.message}`);
+    lines.push(
+      isFailedQuery(cause)
+        ? `caused by: failed query: ${cause.query}`
+        : `caused by: ${cause.stack ?? cause.message}`,
+    );
     cause = cause.cause;
   }
   return lines.join('\n');
+}
+
+/**
+ * drizzle's query error, told by its shape (its class would load drizzle for every command): its
+ * message and stack list the parameters, which may be an endpoint's secret or a robot's token.
+ */
+function isFailedQuery(error: unknown): error is Error & { query: string } {
+  return (
+    error instanceof Error && typeof (error as { query?: unknown }).query === 'string' && 'params' in error
+  );
 }

@@ -151,3 +151,25 @@ export function sqlStateOf(error: unknown): string | undefined {
   const { code, severity } = error as { code?: unknown; severity?: unknown };
   return typeof code === 'string' && typeof severity === 'string' ? code : undefined;
 }
+
+/**
+ * `store` with every method's database failures turned into coded AppErrors naming `target`
+ * (methods return promises): drizzle's own message lists the query's parameters, which may be an
+ * endpoint's secret or a robot URL's token, so it must never reach a caller that prints it.
+ */
+export function withDatabaseErrors<T extends object>(store: T, target: string): T {
+  const coded: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(store)) {
+    coded[name] =
+      typeof value === 'function'
+        ? async (...args: unknown[]) => {
+            try {
+              return await value.apply(store, args);
+            } catch (error) {
+              throw isDatabaseFailure(error) ? toDatabaseError(error, target) : error;
+            }
+          }
+        : value;
+  }
+  return coded as T;
+}

@@ -67,7 +67,8 @@ export function addEndpoint(
   input: AddEndpointInput,
 ): Promise<WebhookEndpoint> {
   validateEndpoint(input);
-  return store.addEndpoint({ id: ids.uuid(), ...input });
+  // As the URL parser reads it (`HTTPS://Host/x` → `https://host/x`): what is stored is what gets called.
+  return store.addEndpoint({ id: ids.uuid(), ...input, url: assertWebhookUrl(input.url).href });
 }
 
 export interface BootstrapConfig {
@@ -96,7 +97,7 @@ export async function ensureBootstrapEndpoint(
   }
   return store.upsertBootstrap({
     id: ids.uuid(),
-    url: bootstrap.url,
+    url: assertWebhookUrl(bootstrap.url).href,
     secret: bootstrap.secret,
     eventTypes: bootstrap.events,
   });

@@ -130,6 +130,26 @@ describe('webhooks end to end', { timeout: 300_000 }, () => {
     expect(bad.stderr).not.toContain('tooShort');
     const ftp = await cli(['webhooks', 'add', '--url', 'ftp://example.com/x', '--format', 'slack']);
     expect(ftp.exitCode).toBe(2);
+    // A URL the parser accepts in another spelling is stored as it will be called, not refused by
+    // the table's check with the insert's parameters (token, secret) printed.
+    const upper = await cli([
+      'webhooks',
+      'add',
+      '--url',
+      ` ${receiver.url.replace('http://', 'HTTP://')}/upper?access_token=upp3rt0k3n`,
+      '--format',
+      'dingtalk',
+      '--secret',
+      'SECupper-signing-secret',
+    ]);
+    expect(upper.exitCode, upper.stderr).toBe(0);
+    expect(`${upper.stdout}${upper.stderr}`).not.toMatch(/upp3rt0k3n|SECupper/);
+    const upperId = /endpoint ([0-9a-f-]{36}) added/.exec(upper.stdout)?.[1] ?? '';
+    const stored = await sql.query<{ url: string }>('select url from webhook_endpoints where id = $1', [
+      upperId,
+    ]);
+    expect(stored.rows[0]?.url).toBe(`${receiver.url}/upper?access_token=upp3rt0k3n`);
+    expect((await cli(['webhooks', 'remove', upperId])).exitCode).toBe(0);
     expect(await count('select count(*) as n from webhook_endpoints')).toBe(3);
   });
 

@@ -195,7 +195,11 @@ export function createWebhookDelivery(
         const base = options.retryScheduleMs[claim.attempt - 1];
         const { statusCode, error } = outcome;
         if (base === undefined) return { claim, kind: 'dead', statusCode, error };
-        const retryInMs = Math.max(retryDelay(base, deps.random), outcome.retryAfterMs ?? 0);
+        // An endpoint's Retry-After is honoured up to the schedule's longest delay: a hostile or
+        // broken value must not park a delivery for years (or overflow the next attempt's time).
+        const longest = Math.max(...options.retryScheduleMs);
+        const asked = Math.min(outcome.retryAfterMs ?? 0, longest);
+        const retryInMs = Math.max(retryDelay(base, deps.random), Number.isFinite(asked) ? asked : 0);
         return { claim, kind: 'retry', statusCode, error, retryInMs };
       }
       default: {

@@ -147,6 +147,9 @@ describe('server-given waits', () => {
     expect(serverRetryDelayMs({ 'retry-after': '7' }, START)).toBe(7_000);
     expect(serverRetryDelayMs({ 'retry-after': new Date(START + 12_000).toUTCString() }, START)).toBe(12_000);
     expect(serverRetryDelayMs({ 'retry-after': 'whenever' }, START)).toBeUndefined();
+    // A broken or hostile hint holds the account an hour at most.
+    expect(serverRetryDelayMs({ 'retry-after': '99999999999999999999' }, START)).toBe(3_600_000);
+    expect(serverRetryDelayMs({ 'x-ratelimit-user-api': 'TimeLeft:99999999999' }, START)).toBe(3_600_000);
     expect(serverRetryDelayMs({}, START)).toBeUndefined();
   });
 });

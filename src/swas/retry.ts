@@ -115,9 +115,21 @@ export function throttlingTimeLeft(value: string | undefined): number | undefine
 
 /**
  * The wait a response asks for, in ms: the larger `TimeLeft` of `x-ratelimit-user-api` and
- * `x-ratelimit-user` (as the SDKs do), else `Retry-After` (seconds or an HTTP date).
+ * `x-ratelimit-user` (as the SDKs do), else `Retry-After` (seconds or an HTTP date); at most
+ * {@link MAX_SERVER_DELAY_MS}.
  */
 export function serverRetryDelayMs(headers: IncomingHttpHeaders, nowMs: number): number | undefined {
+  const asked = askedDelayMs(headers, nowMs);
+  return asked === undefined || !Number.isFinite(asked) ? undefined : Math.min(asked, MAX_SERVER_DELAY_MS);
+}
+
+/**
+ * The longest wait a server's hint is taken for: it holds the account's whole budget, so a
+ * broken or hostile value (`Retry-After: 99999999999`) must not stop an account for good.
+ */
+export const MAX_SERVER_DELAY_MS = 3_600_000;
+
+function askedDelayMs(headers: IncomingHttpHeaders, nowMs: number): number | undefined {
   const timeLeft = [
     throttlingTimeLeft(headerValue(headers, 'x-ratelimit-user-api')),
     throttlingTimeLeft(headerValue(headers, 'x-ratelimit-user')),

@@ -285,6 +285,22 @@ describe('delivery semantics', () => {
     expect(await delivery.drain({ timeoutMs: 10_000 })).toMatchObject({ delivered: 6 });
   });
 
+  it('honours a Retry-After only up to the schedule’s longest delay, however large', async () => {
+    const { app, sql, receiver, store, delivery } = await setup();
+    receiver.answer = (_request, count) =>
+      count === 0
+        ? { status: 429, body: 'slow down', headers: { 'retry-after': '99999999999999999999' } }
+        : { status: 204 };
+    await addEndpoint(store, app.ids, endpointInput(`${receiver.url}/hostile`));
+    await seedEvents(sql, app.database().db, 1);
+    expect(await delivery.drain({ timeoutMs: 10_000 })).toMatchObject({ delivered: 1, retrying: 1, dead: 0 });
+    const [row] = await statuses(sql);
+    expect(row).toMatchObject({ status: 'delivered', attempts: 2, last_status_code: 204 });
+    const [first, second] = receiver.requests;
+    // The schedule here is 100 ms, 100 ms: the wait was that, not the 10^20 seconds asked.
+    expect((second?.at ?? 0) - (first?.at ?? 0)).toBeLessThan(5_000);
+  });
+
   it('keeps retrying a DingTalk robot that answers HTTP 200 with an errcode', async () => {
     const { app, sql, receiver, store, delivery } = await setup();
     receiver.answer = (_request, count) =>

@@ -4,6 +4,7 @@ import { type Dispatcher, originAndPath, request } from '../http/undici.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { IdSource } from '../shared/ids.ts';
+import { scrubSecrets } from '../shared/mask-url.ts';
 import { type DeliveryOutcome, outcomeOfError, outcomeOfResponse } from './delivery-outcome.ts';
 import { messageOf, testMessage, type WebhookMessage } from './webhook-message.ts';
 import { buildRequest, type EndpointTarget } from './webhook-request.ts';
@@ -157,6 +158,21 @@ export function createWebhookDelivery(
   const log = logger.child({ component: 'webhooks' });
 
   async function send(
+    target: EndpointTarget,
+    message: WebhookMessage,
+    signal?: AbortSignal,
+  ): Promise<DeliveryOutcome> {
+    const outcome = await sendOnce(target, message, signal);
+    if (outcome.kind !== 'failed') return outcome;
+    // What the endpoint answered may echo the URL it was called at (a robot's token) or worse.
+    const secret = target.secret?.reveal();
+    return {
+      ...outcome,
+      error: scrubSecrets(outcome.error, target.url, secret === undefined ? [] : [secret]),
+    };
+  }
+
+  async function sendOnce(
     target: EndpointTarget,
     message: WebhookMessage,
     signal?: AbortSignal,

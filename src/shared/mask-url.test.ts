@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { maskUrl } from './mask-url.ts';
+import { maskUrl, scrubSecrets } from './mask-url.ts';
 
 describe('maskUrl', () => {
   it('hides the tokens chat robot URLs carry', () => {
@@ -31,5 +31,17 @@ describe('maskUrl', () => {
     );
     expect(maskUrl('postgres://me:pa55word@db:port/x')).toBe('postgres://***@db:port/x');
     expect(maskUrl('me:pa55@word@db/x')).toBe('***@db/x');
+  });
+
+  it('scrubs what it would mask of a URL, and given secrets, from any text', () => {
+    const url = 'https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX?token=a b/c';
+    expect(
+      scrubSecrets(
+        'no route for /services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX?token=a%20b%2Fc, key SECsecret',
+        url,
+        ['SECsecret'],
+      ),
+    ).toBe('no route for /services/***/***/***?token=***, key ***');
+    expect(scrubSecrets('all fine', url)).toBe('all fine');
   });
 });

@@ -33,13 +33,36 @@ export function maskUrl(text: string): string {
 }
 
 /** Long segments, and shorter ones that mix letters and digits like an id or token, become `***`. */
+const isTokenLike = (segment: string) =>
+  segment.length >= 16 || (/^[A-Za-z0-9_-]{8,}$/.test(segment) && /\d/.test(segment));
+
 function maskPath(path: string): string {
   return path
     .split('/')
-    .map((segment) =>
-      segment.length >= 16 || (/^[A-Za-z0-9_-]{8,}$/.test(segment) && /\d/.test(segment)) ? '***' : segment,
-    )
+    .map((segment) => (isTokenLike(segment) ? '***' : segment))
     .join('/');
+}
+
+/**
+ * `text` (an answer, an error) with what {@link maskUrl} hides of `url` — its userinfo, query
+ * values and token-like path segments, as written or percent-encoded — and each of `secrets`
+ * replaced by `***`: an endpoint may echo the URL it was called at.
+ */
+export function scrubSecrets(text: string, url: string, secrets: readonly string[] = []): string {
+  const parts = new Set(secrets.filter((secret) => secret.length >= 4));
+  if (URL.canParse(url)) {
+    const parsed = new URL(url);
+    for (const value of [parsed.username, parsed.password, ...parsed.searchParams.values()]) {
+      if (value.length >= 4) parts.add(value);
+    }
+    for (const segment of parsed.pathname.split('/')) if (isTokenLike(segment)) parts.add(segment);
+  }
+  let scrubbed = text;
+  // Longest first, so a secret that contains another is replaced whole.
+  for (const part of [...parts].sort((a, b) => b.length - a.length)) {
+    for (const form of new Set([part, encodeURIComponent(part)])) scrubbed = scrubbed.replaceAll(form, '***');
+  }
+  return scrubbed;
 }
 
 const maskQuery = (keys: readonly string[]) =>

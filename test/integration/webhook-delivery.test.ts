@@ -301,6 +301,30 @@ describe('delivery semantics', () => {
     expect((second?.at ?? 0) - (first?.at ?? 0)).toBeLessThan(5_000);
   });
 
+  it('keeps a robot’s token and secret out of the recorded error when the endpoint echoes them', async () => {
+    const { app, sql, receiver, store, delivery } = await setup({ WEBHOOK_RETRY_SCHEDULE: '100ms' });
+    receiver.answer = (request) => ({
+      status: 400,
+      body: `bad request to ${request.path} (secret SECecho-secret-1 rejected)`,
+    });
+    await addEndpoint(
+      store,
+      app.ids,
+      endpointInput(`${receiver.url}/robot/send?access_token=ech0t0k3n`, {
+        format: 'dingtalk',
+        secret: new Secret('SECecho-secret-1'),
+      }),
+    );
+    await seedEvents(sql, app.database().db, 1);
+    expect(await delivery.drain({ timeoutMs: 10_000 })).toMatchObject({ dead: 1 });
+    const [row] = await statuses(sql);
+    expect(row?.last_error).toMatch(
+      /^HTTP 400: bad request to \/robot\/send\?access_token=\*\*\*&timestamp=/,
+    );
+    expect(row?.last_error).toContain('(secret *** rejected)');
+    expect(row?.last_error).not.toMatch(/ech0t0k3n|SECecho/);
+  });
+
   it('keeps retrying a DingTalk robot that answers HTTP 200 with an errcode', async () => {
     const { app, sql, receiver, store, delivery } = await setup();
     receiver.answer = (_request, count) =>

@@ -54,6 +54,10 @@ export async function webhooksAdd(context: CommandContext, flags: AddEndpointFla
   if (flags.secret !== undefined && flags.secretEnv !== undefined) {
     throw new AppError('cli.usage', 'give --secret or --secret-env, not both');
   }
+  // `--secret "$SEC"` with SEC unset must not quietly add an unsigned endpoint.
+  if (flags.secret !== undefined && flags.secret.trim() === '') {
+    throw new AppError('cli.usage', '--secret is empty');
+  }
   const secretText = flags.secretEnv === undefined ? flags.secret : readEnvironment()[flags.secretEnv];
   if (flags.secretEnv !== undefined && !secretText) {
     throw new AppError('cli.usage', `--secret-env: ${flags.secretEnv} is not set`);

@@ -130,6 +130,18 @@ describe('webhooks end to end', { timeout: 300_000 }, () => {
     expect(bad.stderr).not.toContain('tooShort');
     const ftp = await cli(['webhooks', 'add', '--url', 'ftp://example.com/x', '--format', 'slack']);
     expect(ftp.exitCode).toBe(2);
+    const emptySecret = await cli([
+      'webhooks',
+      'add',
+      '--url',
+      `${receiver.url}/x`,
+      '--format',
+      'dingtalk',
+      '--secret',
+      '',
+    ]);
+    expect(emptySecret.exitCode).toBe(2);
+    expect(emptySecret.stderr).toContain('--secret is empty');
     // A URL the parser accepts in another spelling is stored as it will be called, not refused by
     // the table's check with the insert's parameters (token, secret) printed.
     const upper = await cli([

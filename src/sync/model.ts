@@ -12,7 +12,9 @@
  * - **event**: a change worth telling someone about, written to `image_events` in the
  *   same transaction as the state it describes (the outbox).
  * - **baseline**: the events of a scope's first complete sync: one `image.created` per image,
- *   flagged `baseline = true`, and nothing else; webhooks skip them unless asked.
+ *   flagged `baseline = true`, and nothing else; webhooks skip them unless asked. Incomplete
+ *   listings before it do the same for the images they bring, while a change to an image one of
+ *   them stored is a real change with its usual, non-baseline events.
  * - **delivery**: one event sent to one webhook endpoint, with its attempts.
  * - **deletion brake**: a listing that would delete more than `SYNC_DELETE_BRAKE` of a scope of at
  *   least 10 images holds its deletions until the next complete listing confirms them.
@@ -172,7 +174,7 @@ export interface PlannedEvent {
 /** What the database holds for a scope at commit (read inside the scope's lock). */
 export interface RegionState {
   stored: StoredImage[];
-  /** True until the scope has had a complete full listing: every event written is a baseline event. */
+  /** True until the scope has had a complete full listing: arriving images get baseline events only. */
   baseline: boolean;
   /** Ids whose deletion the scope's latest complete listing held with the brake (else empty). */
   heldDeletions: string[];

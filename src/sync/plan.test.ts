@@ -359,14 +359,22 @@ describe('planSync: known images', () => {
     });
   });
 
-  it('during the baseline versions changes without raising events', () => {
-    const result = plan(full([image('m-1', { status: '3', inShare: true, name: 'x' })]), {
+  it('raises a stored image’s change before the first complete listing too, as a real change', () => {
+    // A region whose listings never complete (always changing under paging) must still alert:
+    // an earlier incomplete listing stored m-1, so its failing now is a change, not a baseline.
+    const result = plan(full([image('m-1', { status: '3', inShare: true, name: 'x' })], false), {
       stored: [row(image('m-1'))],
       baseline: true,
     });
     expect(result.writes.map((write) => write.version)).toEqual([2]);
     expect(result.closeVersions).toEqual([{ imageId: 'm-1', version: 1 }]);
-    expect(result.events).toEqual([]);
+    expect(kinds(result)).toEqual([
+      ['image.updated', 'm-1'],
+      ['image.status_changed', 'm-1'],
+      ['image.failed', 'm-1'],
+      ['image.shared', 'm-1'],
+    ]);
+    expect(result.events.every((event) => !event.baseline)).toBe(true);
     expect(result.counts.updated).toBe(1);
   });
 });

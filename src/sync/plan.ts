@@ -171,9 +171,11 @@ export function classifyListing(input: Omit<PlanInput, 'newId'>): Classification
  *   count as returned), subject to the deletion brake. A watch listing touches only what it
  *   returned. A listing that is not complete (watch polls included) records its observation of
  *   the unchanged images it returned (`touches`); a complete one is recorded by its start.
- * - While `region.baseline` holds, every event is flagged baseline and changes raise nothing: an
- *   image arriving gets `image.created` only; deletions and held deletions are still reported.
- *   After it, an image arriving failed or shared also gets `image.failed` / `image.shared`.
+ * - While `region.baseline` holds (no complete listing yet), an image arriving gets a baseline
+ *   `image.created` only; a change to an image already stored raises its events as after the
+ *   baseline (earlier incomplete listings stored it, so the change is real), and deletions and
+ *   held deletions are still reported. After the baseline, an image arriving failed or shared
+ *   also gets `image.failed` / `image.shared`.
  *
  * Output order is by image id (code units), and per image: created, updated, status_changed,
  * failed, shared/unshared (ecs before account), deleted; `sync.deletions_held` last. Event ids are
@@ -230,16 +232,15 @@ export function planSync(input: PlanInput, classified: Classification = classify
   changes.sort((a, b) => compareText(a.imageId, b.imageId));
   plan.held = sweep.held;
 
-  const emit = <T extends EventType>(type: T, imageId: string | null, data: EventData<T>): void => {
-    plan.events.push({
-      id: input.newId(),
-      type,
-      imageId,
-      occurredAt: input.observedAt,
-      baseline: region.baseline,
-      data,
-    });
-  };
+  const emitAs =
+    (baseline: boolean): Emit =>
+    (type, imageId, data) => {
+      plan.events.push({ id: input.newId(), type, imageId, occurredAt: input.observedAt, baseline, data });
+    };
+  const emit = emitAs(region.baseline);
+  // A change to an image already stored is a real change even before the scope's first complete
+  // listing (a region that never lists completely must still alert): never a baseline event.
+  const emitChange = emitAs(false);
   const common = (imageId: string, version: number, image: Record<string, unknown>): ImageEventCommon => ({
     account: scope.account,
     regionId: scope.regionId,
@@ -269,8 +270,7 @@ export function planSync(input: PlanInput, classified: Classification = classify
         plan.writes.push({ state: listed.state, raw: listed.raw, hash: listed.hash, version, isNew: false });
         plan.closeVersions.push({ imageId, version: stored.version });
         plan.counts.updated++;
-        if (!region.baseline)
-          emitTransition(emit, common(imageId, version, listed.raw), before, listed.state);
+        emitTransition(emitChange, common(imageId, version, listed.raw), before, listed.state);
         break;
       }
       case 'deleted': {

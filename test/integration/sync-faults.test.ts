@@ -168,6 +168,48 @@ describe('sync under faults', () => {
     );
   });
 
+  it('alerts on a failing image in a region that has never listed completely', async () => {
+    // An item without its id on every read from the first sync on: no listing is ever complete,
+    // so the baseline never ends; a stored image that fails must still raise image.failed.
+    const region = 'cn-heyuan';
+    simulator.admin.setRegion(region, 6);
+    simulator.admin.injectFault({
+      kind: 'missing-field',
+      field: 'ImageId',
+      index: 0,
+      regionId: region,
+      times: Number.POSITIVE_INFINITY,
+    });
+    try {
+      expect((await harness.syncRegion(region)).status).toBe('partial');
+      const stored = await rows<{ image_id: string }>(
+        harness.sql,
+        'select image_id from custom_images where region_id = $1 order by image_id',
+        [region],
+      );
+      const failing = stored[0]?.image_id ?? '';
+      simulator.admin.updateImage(region, failing, { Status: '3' });
+      expect((await harness.syncRegion(region)).status).toBe('partial');
+    } finally {
+      simulator.admin.clearFaults();
+    }
+    const events = await rows<{ type: string; baseline: boolean }>(
+      harness.sql,
+      `select type, baseline from image_events where region_id = $1 and type <> 'image.created' order by type`,
+      [region],
+    );
+    expect(events).toEqual([
+      { type: 'image.failed', baseline: false },
+      { type: 'image.status_changed', baseline: false },
+    ]);
+    const created = await rows<{ baseline: boolean }>(
+      harness.sql,
+      `select distinct baseline from image_events where region_id = $1 and type = 'image.created'`,
+      [region],
+    );
+    expect(created).toEqual([{ baseline: true }]);
+  });
+
   it('accepts numeric counts and keeps unknown fields in raw', async () => {
     simulator.admin.setRegion('cn-chengdu', 4);
     simulator.admin.injectFault({ kind: 'numeric-counts', regionId: 'cn-chengdu' });

@@ -696,7 +696,6 @@ describe('planSync over any sequence of listings, committed in any order', () =>
             const changeOfStored =
               event.imageId !== null &&
               event.type !== 'image.created' &&
-              event.type !== 'image.deleted' &&
               before.rows.get(event.imageId)?.deletedAt === null;
             expect(event.baseline).toBe(before.baseline && !changeOfStored);
             expect(event.occurredAt).toBe(turn.at);

@@ -457,11 +457,12 @@ describe('planSync: deletions', () => {
     expect(result).toMatchObject({ status: 'succeeded', reason: null, complete: false });
   });
 
-  it('flags deletions with the baseline while the scope has no complete listing yet', () => {
+  it('reports the deletion of a stored image as a real change while the scope has no complete listing yet', () => {
+    // The first complete listing after incomplete ones: what those stored and this one lacks is gone.
     const result = plan(full([image('m-1')]), { stored: live, baseline: true });
     expect(result.events.map((event) => [event.type, event.baseline])).toEqual([
-      ['image.deleted', true],
-      ['image.deleted', true],
+      ['image.deleted', false],
+      ['image.deleted', false],
     ]);
   });
 });

@@ -173,8 +173,8 @@ export function classifyListing(input: Omit<PlanInput, 'newId'>): Classification
  *   the unchanged images it returned (`touches`); a complete one is recorded by its start.
  * - While `region.baseline` holds (no complete listing yet), an image arriving gets a baseline
  *   `image.created` only; a change to an image already stored raises its events as after the
- *   baseline (earlier incomplete listings stored it, so the change is real), and deletions and
- *   held deletions are still reported. After the baseline, an image arriving failed or shared
+ *   baseline (earlier incomplete listings stored it, so the change is real), as does the deletion
+ *   of one; held deletions are still reported. After the baseline, an image arriving failed or shared
  *   also gets `image.failed` / `image.shared`.
  *
  * Output order is by image id (code units), and per image: created, updated, status_changed,
@@ -278,7 +278,7 @@ export function planSync(input: PlanInput, classified: Classification = classify
         plan.deletions.push({ imageId, version: stored.version });
         plan.closeVersions.push({ imageId, version: stored.version });
         plan.counts.deleted++;
-        emit('image.deleted', imageId, common(imageId, stored.version, toApiShape(before)));
+        emitChange('image.deleted', imageId, common(imageId, stored.version, toApiShape(before)));
         break;
       }
       default:

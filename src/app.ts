@@ -194,12 +194,16 @@ export function createApp(config: Config, deps: AppDeps): App {
   const redisTarget = describeRedisUrl(config.redisUrl);
 
   const sharedRedis = () => {
+    // A failed connect is forgotten, so the budgets' next try (see createFallbackRateBudget) connects anew.
     budgetRedis ??= connectBudgetRedis(
       config.redisUrl,
       deps.redisConnectTimeoutMs ?? 1_000,
       deps.logger,
       closing.signal,
-    );
+    ).catch((error: unknown) => {
+      budgetRedis = undefined;
+      throw error;
+    });
     return budgetRedis;
   };
 
@@ -216,12 +220,21 @@ export function createApp(config: Config, deps: AppDeps): App {
             { prefix: deps.redisPrefix },
           ),
         local: createLocalRateBudget(rate, { clock }),
+        clock,
         onFallback: (reason) => {
           if (warnedLocal) return;
           warnedLocal = true;
           deps.logger.warn(
             { redis: redisTarget, reason: errorMessage(reason) },
             'Redis is unreachable: API calls spend a rate budget of this process only, not shared with other processes',
+          );
+        },
+        onShared: () => {
+          if (!warnedLocal) return;
+          warnedLocal = false;
+          deps.logger.info(
+            { redis: redisTarget },
+            'Redis answers again: API calls spend the shared rate budget',
           );
         },
       });

@@ -315,33 +315,58 @@ export function createRedisRateBudget(
 }
 
 export interface FallbackRateBudgetDeps {
-  /** The shared budget, or null when Redis is unreachable; resolved once, on first use. */
+  /** The shared budget, or null when Redis is unreachable; asked again after `retryMs` on local. */
   shared: () => Promise<RateBudget | null>;
-  /** Used when there is no shared budget, and from the first Redis failure on. */
+  /** Used when there is no shared budget, and after a Redis failure until the shared one answers again. */
   local: RateBudget;
-  /** Called once, when this budget turns to `local` (the caller logs one warning per process). */
+  /** Called when this budget turns to `local` (the caller logs one warning per outage). */
   onFallback: (reason: unknown) => void;
+  /** Called when it is back on the shared budget after a fallback. */
+  onShared?: () => void;
+  /** Measures how long it has been local. */
+  clock: Pick<Clock, 'now'>;
+  /** How long it stays local before it tries the shared budget again, ms (default 10 s). */
+  retryMs?: number;
 }
 
 const isRedisFailure = (error: unknown) => error instanceof AppError && error.code === 'redis.unavailable';
 
 /**
- * The budget of `sync --once`: the shared Redis budget when Redis
- * answers, else — and after Redis fails mid-run — the process-local one, so an outage slows nothing
- * down and fails no call. The local budget starts empty, so the first calls after a switch may
- * exceed what other processes leave; a throttle then costs a hold, not a failed region.
+ * The shared Redis budget when Redis answers, else — and after Redis fails mid-run — the
+ * process-local one, so an outage slows nothing down and fails no call; every `retryMs` it tries
+ * the shared one again, so a Redis that restarts is shared again (a fleet that stayed on local
+ * budgets would spend N times the quota). The local budget starts empty, so the first calls after
+ * a switch may exceed what other processes leave; a throttle then costs a hold, not a failed region.
  */
 export function createFallbackRateBudget(deps: FallbackRateBudgetDeps): RateBudget {
+  const retryMs = deps.retryMs ?? 10_000;
   let current: Promise<RateBudget> | undefined;
+  /** When on local after a failure: the time to try the shared budget again. */
+  let retryAt: number | undefined;
+  let fellBack = false;
+  const toLocal = (reason: unknown) => {
+    retryAt = deps.clock.now() + retryMs;
+    current = Promise.resolve(deps.local);
+    if (!fellBack) deps.onFallback(reason);
+    fellBack = true;
+  };
   const resolve = () => {
+    if (retryAt !== undefined && deps.clock.now() >= retryAt) {
+      retryAt = undefined;
+      current = undefined;
+    }
     current ??= deps.shared().then(
       (shared) => {
-        if (shared) return shared;
-        deps.onFallback(new Error('Redis unreachable'));
+        if (shared) {
+          if (fellBack) deps.onShared?.();
+          fellBack = false;
+          return shared;
+        }
+        toLocal(new Error('Redis unreachable'));
         return deps.local;
       },
       (error: unknown) => {
-        deps.onFallback(error);
+        toLocal(error);
         return deps.local;
       },
     );
@@ -353,10 +378,7 @@ export function createFallbackRateBudget(deps: FallbackRateBudgetDeps): RateBudg
       return await operation(budget);
     } catch (error) {
       if (budget === deps.local || !isRedisFailure(error)) throw error;
-      if ((await current) !== deps.local) {
-        current = Promise.resolve(deps.local);
-        deps.onFallback(error);
-      }
+      if (retryAt === undefined) toLocal(error);
       return operation(deps.local);
     }
   }

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createFallbackRateBudget, createRedisRateBudget } from '../../src/jobs/redis-rate-budget.ts';
-import { systemClock } from '../../src/shared/clock.ts';
+import { createManualClock, systemClock } from '../../src/shared/clock.ts';
 import type { Rate } from '../../src/shared/duration.ts';
 import { createLocalRateBudget, type RateBudget, type RateKey } from '../../src/swas/rate-budget.ts';
 import { rejection } from '../support/rejection.ts';
@@ -207,11 +207,54 @@ describe('Redis rate budget', () => {
       shared: async () => shared,
       local: createLocalRateBudget(rate, { clock: systemClock }),
       onFallback: (reason) => fallbacks.push(reason),
+      clock: systemClock,
     });
     for (let i = 0; i < 5; i++) (await budget.acquire(LIST)).done();
     expect(await budget.tryAcquire(LIST)).toMatchObject({ granted: false });
     expect(fallbacks).toHaveLength(1);
     expect(fallbacks[0]).toMatchObject({ code: 'redis.unavailable' });
+    down.disconnect();
+  });
+
+  it('goes back to the shared budget once Redis answers again, so replicas share the quota again', async () => {
+    const rate = { limit: 3, intervalMs: 60_000 };
+    const prefix = uniquePrefix('back');
+    const down = new Redis('redis://127.0.0.1:1', {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+    });
+    down.on('error', () => undefined);
+    const budgetOn = (redis: Redis) => createRedisRateBudget(rate, { redis, clock: systemClock }, { prefix });
+    // This process met Redis down; the shared budget it gets on its next try is the real one.
+    const tries: Redis[] = [down, connect()];
+    const clock = createManualClock();
+    const events: string[] = [];
+    const recovering = createFallbackRateBudget({
+      shared: async () => budgetOn(tries.shift() ?? connect()),
+      local: createLocalRateBudget(rate, { clock }),
+      onFallback: () => events.push('local'),
+      onShared: () => events.push('shared'),
+      clock,
+      retryMs: 10_000,
+    });
+    (await recovering.acquire(LIST)).done();
+    expect(events).toEqual(['local']);
+    clock.advance(10_000);
+    // Another process on the shared budget, and this one back on it: 3 calls between them, not 3 each.
+    const other = budgetOn(connect());
+    let granted = 0;
+    for (let i = 0; i < 4; i++) {
+      for (const budget of [recovering, other]) {
+        const attempt = await budget.tryAcquire(LIST);
+        if (attempt.granted) {
+          granted++;
+          attempt.permit.done();
+        }
+      }
+    }
+    expect(granted).toBe(3);
+    expect(events).toEqual(['local', 'shared']);
     down.disconnect();
   });
 });

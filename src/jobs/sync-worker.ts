@@ -176,6 +176,9 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
   let probing = false;
   let started = false;
   let stopping: Promise<void> | undefined;
+  let starting: Promise<void> | undefined;
+  /** Set once stop has taken the list of components to close (a later one closes itself). */
+  let stopFinishedClosing = false;
   const health = { redis: false, postgres: false };
 
   const onRedisError = (source: string) => (error: unknown) => {
@@ -309,57 +312,79 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
     }
   }
 
+  /**
+   * Start-up; a stop during it ends it at the next step (what it made by then is closed by stop,
+   * which waits for it), so a signal while it waits for PostgreSQL or Redis exits cleanly.
+   */
+  async function startUp(): Promise<void> {
+    await deps.operations?.start();
+    try {
+      await waitForDatabase();
+    } catch (error) {
+      if (startup.signal.aborted) return;
+      throw error;
+    }
+    const reaped = await deps.reapAbandoned();
+    if (reaped > 0) log.warn({ runs: reaped }, `closed ${reaped} abandoned sync run(s) as failed`);
+    if (startup.signal.aborted) return;
+    workers = [
+      buildWorker(QUEUE_NAMES.syncPlan, processors.plan, 1),
+      buildWorker(QUEUE_NAMES.regionSync, processors.region, config.sync.concurrency),
+      buildWorker(QUEUE_NAMES.watchPoll, processors.watch, WATCH_POLL_CONCURRENCY),
+    ] as Worker[];
+    await ensureSchedulers();
+    if (startup.signal.aborted) return;
+    // A replica that starts syncs only what was not synced within the interval, so a rolling
+    // restart of several replicas spends no extra quota.
+    const due = await planner.planFull(intervalMs());
+    log.info(
+      {
+        due,
+        schedule: desiredSchedulers[0]?.repeat,
+        watchIntervalMs: config.sync.watchIntervalMs,
+        concurrency: config.sync.concurrency,
+      },
+      `worker started: ${due} region(s) due now`,
+    );
+    if (startup.signal.aborted) return;
+    for (const worker of workers) void worker.run().catch(onRedisError(`worker ${worker.name}`));
+    for (const component of deps.components ?? []) {
+      const handle = {
+        name: component.name,
+        ...(await component.start({ connection, prefix, onError: onComponentError })),
+      };
+      // Stopped meanwhile, and past the wait for start-up: stop has closed the others already.
+      if (startup.signal.aborted && stopFinishedClosing) {
+        await handle.close().catch(() => undefined);
+        return;
+      }
+      componentHandles.push(handle);
+      if (startup.signal.aborted) return;
+    }
+    if (startup.signal.aborted) return;
+    health.redis = connection.status === 'ready';
+    probeTimer = setInterval(() => void probe(), probeMs);
+  }
+
   return {
     health: () => ({ ...health }),
 
     async start() {
       if (started) throw new Error('the worker was started already');
       started = true;
-      await deps.operations?.start();
-      try {
-        await waitForDatabase();
-      } catch (error) {
-        if (startup.signal.aborted) return;
-        throw error;
-      }
-      const reaped = await deps.reapAbandoned();
-      if (reaped > 0) log.warn({ runs: reaped }, `closed ${reaped} abandoned sync run(s) as failed`);
-
-      workers = [
-        buildWorker(QUEUE_NAMES.syncPlan, processors.plan, 1),
-        buildWorker(QUEUE_NAMES.regionSync, processors.region, config.sync.concurrency),
-        buildWorker(QUEUE_NAMES.watchPoll, processors.watch, WATCH_POLL_CONCURRENCY),
-      ] as Worker[];
-      if (stopping) return;
-      await ensureSchedulers();
-      // A replica that starts syncs only what was not synced within the interval, so a rolling
-      // restart of several replicas spends no extra quota.
-      const due = await planner.planFull(intervalMs());
-      log.info(
-        {
-          due,
-          schedule: desiredSchedulers[0]?.repeat,
-          watchIntervalMs: config.sync.watchIntervalMs,
-          concurrency: config.sync.concurrency,
-        },
-        `worker started: ${due} region(s) due now`,
-      );
-      if (stopping) return;
-      for (const worker of workers) void worker.run().catch(onRedisError(`worker ${worker.name}`));
-      for (const component of deps.components ?? []) {
-        componentHandles.push({
-          name: component.name,
-          ...(await component.start({ connection, prefix, onError: onComponentError })),
-        });
-      }
-      health.redis = connection.status === 'ready';
-      probeTimer = setInterval(() => void probe(), probeMs);
+      starting = startUp();
+      return starting;
     },
 
     stop() {
       stopping ??= (async () => {
-        clearInterval(probeTimer);
         startup.abort(new AppError('sync.aborted', 'the worker is shutting down'));
+        // What start-up has made by the time it ends is closed below (it stops at its next step).
+        await settlesWithin(
+          (starting ?? Promise.resolve()).catch(() => undefined),
+          graceMs,
+        );
+        clearInterval(probeTimer);
         const allClosed = Promise.allSettled(workers.map((worker) => worker.close()));
         if (!(await settlesWithin(allClosed, graceMs))) {
           log.warn(
@@ -371,6 +396,7 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
             await settlesWithin(Promise.allSettled(workers.map((worker) => worker.close(true))), 1_000);
           }
         }
+        stopFinishedClosing = true;
         for (const component of componentHandles.reverse()) {
           await withTimeout(component.close(), 2_000, component.name).catch((error: unknown) =>
             log.warn({ err: error }, `closing ${component.name} failed`),

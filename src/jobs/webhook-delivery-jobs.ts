@@ -142,6 +142,8 @@ export interface WebhookWorkerOptions {
   prefix?: string;
   concurrency?: number;
   sweepEveryMs?: number;
+  /** How often it checks that the sweep's scheduler is still in Redis, ms (default 5 s). */
+  schedulerCheckMs?: number;
   /**
    * Receives the queue's and the worker's errors (`source` names which). The worker process
    * passes its outage log here, so a Redis outage is one line; default: a warning per error.
@@ -198,10 +200,20 @@ export async function startWebhookWorker(
   const onReady = () =>
     void upsertSweep().catch((error: unknown) => onError('webhook sweep scheduler', error));
   options.connection.on('ready', onReady);
+  // Keys can go without a reconnect too (FLUSHALL, an eviction): look for the scheduler now and
+  // then, and put it back only when missing (an upsert also queues a sweep at once).
+  const restore = setInterval(() => {
+    void queue
+      .getJobScheduler(WEBHOOK_SWEEP_SCHEDULER_ID)
+      .then((scheduler) => (scheduler ? undefined : upsertSweep()))
+      .catch((error: unknown) => onError('webhook sweep scheduler', error));
+  }, options.schedulerCheckMs ?? 5_000);
+  restore.unref();
   return {
     queue,
     worker,
     close: async () => {
+      clearInterval(restore);
       stopping.abort();
       options.connection.off('ready', onReady);
       await worker.close();

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { type App, createApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { addEndpoint } from '../../src/events/webhook-endpoints.ts';
-import { QUEUE_NAMES } from '../../src/jobs/queues.ts';
+import { QUEUE_NAMES, WEBHOOK_SWEEP_SCHEDULER_ID } from '../../src/jobs/queues.ts';
 import {
   enqueueDeliveriesForRun,
   startWebhookWorker,
@@ -51,7 +51,7 @@ describe('webhook delivery jobs', () => {
       () => receiver.close(),
       () => connection.quit(),
     );
-    const start = async (): Promise<WebhookWorker> => {
+    const start = async (schedulerCheckMs?: number): Promise<WebhookWorker> => {
       const worker = await startWebhookWorker(
         {
           delivery: app.webhookDelivery(),
@@ -59,7 +59,7 @@ describe('webhook delivery jobs', () => {
           clock: app.clock,
           logger: silentLogger,
         },
-        { connection, prefix, sweepEveryMs },
+        { connection, prefix, sweepEveryMs, ...(schedulerCheckMs === undefined ? {} : { schedulerCheckMs }) },
       );
       cleanups.push(async () => {
         await worker.queue.obliterate({ force: true });
@@ -143,6 +143,17 @@ describe('webhook delivery jobs', () => {
     const queued = await worker.queue.getJobs(['waiting', 'delayed', 'prioritized']);
     expect(queued.filter((job) => job.name === 'deliver')).toEqual([]);
     expect(receiver.requests).toHaveLength(4);
+  });
+
+  it('puts the sweep scheduler back when Redis loses it without a reconnect (a flush, an eviction)', async () => {
+    const { start } = await setup(60_000);
+    const worker = await start(100);
+    expect(await worker.queue.getJobScheduler(WEBHOOK_SWEEP_SCHEDULER_ID)).toBeDefined();
+    await worker.queue.removeJobScheduler(WEBHOOK_SWEEP_SCHEDULER_ID);
+    await waitFor(
+      'the sweep scheduler back',
+      async () => (await worker.queue.getJobScheduler(WEBHOOK_SWEEP_SCHEDULER_ID)) !== undefined,
+    );
   });
 
   it('gives each webhook-id once when the worker and an in-process deliverer (sync --once) race', async () => {

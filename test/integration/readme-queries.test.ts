@@ -50,6 +50,19 @@ describe('README "SQL reporting" queries', () => {
     expect(queries.length).toBeGreaterThanOrEqual(6);
   });
 
+  it('runs every statement of the "SQL" section’s examples over the tables', async () => {
+    const start = README.indexOf('\n## SQL\n');
+    const end = README.indexOf('\n## ', start + 1);
+    const blocks = [...README.slice(start, end).matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+    const statements = blocks.flatMap((block) =>
+      block.split(/;\s*\n/).filter((text) => /\bselect\b/i.test(text)),
+    );
+    expect(statements.length).toBeGreaterThanOrEqual(3);
+    for (const statement of statements) await sql.query(statement);
+    const failed = await sql.query(statements[0] ?? '');
+    expect(failed.rows.length).toBeGreaterThan(0);
+  });
+
   it.each(queries.map((query, index) => [index + 1, query.split('\n')[0] ?? '', query]))(
     'query %i (%s …) runs and answers',
     async (_index, _firstLine, query) => {

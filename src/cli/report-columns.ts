@@ -35,12 +35,18 @@ export const FAILURE_COLUMNS: readonly Column<FailureRow>[] = [
   { key: 'isCurrent', header: 'CURRENT', value: (r) => r.isCurrent, table: false },
   { key: 'endedBy', header: 'ENDED BY', value: (r) => r.endedBy, table: false },
   { key: 'nextStatus', header: 'NEXT CODE', value: (r) => r.nextStatus, table: false },
-  { key: 'nextStatusLabel', header: 'THEN', value: (r) => r.nextStatusLabel ?? r.endedBy },
+  {
+    key: 'nextStatusLabel',
+    header: 'THEN',
+    value: (r) => r.nextStatusLabel,
+    tableValue: (r) => r.nextStatusLabel ?? r.endedBy,
+  },
   { key: 'currentStatus', header: 'NOW CODE', value: (r) => r.currentStatus, table: false },
   {
     key: 'currentStatusLabel',
     header: 'NOW',
-    value: (r) => (r.deletedAt ? 'deleted' : r.currentStatusLabel),
+    value: (r) => r.currentStatusLabel,
+    tableValue: (r) => (r.deletedAt ? 'deleted' : r.currentStatusLabel),
   },
   { key: 'deletedAt', header: 'DELETED', value: (r) => r.deletedAt, table: false },
 ];

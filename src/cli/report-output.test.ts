@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import type { FailureRow } from '../db/report-store.ts';
+import { FAILURE_COLUMNS } from './report-columns.ts';
 import { type Column, formatSeconds, renderRows } from './report-output.ts';
 
 interface Row {
@@ -69,5 +71,43 @@ describe('renderRows', () => {
       '                                   12s',
     ]);
     expect(renderRows([], COLUMNS, 'table', { terminal: true })).toBe('NAME  AT  LASTED\n(no rows)');
+  });
+});
+
+describe('the failures report', () => {
+  // An image deleted while still failed: the period ended by deletion.
+  const deletedWhileFailed = {
+    account: 'default',
+    regionId: 'cn-hangzhou',
+    imageId: 'm-1',
+    name: 'web',
+    period: 1,
+    status: '3',
+    statusLabel: 'create_failed',
+    enteredAt: new Date('2026-03-01T08:00:00Z'),
+    leftAt: new Date('2026-03-02T08:00:00Z'),
+    durationSeconds: 86_400,
+    isCurrent: false,
+    endedBy: 'deleted',
+    nextStatus: null,
+    nextStatusLabel: null,
+    currentStatus: '3',
+    currentStatusLabel: 'create_failed',
+    deletedAt: new Date('2026-03-02T08:00:00Z'),
+  } as unknown as FailureRow;
+
+  it('gives the view’s values in JSON and CSV, and words them for reading only in the table', () => {
+    const [json] = JSON.parse(renderRows([deletedWhileFailed], FAILURE_COLUMNS, 'json', { terminal: false }));
+    expect(json).toMatchObject({
+      nextStatusLabel: null,
+      currentStatusLabel: 'create_failed',
+      endedBy: 'deleted',
+    });
+    const csv = renderRows([deletedWhileFailed], FAILURE_COLUMNS, 'csv', { terminal: false });
+    const [header = '', line = ''] = csv.trim().split('\n');
+    const fields = Object.fromEntries(header.split(',').map((name, index) => [name, line.split(',')[index]]));
+    expect(fields).toMatchObject({ nextStatusLabel: '', currentStatusLabel: 'create_failed', endedBy: 'deleted' });
+    const table = renderRows([deletedWhileFailed], FAILURE_COLUMNS, 'table', { terminal: false });
+    expect(table).toMatch(/create_failed\s.*\sdeleted\s+deleted/);
   });
 });

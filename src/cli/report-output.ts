@@ -14,7 +14,10 @@ export type Cell = string | number | boolean | null | Date | Record<string, unkn
 export interface Column<R> {
   key: string;
   header: string;
+  /** The view's value, as JSON and CSV give it. */
   value(row: R): Cell;
+  /** What the table shows instead, when it words the value for reading (JSON and CSV never do). */
+  tableValue?(row: R): Cell;
   table?: boolean;
   kind?: 'duration';
 }
@@ -89,7 +92,9 @@ export function renderRows<R>(
       const shown = columns.filter((column) => column.table !== false);
       const table = renderTable(
         shown.map((column) => column.header),
-        rows.map((row) => shown.map((column) => tableText(column.value(row), column.kind))),
+        rows.map((row) =>
+          shown.map((column) => tableText((column.tableValue ?? column.value)(row), column.kind)),
+        ),
       );
       return rows.length === 0 ? `${table}\n(no rows)` : table;
     }

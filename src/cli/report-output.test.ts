@@ -106,7 +106,11 @@ describe('the failures report', () => {
     const csv = renderRows([deletedWhileFailed], FAILURE_COLUMNS, 'csv', { terminal: false });
     const [header = '', line = ''] = csv.trim().split('\n');
     const fields = Object.fromEntries(header.split(',').map((name, index) => [name, line.split(',')[index]]));
-    expect(fields).toMatchObject({ nextStatusLabel: '', currentStatusLabel: 'create_failed', endedBy: 'deleted' });
+    expect(fields).toMatchObject({
+      nextStatusLabel: '',
+      currentStatusLabel: 'create_failed',
+      endedBy: 'deleted',
+    });
     const table = renderRows([deletedWhileFailed], FAILURE_COLUMNS, 'table', { terminal: false });
     expect(table).toMatch(/create_failed\s.*\sdeleted\s+deleted/);
   });

@@ -16,5 +16,6 @@ describe('renderTable', () => {
       'ap-southeast-1  Singapore',
     ]);
     expect(displayWidth('华东1')).toBe(5);
+    expect(displayWidth('🚀🚀 web')).toBe(8);
   });
 });

@@ -19,18 +19,19 @@ export function renderTable(headers: readonly string[], rows: readonly (readonly
   return [line(headers), ...cells.map(line)].join('\n');
 }
 
-/** Columns a string takes in a terminal: CJK characters (image names are often Chinese) take two. */
+/** Columns a string takes in a terminal: CJK characters (image names are often Chinese) and emoji take two. */
 export function displayWidth(text: string): number {
   let width = 0;
   for (const char of text) {
     const code = char.codePointAt(0) ?? 0;
-    width +=
-      code >= 0x1100 &&
-      /[\p{Script=Han}\p{Script=Hangul}\p{Script=Hiragana}\p{Script=Katakana}\u3000-\u303f\uff00-\uffef]/u.test(
-        char,
-      )
-        ? 2
-        : 1;
+    const wide =
+      (code >= 0x1100 &&
+        /[\p{Script=Han}\p{Script=Hangul}\p{Script=Hiragana}\p{Script=Katakana}\u3000-\u303f\uff00-\uffef]/u.test(
+          char,
+        )) ||
+      // Emoji of the supplementary planes (🚀, 😀); a terminal draws them two columns wide.
+      (code >= 0x1f000 && /\p{Extended_Pictographic}/u.test(char));
+    width += wide ? 2 : 1;
   }
   return width;
 }

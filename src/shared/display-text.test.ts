@@ -12,4 +12,10 @@ describe('displayText', () => {
     expect(displayText('x'.repeat(200_000), 64)).toBe(`${'x'.repeat(64)}…`);
     expect(displayText('镜像 image-1 (Ubuntu 22.04)')).toBe('镜像 image-1 (Ubuntu 22.04)');
   });
+
+  it('never cuts an emoji in half', () => {
+    const text = `${'a'.repeat(199)}😀 and more`;
+    expect(displayText(text, 200)).toBe(`${'a'.repeat(199)}…`);
+    expect(displayText(`${'a'.repeat(198)}😀 and more`, 200)).toBe(`${'a'.repeat(198)}😀…`);
+  });
 });

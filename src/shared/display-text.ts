@@ -11,5 +11,8 @@ export function displayText(text: string, max = 300): string {
     .replace(/[\t\n\r\v\f]/g, ' ')
     // biome-ignore lint/suspicious/noControlCharactersInRegex: as above.
     .replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, '');
-  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+  if (clean.length <= max) return clean;
+  // Cut between characters, not inside a surrogate pair (an emoji would end as a lone half).
+  const end = /[\ud800-\udbff]/.test(clean[max - 1] ?? '') ? max - 1 : max;
+  return `${clean.slice(0, end)}…`;
 }

@@ -69,11 +69,14 @@ export function scheduleRepeat(schedule: Schedule): { every: number } | { patter
 }
 
 /**
- * Plan ticks: one attempt (the next tick plans again) and a short history. Every queue keeps a
- * bounded number of finished jobs so Redis memory stays flat.
+ * Plan ticks: a few attempts a couple of seconds apart, since the next tick may be a day away (a
+ * daily cron) and a database blip must not skip a cycle; planning twice is harmless (one job per
+ * region, deduplicated). A short history: every queue keeps a bounded number of finished jobs so
+ * Redis memory stays flat.
  */
 export const PLAN_JOB_OPTIONS: DefaultJobOptions = {
-  attempts: 1,
+  attempts: 3,
+  backoff: { type: 'exponential', delay: 2_000, jitter: 0.5 },
   removeOnComplete: { count: 50 },
   removeOnFail: { count: 200 },
 };

@@ -1,16 +1,19 @@
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { QUEUE_NAMES } from '../../src/jobs/queues.ts';
 import { createSyncWorker, type SyncWorkerDeps } from '../../src/jobs/sync-worker.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
+import { AppError } from '../../src/shared/app-error.ts';
 import { systemClock } from '../../src/shared/clock.ts';
 import { uniquePrefix } from '../support/test-database.ts';
 import { waitFor } from '../support/wait-for.ts';
 
-// A stop that arrives while the worker is still starting: whatever start-up makes is closed, so
-// the process can exit (an orchestrator's SIGTERM during a slow start must not need a SIGKILL).
-describe('worker stopped during start-up', () => {
+// The worker's own steps around its jobs, with stand-ins for PostgreSQL and the API and real Redis:
+// a stop that arrives while it is still starting (whatever start-up makes is closed, so the process
+// can exit without a SIGKILL), and a plan tick that fails.
+describe('worker lifecycle', () => {
   const connections: Redis[] = [];
   afterAll(() => {
     for (const connection of connections) connection.disconnect();
@@ -49,7 +52,7 @@ describe('worker stopped during start-up', () => {
       },
       { prefix, probeIntervalMs: 100, shutdownGraceMs: 200 },
     );
-    return { worker, connection, prefix };
+    return { worker, connection, prefix, config };
   };
 
   it('closes a component that finished starting after the stop', async () => {
@@ -106,5 +109,49 @@ describe('worker stopped during start-up', () => {
     // No scheduler was written for the plan queue: start-up ended at its next step.
     const keys = await connection.keys(`${prefix}:${QUEUE_NAMES.syncPlan}:repeat*`);
     expect(keys).toEqual([]);
+  });
+
+  it('retries a plan tick that failed on a database blip, so the cycle is not skipped', async () => {
+    let calls = 0;
+    const { worker, connection, prefix } = workerWith({
+      scheduleStore: {
+        // Start-up: the region counts as synced. First tick: the database is away. Then: not synced.
+        recentlySynced: async () => {
+          calls++;
+          if (calls === 1) return [{ account: 'default', regionId: 'cn-hangzhou' }];
+          if (calls === 2)
+            throw new AppError('db.unreachable', 'PostgreSQL at db:5432/app is unreachable', {
+              retryable: true,
+            });
+          return [];
+        },
+        scopesToWatch: async () => [],
+        imagesToWatch: async () => [],
+      } as unknown as SyncWorkerDeps['scheduleStore'],
+      config: loadConfig(
+        {
+          ALIBABA_CLOUD_ACCESS_KEY_ID: 'id',
+          ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'secret',
+          SWAS_REGIONS: 'cn-hangzhou',
+          SYNC_WATCH_INTERVAL: 'off',
+          SYNC_SCHEDULE: '1h',
+        },
+        { readFile: () => '' },
+      ),
+    });
+    await worker.start();
+    try {
+      // The scheduler's first tick comes at once, meets the outage, and is tried again.
+      await waitFor('the tick retried', () => calls >= 3, { timeoutMs: 20_000 });
+      const regionSync = new Queue(QUEUE_NAMES.regionSync, { connection, prefix });
+      await waitFor(
+        'the region queued by the retried tick',
+        async () =>
+          (await regionSync.getJobs(['waiting', 'active', 'delayed', 'failed', 'completed'])).length > 0,
+      );
+      await regionSync.close();
+    } finally {
+      await worker.stop();
+    }
   });
 });

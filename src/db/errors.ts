@@ -152,6 +152,15 @@ export function sqlStateOf(error: unknown): string | undefined {
   return typeof code === 'string' && typeof severity === 'string' ? code : undefined;
 }
 
+/** Runs `work`, a database failure coming out as its coded AppError naming `target`. */
+export async function codedDatabaseCall<T>(work: () => Promise<T>, target: string): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw isDatabaseFailure(error) ? toDatabaseError(error, target) : error;
+  }
+}
+
 /**
  * `store` with every method's database failures turned into coded AppErrors naming `target`
  * (methods return promises): drizzle's own message lists the query's parameters, which may be an
@@ -162,13 +171,7 @@ export function withDatabaseErrors<T extends object>(store: T, target: string): 
   for (const [name, value] of Object.entries(store)) {
     coded[name] =
       typeof value === 'function'
-        ? async (...args: unknown[]) => {
-            try {
-              return await value.apply(store, args);
-            } catch (error) {
-              throw isDatabaseFailure(error) ? toDatabaseError(error, target) : error;
-            }
-          }
+        ? (...args: unknown[]) => codedDatabaseCall(() => value.apply(store, args), target)
         : value;
   }
   return coded as T;

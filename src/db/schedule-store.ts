@@ -1,6 +1,6 @@
 import type { Database } from './client.ts';
 import { and, eq, gt, isNull, ne, sql } from './drizzle.ts';
-import { isDatabaseFailure, toDatabaseError } from './errors.ts';
+import { withDatabaseErrors } from './errors.ts';
 import { transitionalCodeList } from './schema/image-statuses.ts';
 import { customImages, syncRuns } from './schema/index.ts';
 
@@ -27,15 +27,6 @@ export function createScheduleStore(database: Database): ScheduleStore {
   const { db, target } = database;
   // The predicate of custom_images_transitional_idx, word for word.
   const transitional = sql`${customImages.status} in (${transitionalCodeList})`;
-  const coded =
-    <A extends unknown[], T>(work: (...args: A) => Promise<T>) =>
-    async (...args: A): Promise<T> => {
-      try {
-        return await work(...args);
-      } catch (error) {
-        throw isDatabaseFailure(error) ? toDatabaseError(error, target) : error;
-      }
-    };
   const store: ScheduleStore = {
     async recentlySynced(withinMs) {
       return db
@@ -79,9 +70,5 @@ export function createScheduleStore(database: Database): ScheduleStore {
       return rows.map((row) => row.imageId);
     },
   };
-  return {
-    recentlySynced: coded(store.recentlySynced),
-    scopesToWatch: coded(store.scopesToWatch),
-    imagesToWatch: coded(store.imagesToWatch),
-  };
+  return withDatabaseErrors(store, target);
 }

@@ -1,7 +1,7 @@
 import type { Clock } from '../shared/clock.ts';
 import type { SyncStore } from '../sync/run-sync.ts';
 import type { Database } from './client.ts';
-import { isDatabaseFailure, toDatabaseError } from './errors.ts';
+import { codedDatabaseCall } from './errors.ts';
 import {
   applyPlan,
   findImagesElsewhere,
@@ -34,13 +34,7 @@ export function createSyncStore(database: Database, options: SyncStoreOptions): 
   const { db, target } = database;
   const runs = createSyncRunStore(db);
   const abandon = { staleAfterMs: options.heartbeatMs * ABANDON_AFTER_HEARTBEATS };
-  const coded = async <T>(work: () => Promise<T>): Promise<T> => {
-    try {
-      return await work();
-    } catch (error) {
-      throw isDatabaseFailure(error) ? toDatabaseError(error, target) : error;
-    }
-  };
+  const coded = <T>(work: () => Promise<T>): Promise<T> => codedDatabaseCall(work, target);
   return {
     async startRun(run) {
       const observedAt = await coded(() =>

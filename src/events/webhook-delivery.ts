@@ -152,6 +152,9 @@ export function createWebhookDelivery(
   const leaseMs = 2 * options.timeoutMs + 30_000;
   // An endpoint that answers within this is worth claiming ahead for.
   const fastMs = options.timeoutMs / 4;
+  // An endpoint's Retry-After is honoured up to the schedule's longest delay: a hostile or broken
+  // value must not park a delivery for years (or overflow the next attempt's time).
+  const longestDelayMs = Math.max(0, ...options.retryScheduleMs);
   const active = new Map<string, number>();
   /** The endpoints this process is delivering to for the queue, and how to tell each to look again. */
   const running = new Map<string, Wake>();
@@ -211,11 +214,8 @@ export function createWebhookDelivery(
         const base = options.retryScheduleMs[claim.attempt - 1];
         const { statusCode, error } = outcome;
         if (base === undefined) return { claim, kind: 'dead', statusCode, error };
-        // An endpoint's Retry-After is honoured up to the schedule's longest delay: a hostile or
-        // broken value must not park a delivery for years (or overflow the next attempt's time).
-        const longest = Math.max(...options.retryScheduleMs);
-        const asked = Math.min(outcome.retryAfterMs ?? 0, longest);
-        const retryInMs = Math.max(retryDelay(base, deps.random), Number.isFinite(asked) ? asked : 0);
+        const asked = Math.min(outcome.retryAfterMs ?? 0, longestDelayMs);
+        const retryInMs = Math.max(retryDelay(base, deps.random), asked);
         return { claim, kind: 'retry', statusCode, error, retryInMs };
       }
       default: {

@@ -349,17 +349,17 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
     if (startup.signal.aborted) return;
     for (const worker of workers) void worker.run().catch(onRedisError(`worker ${worker.name}`));
     for (const component of deps.components ?? []) {
+      if (startup.signal.aborted) return;
       const handle = {
         name: component.name,
         ...(await component.start({ connection, prefix, onError: onComponentError })),
       };
-      // Stopped meanwhile, and past the wait for start-up: stop has closed the others already.
-      if (startup.signal.aborted && stopFinishedClosing) {
+      // Started after stop closed the others (it waited for start-up only so long): close it here.
+      if (stopFinishedClosing) {
         await handle.close().catch(() => undefined);
         return;
       }
       componentHandles.push(handle);
-      if (startup.signal.aborted) return;
     }
     if (startup.signal.aborted) return;
     health.redis = connection.status === 'ready';

@@ -19,7 +19,7 @@ describe('worker lifecycle', () => {
     for (const connection of connections) connection.disconnect();
   });
 
-  const workerWith = (overrides: Partial<SyncWorkerDeps>) => {
+  const workerWith = (overrides: Partial<SyncWorkerDeps>, env: Record<string, string> = {}) => {
     const connection = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
     connections.push(connection);
     const config = loadConfig(
@@ -28,6 +28,7 @@ describe('worker lifecycle', () => {
         ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'secret',
         SWAS_REGIONS: 'cn-hangzhou',
         SYNC_WATCH_INTERVAL: 'off',
+        ...env,
       },
       { readFile: () => '' },
     );
@@ -52,7 +53,7 @@ describe('worker lifecycle', () => {
       },
       { prefix, probeIntervalMs: 100, shutdownGraceMs: 200 },
     );
-    return { worker, connection, prefix, config };
+    return { worker, connection, prefix };
   };
 
   it('closes a component that finished starting after the stop', async () => {
@@ -113,32 +114,25 @@ describe('worker lifecycle', () => {
 
   it('retries a plan tick that failed on a database blip, so the cycle is not skipped', async () => {
     let calls = 0;
-    const { worker, connection, prefix } = workerWith({
-      scheduleStore: {
-        // Start-up: the region counts as synced. First tick: the database is away. Then: not synced.
-        recentlySynced: async () => {
-          calls++;
-          if (calls === 1) return [{ account: 'default', regionId: 'cn-hangzhou' }];
-          if (calls === 2)
-            throw new AppError('db.unreachable', 'PostgreSQL at db:5432/app is unreachable', {
-              retryable: true,
-            });
-          return [];
-        },
-        scopesToWatch: async () => [],
-        imagesToWatch: async () => [],
-      } as unknown as SyncWorkerDeps['scheduleStore'],
-      config: loadConfig(
-        {
-          ALIBABA_CLOUD_ACCESS_KEY_ID: 'id',
-          ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'secret',
-          SWAS_REGIONS: 'cn-hangzhou',
-          SYNC_WATCH_INTERVAL: 'off',
-          SYNC_SCHEDULE: '1h',
-        },
-        { readFile: () => '' },
-      ),
-    });
+    const { worker, connection, prefix } = workerWith(
+      {
+        scheduleStore: {
+          // Start-up: the region counts as synced. First tick: the database is away. Then: not synced.
+          recentlySynced: async () => {
+            calls++;
+            if (calls === 1) return [{ account: 'default', regionId: 'cn-hangzhou' }];
+            if (calls === 2)
+              throw new AppError('db.unreachable', 'PostgreSQL at db:5432/app is unreachable', {
+                retryable: true,
+              });
+            return [];
+          },
+          scopesToWatch: async () => [],
+          imagesToWatch: async () => [],
+        } as unknown as SyncWorkerDeps['scheduleStore'],
+      },
+      { SYNC_SCHEDULE: '1h' },
+    );
     await worker.start();
     try {
       // The scheduler's first tick comes at once, meets the outage, and is tried again.

@@ -173,9 +173,9 @@ export function classifyListing(input: Omit<PlanInput, 'newId'>): Classification
  *   the unchanged images it returned (`touches`); a complete one is recorded by its start.
  * - While `region.baseline` holds (no complete listing yet), an image arriving gets a baseline
  *   `image.created` only; a change to an image already stored raises its events as after the
- *   baseline (earlier incomplete listings stored it, so the change is real), as does the deletion
- *   of one; held deletions are still reported. After the baseline, an image arriving failed or shared
- *   also gets `image.failed` / `image.shared`.
+ *   baseline (earlier incomplete listings stored it, so the change is real), as does the
+ *   deletion of one; held deletions are still reported. After the baseline, an image arriving
+ *   failed or shared also gets `image.failed` / `image.shared`.
  *
  * Output order is by image id (code units), and per image: created, updated, status_changed,
  * failed, shared/unshared (ecs before account), deleted; `sync.deletions_held` last. Event ids are

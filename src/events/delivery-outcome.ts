@@ -1,5 +1,6 @@
 import type { WebhookFormat } from '../db/schema/index.ts';
 import { errorMessage } from '../shared/app-error.ts';
+import { displayText } from '../shared/display-text.ts';
 
 /**
  * The one mapping point from an endpoint's answer (or a failure to get one) to what the delivery
@@ -16,13 +17,20 @@ export type DeliveryOutcome =
   | { kind: 'gone'; statusCode: number }
   | { kind: 'failed'; statusCode: number | null; error: string; retryAfterMs?: number };
 
-const snippet = (text: string) => {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > 200 ? `${flat.slice(0, 200)}…` : flat;
-};
+/**
+ * What an error shows of an endpoint's answer: its secrets scrubbed before anything is cut (a cut
+ * token would no longer be recognised), then on one line, without terminal escapes or other
+ * control characters, at most 200 characters.
+ */
+type Snippet = (text: string) => string;
+
+const snippetWith =
+  (scrub: (text: string) => string): Snippet =>
+  (text) =>
+    displayText(scrub(text).replace(/\s+/g, ' ').trim(), 200);
 
 /** The error code a chat platform put in an HTTP 200 body, or undefined when it reports success. */
-function chatBodyError(format: WebhookFormat, body: string): string | undefined {
+function chatBodyError(format: WebhookFormat, body: string, snippet: Snippet): string | undefined {
   if (format === 'standard') return undefined;
   if (format === 'slack')
     return body.trim() === 'ok' ? undefined : `Slack answered ${snippet(body) || '(empty)'}`;
@@ -54,10 +62,12 @@ export function outcomeOfResponse(
   body: string,
   retryAfter: string | undefined,
   nowMs: number,
+  scrub: (text: string) => string = (text) => text,
 ): DeliveryOutcome {
   if (statusCode === 410) return { kind: 'gone', statusCode };
+  const snippet = snippetWith(scrub);
   if (statusCode >= 200 && statusCode < 300) {
-    const error = chatBodyError(format, body);
+    const error = chatBodyError(format, body, snippet);
     return error === undefined ? { kind: 'delivered', statusCode } : { kind: 'failed', statusCode, error };
   }
   const reason = statusCode >= 300 && statusCode < 400 ? 'redirect not followed' : snippet(body) || 'no body';
@@ -77,7 +87,6 @@ const ERROR_CODES: Record<string, string> = {
   UND_ERR_HEADERS_TIMEOUT: 'timed out waiting for the response headers',
   UND_ERR_BODY_TIMEOUT: 'timed out reading the response body',
   UND_ERR_SOCKET: 'connection closed by the endpoint',
-  UND_ERR_RES_EXCEEDED_MAX_SIZE: 'response body too large',
   ECONNREFUSED: 'connection refused',
   ECONNRESET: 'connection reset',
   ENOTFOUND: 'host not found',

@@ -1,6 +1,6 @@
 import type { WebhookFormat } from '../db/schema/index.ts';
 import type { AttemptRecord, ClaimedDelivery, WebhookEndpoint, WebhookStore } from '../db/webhook-store.ts';
-import { type Dispatcher, originAndPath, request } from '../http/undici.ts';
+import { type Dispatcher, originAndPath, readCapped, request } from '../http/undici.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { IdSource } from '../shared/ids.ts';
@@ -93,6 +93,12 @@ export interface WebhookDelivery {
   sendTest(endpoint: WebhookEndpoint, signal?: AbortSignal): Promise<TestResult>;
 }
 
+/**
+ * How much of an endpoint's answer is read: chat platforms answer in a few hundred bytes, and the
+ * error shown keeps 200 characters of it.
+ */
+const ANSWER_BYTES = 64 * 1024;
+
 /** A delay of the schedule with ±20% jitter, so deliveries that failed together retry apart. */
 export function retryDelay(scheduleMs: number, random: () => number): number {
   return Math.round(scheduleMs * (0.8 + 0.4 * random()));
@@ -165,19 +171,18 @@ export function createWebhookDelivery(
     message: WebhookMessage,
     signal?: AbortSignal,
   ): Promise<DeliveryOutcome> {
-    const outcome = await sendOnce(target, message, signal);
-    if (outcome.kind !== 'failed') return outcome;
-    // What the endpoint answered may echo the URL it was called at (a robot's token) or worse.
+    // What the endpoint answered may echo the URL it was called at (a robot's token) or worse:
+    // scrubbed before it is shortened, so no cut leaves half a secret behind.
     const secret = target.secret?.reveal();
-    return {
-      ...outcome,
-      error: scrubSecrets(outcome.error, target.url, secret === undefined ? [] : [secret]),
-    };
+    const scrub = (text: string) => scrubSecrets(text, target.url, secret === undefined ? [] : [secret]);
+    const outcome = await sendOnce(target, message, scrub, signal);
+    return outcome.kind === 'failed' ? { ...outcome, error: scrub(outcome.error) } : outcome;
   }
 
   async function sendOnce(
     target: EndpointTarget,
     message: WebhookMessage,
+    scrub: (text: string) => string,
     signal?: AbortSignal,
   ): Promise<DeliveryOutcome> {
     const now = clock.now();
@@ -191,14 +196,25 @@ export function createWebhookDelivery(
         body: outgoing.body,
         signal: signal ? AbortSignal.any([timeout, signal]) : timeout,
       });
-      const text = await response.body.text();
+      const { statusCode } = response;
+      let text: string;
+      try {
+        text = await readCapped(response.body, ANSWER_BYTES);
+      } catch (error) {
+        // A standard endpoint accepts with its status alone: a body that stalls or breaks off
+        // afterwards must not turn the accepted event into a retried (duplicated) one.
+        if (target.format === 'standard' && statusCode >= 200 && statusCode < 300)
+          return { kind: 'delivered', statusCode };
+        throw error;
+      }
       const retryAfter = response.headers['retry-after'];
       return outcomeOfResponse(
         target.format,
-        response.statusCode,
+        statusCode,
         text,
         Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
         clock.now(),
+        scrub,
       );
     } catch (error) {
       return outcomeOfError(timeout.aborted ? timeout.reason : error, options.timeoutMs);

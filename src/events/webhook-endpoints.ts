@@ -14,15 +14,14 @@ export const WEBHOOK_USER_AGENT = `swas-inventory/${packageJson.version} (webhoo
 
 /**
  * The undici agent for webhook endpoints: the attempt's timeout on connect, headers and body (the
- * defaults are 10 s / 300 s / 300 s), a capped response, and no redirect interceptor, so a 3xx
- * is an answer like any other.
+ * defaults are 10 s / 300 s / 300 s), and no redirect interceptor, so a 3xx is an answer like any
+ * other. (How much of an answer is read is the deliverer's to cap.)
  */
 export function createWebhookDispatcher(timeoutMs: number): Agent {
   return new Agent({
     connectTimeout: Math.min(timeoutMs, 10_000),
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
-    maxResponseSize: 1024 * 1024,
     connections: 16,
   });
 }

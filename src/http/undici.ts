@@ -36,3 +36,19 @@ export function originAndPath(url: string | URL): { origin: string; path: string
   const parsed = typeof url === 'string' ? new URL(url) : url;
   return { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
 }
+
+/**
+ * At most `maxBytes` of a response body as UTF-8 text; a longer body is cut there and its
+ * connection dropped, so an endpoint that answers endlessly costs at most that much.
+ */
+export async function readCapped(body: AsyncIterable<Buffer>, maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    length += chunk.length;
+    // Leaving the loop destroys the body (and its socket) rather than reading on.
+    if (length >= maxBytes) break;
+  }
+  return Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8');
+}

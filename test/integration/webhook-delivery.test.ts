@@ -325,6 +325,52 @@ describe('delivery semantics', () => {
     expect(row?.last_error).not.toMatch(/ech0t0k3n|SECecho/);
   });
 
+  it('delivers to a standard endpoint that accepts with a huge or endless body, once', async () => {
+    const { app, sql, receiver, store, delivery } = await setup();
+    receiver.answer = (request) =>
+      request.path === '/huge'
+        ? { status: 200, body: 'x'.repeat(2 * 1024 * 1024) }
+        : { status: 202, body: 'accepted, now dripping', stall: true };
+    await addEndpoint(store, app.ids, endpointInput(`${receiver.url}/huge`));
+    await addEndpoint(store, app.ids, endpointInput(`${receiver.url}/stall`));
+    await seedEvents(sql, app.database().db, 2);
+    expect(await delivery.drain({ timeoutMs: 10_000 })).toMatchObject({ delivered: 4, retrying: 0, dead: 0 });
+    expect(
+      (await statuses(sql)).map((d) => [d.status, d.attempts, d.last_status_code, d.last_error]),
+    ).toEqual([
+      ['delivered', 1, 200, null],
+      ['delivered', 1, 200, null],
+      ['delivered', 1, 202, null],
+      ['delivered', 1, 202, null],
+    ]);
+    expect(receiver.requests).toHaveLength(4);
+  });
+
+  it('keeps every part of a robot’s token out of the error when its echo is cut, and terminal escapes too', async () => {
+    const { app, sql, receiver, store, delivery } = await setup({ WEBHOOK_RETRY_SCHEDULE: '100ms' });
+    const token = 'abcdefghijklmnopqrstuvwx';
+    // The echoed token straddles the 200th character of the answer, where its error is cut.
+    receiver.answer = (request) => ({
+      status: 500,
+      body: `\u001b]0;owned\u0007\u001b[2J\u009b31m\u202e${'p'.repeat(157)} ${request.path}`,
+    });
+    await addEndpoint(
+      store,
+      app.ids,
+      endpointInput(`${receiver.url}/hooks/T0/B0/${token}`, { format: 'slack', secret: null }),
+    );
+    await seedEvents(sql, app.database().db, 1);
+    expect(await delivery.drain({ timeoutMs: 10_000 })).toMatchObject({ dead: 1 });
+    const [row] = await statuses(sql);
+    // (The 8-bit CSI goes; its parameters stay as plain text.)
+    expect(row?.last_error).toMatch(/^HTTP 500: 31mp{157} \/hooks\/T0\/B0\/\*\*\*$/);
+    for (let length = 4; length <= token.length; length++)
+      expect(row?.last_error).not.toContain(token.slice(0, length));
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what must be gone.
+    expect(row?.last_error).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/);
+    expect(row?.last_error).not.toContain('owned');
+  });
+
   it('keeps retrying a DingTalk robot that answers HTTP 200 with an errcode', async () => {
     const { app, sql, receiver, store, delivery } = await setup();
     receiver.answer = (_request, count) =>

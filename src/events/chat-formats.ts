@@ -107,6 +107,27 @@ function limitBytes(text: string, max: number): string {
 }
 
 /**
+ * An alert's text made inert for a platform. Names and values come from the listing, so anyone
+ * who can name an image could otherwise ping a channel (`<!channel>`, WeCom's `<@userid>`),
+ * disguise a link (`<https://x|text>`, `[text](https://x)`), load an image (`![](https://x)`) or
+ * start lines of their own. Every value is kept on one line; Slack gets its documented escapes
+ * (`&amp;`, `&lt;`, `&gt;`); the markdown robots get full-width brackets, which read the same and
+ * build nothing. Feishu's post text is plain text already.
+ */
+function inert(format: ChatFormat, alert: Alert): Alert {
+  const escape: (text: string) => string =
+    format === 'slack'
+      ? (text) => text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;')
+      : format === 'feishu'
+        ? (text) => text
+        : (text) =>
+            text.replaceAll('<', '＜').replaceAll('>', '＞').replaceAll('[', '［').replaceAll(']', '］');
+  const clean = (text: string) => escape(text.replace(/\s+/g, ' '));
+  // The title is ours: what happened, never a value from the listing.
+  return { title: alert.title, lines: alert.lines.map(([label, value]) => [label, clean(value)]) };
+}
+
+/**
  * The request for a chat robot: its message shape, and its signing where the platform has one
  * and a secret is configured (DingTalk in the URL, Feishu in the body; WeCom and Slack sign
  * nothing: their URL is the credential). `nowMs` is the time of this attempt.
@@ -118,7 +139,7 @@ export function chatRequest(
   message: WebhookMessage,
   nowMs: number,
 ): ChatRequest {
-  const alert = renderAlert(message);
+  const alert = inert(format, renderAlert(message));
   switch (format) {
     case 'dingtalk': {
       const text = [

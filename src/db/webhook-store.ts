@@ -345,7 +345,14 @@ export function createWebhookStore(db: Db): WebhookStore {
         .onConflictDoUpdate({
           target: webhookEndpoints.bootstrap,
           targetWhere: sql`${webhookEndpoints.bootstrap}`,
-          set: { ...values, updatedAt: sql`now()` },
+          set: {
+            ...values,
+            updatedAt: sql`now()`,
+            // A new URL is a new destination: a 410 or a pause of the old one does not carry over.
+            enabled: sql`${webhookEndpoints.enabled} or ${webhookEndpoints.url} is distinct from excluded.url`,
+            disabledReason: sql`case when ${webhookEndpoints.url} is distinct from excluded.url then null
+              else ${webhookEndpoints.disabledReason} end`,
+          },
           // Rewrite only when the variables changed, so every start-up is not a write.
           setWhere: sql`(${webhookEndpoints.url}, ${webhookEndpoints.secret}, ${webhookEndpoints.eventTypes})
             is distinct from (excluded.url, excluded.secret, excluded.event_types)`,

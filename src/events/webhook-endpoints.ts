@@ -78,7 +78,9 @@ export interface BootstrapConfig {
 
 /**
  * `WEBHOOK_URL`/`WEBHOOK_SECRET`/`WEBHOOK_EVENTS`: one standard endpoint kept equal to the
- * variables (created once, updated when they change). Returns its id, or null when unset.
+ * variables (created once, updated when they change; a new URL enables it again). Returns its id,
+ * or null when unset. Unset leaves the endpoint alone: a command run from a shell without the
+ * worker's variables must not switch off the worker's subscriber.
  */
 export async function ensureBootstrapEndpoint(
   store: WebhookStore,

@@ -255,7 +255,12 @@ describe('webhooks end to end', { timeout: 300_000 }, () => {
       ...bootstrap,
       WEBHOOK_EVENTS: 'image.failed,image.deleted',
     });
-    const endpoints = JSON.parse(listed.stdout) as Array<{ note: string; events: string[]; url: string }>;
+    const endpoints = JSON.parse(listed.stdout) as Array<{
+      id: string;
+      note: string;
+      events: string[];
+      url: string;
+    }>;
     const managed = endpoints.filter((e) => e.note === 'WEBHOOK_URL');
     expect(managed).toEqual([
       expect.objectContaining({
@@ -266,6 +271,34 @@ describe('webhooks end to end', { timeout: 300_000 }, () => {
     const noSecret = await cli(['webhooks', 'list'], { WEBHOOK_URL: `${receiver.url}/bootstrap` });
     expect(noSecret.exitCode).toBe(2);
     expect(noSecret.stderr).toContain('WEBHOOK_SECRET');
+
+    // Disabled (as a 410 does): a run without the variables or with the same URL leaves it so;
+    // a new URL enables it again.
+    const id = managed[0]?.id ?? '';
+    expect((await cli(['webhooks', 'disable', id])).exitCode).toBe(0);
+    const bootstrapped = async (variables: Record<string, string>) =>
+      (
+        JSON.parse((await cli(['webhooks', 'list', '--format', 'json'], variables)).stdout) as Array<{
+          id: string;
+          url: string;
+          enabled: boolean;
+          note: string;
+        }>
+      ).find((e) => e.id === id);
+    expect(await bootstrapped({})).toMatchObject({
+      enabled: false,
+      note: 'WEBHOOK_URL; disabled by an operator',
+    });
+    expect(await bootstrapped({ ...bootstrap, WEBHOOK_EVENTS: 'image.failed' })).toMatchObject({
+      enabled: false,
+    });
+    expect(
+      await bootstrapped({ ...bootstrap, WEBHOOK_URL: `${receiver.url}/bootstrap-moved` }),
+    ).toMatchObject({
+      url: `${receiver.url}/bootstrap-moved`,
+      enabled: true,
+      note: 'WEBHOOK_URL',
+    });
   });
 
   it('a worker and a sync --once delivering at the same time give each webhook-id to the receiver once', async () => {

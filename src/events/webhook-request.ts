@@ -23,7 +23,26 @@ export function assertWebhookUrl(url: string): URL {
   if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.host === '') {
     throw new AppError('webhook.url', 'the endpoint URL must be an absolute http:// or https:// URL');
   }
+  try {
+    decodeURIComponent(`${parsed.username}:${parsed.password}`);
+  } catch {
+    throw new AppError(
+      'webhook.url',
+      'the endpoint URL has a malformed %-escape in its user name or password',
+    );
+  }
   return parsed;
+}
+
+/**
+ * The `user:password@` of an endpoint URL as HTTP Basic authentication, the way curl sends it: the
+ * request line carries no userinfo, so without this a receiver behind Basic auth would refuse
+ * every attempt.
+ */
+function basicAuthorization(url: URL): Record<string, string> {
+  if (url.username === '' && url.password === '') return {};
+  const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  return { authorization: `Basic ${Buffer.from(credentials).toString('base64')}` };
 }
 
 /**
@@ -38,8 +57,12 @@ export function buildRequest(
   nowMs: number,
   userAgent: string,
 ): OutgoingRequest {
-  assertWebhookUrl(endpoint.url);
-  const common = { 'content-type': 'application/json', 'user-agent': userAgent, 'webhook-id': message.id };
+  const common = {
+    'content-type': 'application/json',
+    'user-agent': userAgent,
+    'webhook-id': message.id,
+    ...basicAuthorization(assertWebhookUrl(endpoint.url)),
+  };
   if (endpoint.format === 'standard') {
     if (endpoint.secret === null) {
       throw new AppError('webhook.secret', 'a standard endpoint needs a whsec_ secret to sign with');

@@ -52,7 +52,9 @@ export function scrubSecrets(text: string, url: string, secrets: readonly string
   const parts = new Set(secrets.filter((secret) => secret.length >= 4));
   if (URL.canParse(url)) {
     const parsed = new URL(url);
-    for (const value of [parsed.username, parsed.password, ...parsed.searchParams.values()]) {
+    // The userinfo as written (percent-encoded) and as sent (decoded, in a Basic authorization).
+    const userinfo = [parsed.username, parsed.password].flatMap((value) => [value, safeDecode(value)]);
+    for (const value of [...userinfo, ...parsed.searchParams.values()]) {
       if (value.length >= 4) parts.add(value);
     }
     for (const segment of parsed.pathname.split('/')) if (isTokenLike(segment)) parts.add(segment);
@@ -64,6 +66,14 @@ export function scrubSecrets(text: string, url: string, secrets: readonly string
   }
   return scrubbed;
 }
+
+const safeDecode = (text: string) => {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+};
 
 const maskQuery = (keys: readonly string[]) =>
   keys.length === 0 ? '' : `?${keys.map((key) => `${key}=***`).join('&')}`;

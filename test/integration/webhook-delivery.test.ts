@@ -379,6 +379,25 @@ describe('delivery semantics', () => {
     expect(row?.last_error).not.toContain('owned');
   });
 
+  it('sends the credentials of an endpoint URL as Basic authentication, and never records them', async () => {
+    const { app, sql, receiver, store, delivery } = await setup({ WEBHOOK_RETRY_SCHEDULE: '100ms' });
+    receiver.answer = () => ({ status: 401, body: 'who is alice:s3cr@t?' });
+    const url = `${receiver.url.replace('://', '://alice:s3cr%40t@')}/basic`;
+    await addEndpoint(store, app.ids, endpointInput(url));
+    await seedEvents(sql, app.database().db, 1);
+    expect(await delivery.drain({ timeoutMs: 10_000 })).toMatchObject({ dead: 1 });
+    expect(receiver.requests.map((r) => [r.path, r.headers.authorization])).toEqual([
+      ['/basic', `Basic ${Buffer.from('alice:s3cr@t').toString('base64')}`],
+      ['/basic', `Basic ${Buffer.from('alice:s3cr@t').toString('base64')}`],
+    ]);
+    const [listed] = await store.listDeliveries({});
+    expect(listed?.lastError).toBe('HTTP 401: who is ***:***?');
+    expect(JSON.stringify(listed)).not.toMatch(/s3cr|alice/);
+    await expect(
+      (async () => addEndpoint(store, app.ids, endpointInput(url.replace('s3cr%40t', 's3cr%zzt'))))(),
+    ).rejects.toThrow('malformed %-escape in its user name or password');
+  });
+
   it('keeps retrying a DingTalk robot that answers HTTP 200 with an errcode', async () => {
     const { app, sql, receiver, store, delivery } = await setup();
     receiver.answer = (_request, count) =>

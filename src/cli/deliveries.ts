@@ -29,7 +29,9 @@ export function registerDeliveriesCommand(program: Command, context: CommandCont
     .option('--no-deliver', 'only re-queue them (the worker or the next sync --once delivers them)')
     .action(async (ids: string[], options: { deliver: boolean }) => {
       const numbers = ids.map((id) => {
-        if (!/^\d+$/.test(id)) throw new AppError('cli.usage', `not a delivery id: "${id}"`);
+        // Ids are bigint serials; past 2^53 a number would no longer be the id typed.
+        if (!/^\d+$/.test(id) || !Number.isSafeInteger(Number(id)))
+          throw new AppError('cli.usage', `not a delivery id: "${id}"`);
         return Number(id);
       });
       process.exitCode = await (await commands()).deliveriesRedrive(context, numbers, options.deliver);

@@ -232,6 +232,9 @@ describe('webhooks end to end', { timeout: 300_000 }, () => {
     expect((await cli(['deliveries', '--failed'])).stdout.trim().split('\n')).toHaveLength(1);
     const again = await cli(['deliveries', 'redrive', id, 'abc']);
     expect(again.exitCode).toBe(2);
+    const huge = await cli(['deliveries', 'redrive', '99999999999999999999']);
+    expect(huge.exitCode).toBe(2);
+    expect(huge.stderr).toContain('not a delivery id: "99999999999999999999"');
   });
 
   it('--no-deliver leaves the deliveries pending for the next run', async () => {

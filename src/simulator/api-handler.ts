@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Clock } from '../shared/clock.ts';
+import { formatAcsDate } from '../swas/signer.ts';
 import { API_VERSION } from '../swas/wire.ts';
 import {
   API_ERRORS,
@@ -97,7 +98,11 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
         for (const image of listing.slice(0, Math.min(removeCount, pageNumber * pageSize))) {
           deps.store.remove(regionId, image.ImageId);
         }
-        for (let i = 0; i < (fault.add ?? 0); i++) deps.store.add(regionId);
+        for (let i = 0; i < (fault.add ?? 0); i++) {
+          const last = deps.store.list(regionId).at(-1);
+          const before = last === undefined ? deps.clock.now() : Date.parse(last.CreationTime) - 1000;
+          deps.store.add(regionId, fault.addAt === 'end' ? { CreationTime: formatAcsDate(before) } : {});
+        }
       }
     }
     return {

@@ -71,8 +71,11 @@ export type FaultEffect =
    * read, removes `remove` images listed on pages up to it (from the top of the listing) and adds
    * `add` new images (created now, so at the top). Default: remove 1. The next page then reports
    * another `TotalCount`, and after a removal an image slides onto a page already read: skipped.
+   * With `addAt: 'end'` the new images are listed last instead (created before every other: the
+   * API's order is not documented), so one removed and one added keep `TotalCount` while the
+   * image at the page boundary is skipped all the same.
    */
-  | { kind: 'drift'; remove?: number; add?: number }
+  | { kind: 'drift'; remove?: number; add?: number; addAt?: 'top' | 'end' }
   /** ListCustomImages only: `TotalCount`, `PageSize`, `PageNumber` as JSON numbers instead of strings. */
   | { kind: 'numeric-counts' }
   /** Unknown fields on the body and on every item; defaults are plausible future API fields. */
@@ -159,6 +162,7 @@ const faultSchema = v.variant('kind', [
     kind: v.literal('drift'),
     remove: v.optional(count(0)),
     add: v.optional(count(0)),
+    addAt: v.optional(v.picklist(['top', 'end'])),
   }),
   v.strictObject({ ...scopeShape, kind: v.literal('numeric-counts') }),
   v.strictObject({

@@ -179,35 +179,61 @@ export async function runRegionSync(
         request.signal,
       );
     }
-    const done = listing;
-    const outcome: RunOutcome = { apiCalls: done.apiCalls, pages: done.pages };
     const startedRun = started;
-    const plan = await deps.store.withRegion(request.scope, request.signal, async (session) => {
-      // The snapshot has arrived by now: the listing waited for it.
-      const keys = await session.readKeys(snapshot === undefined ? undefined : await snapshot);
-      const elsewhere = await lookUpElsewhere(session, done, keys);
-      const region: RegionState = { ...keys, elsewhere };
-      const input = {
-        scope: request.scope,
-        listing: done,
-        region,
-        deleteBrake: request.deleteBrake,
-        observedAt,
-      };
-      // One classification of a region's keys (100,000 of them, maybe) serves both steps.
-      const classified = classifyListing(input);
-      const needed = neededStates(classified);
-      if (needed.length > 0) {
-        const states = await session.readStates(needed);
-        for (const row of keys.stored) {
-          const state = states.get(row.imageId);
-          if (state !== undefined) row.state = state;
+    // Deletions are checked before they are written: ids a complete listing missed are read once
+    // more by id, and only those the API no longer returns are deleted (see confirmDeletions).
+    const confirmedGone = new Set<string>();
+    let plan: SyncPlan | undefined;
+    for (let pass = 1; plan === undefined; pass++) {
+      const heard = listing;
+      const attempt = await deps.store.withRegion(request.scope, request.signal, async (session) => {
+        // The snapshot has arrived by now: the listing waited for it.
+        const keys = await session.readKeys(snapshot === undefined ? undefined : await snapshot);
+        const elsewhere = await lookUpElsewhere(session, heard, keys);
+        const region: RegionState = { ...keys, elsewhere };
+        const loaded = new Set<string>();
+        const planFor = async (read: Listing) => {
+          const input = {
+            scope: request.scope,
+            listing: read,
+            region,
+            deleteBrake: request.deleteBrake,
+            observedAt,
+          };
+          // One classification of a region's keys (100,000 of them, maybe) serves both steps.
+          const classified = classifyListing(input);
+          const needed = neededStates(classified).filter((id) => !loaded.has(id));
+          if (needed.length > 0) {
+            const states = await session.readStates(needed);
+            for (const id of needed) loaded.add(id);
+            for (const row of keys.stored) {
+              const state = states.get(row.imageId);
+              if (state !== undefined) row.state = state;
+            }
+          }
+          return planSync({ ...input, newId: () => deps.ids.uuid() }, classified);
+        };
+        let computed = await planFor(heard);
+        const unconfirmed = computed.deletions
+          .map((deletion) => deletion.imageId)
+          .filter((id) => !confirmedGone.has(id));
+        // Nothing is written yet: the transaction ends empty while they are read by id.
+        if (unconfirmed.length > 0 && pass === 1) return { unconfirmed };
+        if (unconfirmed.length > 0) {
+          // Stored by a commit since the check (rare): this listing's word alone deletes nothing.
+          computed = await planFor(
+            withoutDeletions(heard, `${unconfirmed.length} deletion(s) not read back by id in time`),
+          );
         }
+        await session.apply(run, startedRun, { apiCalls: heard.apiCalls, pages: heard.pages }, computed);
+        return { plan: computed };
+      });
+      if ('plan' in attempt) plan = attempt.plan;
+      else {
+        listing = await confirmDeletions(deps.lister, request, heard, attempt.unconfirmed, confirmedGone);
       }
-      const computed = planSync({ ...input, newId: () => deps.ids.uuid() }, classified);
-      await session.apply(run, startedRun, outcome, computed);
-      return computed;
-    });
+    }
+    const done = listing;
     return {
       runId: run.id,
       scope: run.scope,
@@ -248,6 +274,60 @@ export async function runRegionSync(
   } finally {
     started?.release();
   }
+}
+
+/** The listing as one that may not delete: its deletions wait for a later listing. */
+const withoutDeletions = (listing: Listing, reason: string): Listing => ({
+  ...listing,
+  complete: false,
+  incompleteReason: reason,
+});
+
+/**
+ * Reads the images a complete listing would delete once more, by id (`ImageIds`, 100 a call), and
+ * adds those the API no longer returns to `confirmedGone`. A listing can count right and still
+ * miss an image: one image deleted and another created while it paged shift the pages by one
+ * under a steady `TotalCount`. If any of them is still there, or the read fails, the listing
+ * deletes nothing this time (its changes still apply); the next sync lists again. Returns the
+ * listing with these calls counted.
+ */
+async function confirmDeletions(
+  lister: ImageLister,
+  request: RegionSyncRequest,
+  listing: Listing,
+  imageIds: readonly string[],
+  confirmedGone: Set<string>,
+): Promise<Listing> {
+  let read: Listing;
+  try {
+    read = await lister.listImagesByIds(request.scope.regionId, imageIds, request.signal);
+  } catch (error) {
+    if (request.signal?.aborted) throw error;
+    const calls = numberDetail(error, 'apiCalls');
+    return withoutDeletions(
+      { ...listing, apiCalls: listing.apiCalls + calls, pages: listing.pages + numberDetail(error, 'pages') },
+      `the images missing from the listing could not be read back by id (${describeError(error)}); no deletions this time`,
+    );
+  }
+  const counted = {
+    ...listing,
+    apiCalls: listing.apiCalls + read.apiCalls,
+    pages: listing.pages + read.pages,
+  };
+  const present = new Set([...read.images.map((image) => image.state.imageId), ...read.seen.keys()]);
+  for (const item of read.rejected) if (item.imageId !== null) present.add(item.imageId);
+  const unknown = read.rejected.some((item) => item.imageId === null);
+  const stillThere = imageIds.filter((id) => present.has(id));
+  if (stillThere.length > 0 || unknown) {
+    return withoutDeletions(
+      counted,
+      unknown
+        ? 'an image read back by id had no usable ImageId; no deletions this time'
+        : `${stillThere.length} image(s) missing from the listing are still there when read by id (the listing shifted while it was paged); no deletions this time`,
+    );
+  }
+  for (const id of imageIds) confirmedGone.add(id);
+  return counted;
 }
 
 /** Listed ids the scope does not hold, looked up in the account's other regions (full listings only). */

@@ -260,6 +260,43 @@ describe('sync under faults', () => {
     expect(settled.counts.deleted).toBe(250 - simulator.admin.listImages('cn-guangzhou').length);
   });
 
+  it('deletes nothing on a listing that shifted under a steady TotalCount, and deletes what went once it reads back', async () => {
+    await seed('cn-heyuan', 150);
+    const listed = simulator.admin.listImages('cn-heyuan');
+    // After page 1: its first image is deleted and one is added where the listing ends. TotalCount
+    // stays 150 and 150 distinct ids arrive, but page 2 starts one image later: the 101st image,
+    // alive all along, is never listed.
+    simulator.admin.injectFault({
+      kind: 'drift',
+      regionId: 'cn-heyuan',
+      pageNumber: 1,
+      remove: 1,
+      add: 1,
+      addAt: 'end',
+    });
+    const skipped = listed[100]!.ImageId;
+    const shifted = await harness.syncRegion('cn-heyuan');
+    expect(shifted).toMatchObject({ status: 'partial', counts: { deleted: 0, created: 1 } });
+    expect(shifted.error).toContain('1 image(s) missing from the listing are still there when read by id');
+    // Two pages and one read by id of the image the listing would have deleted.
+    expect(shifted.apiCalls).toBe(3);
+    expect(
+      await rows(
+        harness.sql,
+        "select image_id from image_events where type = 'image.deleted' and region_id = 'cn-heyuan'",
+      ),
+    ).toEqual([]);
+    // The next listing is whole: the image that really went is deleted (read back by id first), no other.
+    const next = await harness.syncRegion('cn-heyuan');
+    expect(next).toMatchObject({ status: 'succeeded', counts: { deleted: 1 }, apiCalls: 3 });
+    const deleted = await rows<{ image_id: string }>(
+      harness.sql,
+      "select image_id from custom_images where region_id = 'cn-heyuan' and deleted_at is not null",
+    );
+    expect(deleted).toEqual([{ image_id: listed[0]!.ImageId }]);
+    expect(deleted.map((row) => row.image_id)).not.toContain(skipped);
+  });
+
   it('leaves the data as it was when the database rejects a write', async () => {
     const region = 'cn-wulanchabu';
     await seed(region, 5);

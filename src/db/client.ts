@@ -81,6 +81,18 @@ export function createDatabase(databaseUrl: string, options: DatabaseOptions = {
       'idle PostgreSQL connection failed',
     );
   });
+  // From the moment the pool hands a connection out it no longer listens for the connection's
+  // errors, and the borrower cannot listen before its `await` resumes: a backend terminated in
+  // that gap (its last start-up message and the FATAL in one read) or between a drizzle
+  // transaction's statements would be an unhandled 'error' and end the process. Each connection
+  // gets one listener for good; the failure still reaches the borrower through its next query,
+  // and the pool drops the connection when it comes back.
+  const guarded = new WeakSet<pg.PoolClient>();
+  pool.on('acquire', (client) => {
+    if (guarded.has(client)) return;
+    guarded.add(client);
+    client.on('error', () => undefined);
+  });
   const db = drizzle({ client: pool, schema });
   /**
    * A pooled connection with BEGIN sent, listening for its `error` event: the pool listens only

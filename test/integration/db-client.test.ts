@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createDatabase } from '../../src/db/client.ts';
 import { describeDatabaseUrl, toDatabaseError } from '../../src/db/errors.ts';
@@ -91,6 +91,55 @@ describe('database client', () => {
     expect(error?.code).toBe('db.query');
     expect(error?.details.sqlstate).toBe('42P01');
     expect(toDatabaseError(error, 'elsewhere')).toBe(error);
+  });
+
+  it('survives a backend terminated the moment its connection is handed out', async () => {
+    // A proxy to the test server that sends the start-up's ReadyForQuery and a FATAL 57P01
+    // (pg_terminate_backend, a fast shutdown) in one write, then drops the backend.
+    const target = new URL(database.url);
+    const fatal = Buffer.from(
+      'SFATAL\0VFATAL\0C57P01\0Mterminating connection due to administrator command\0\0',
+    );
+    const head = Buffer.alloc(5);
+    head.write('E', 0);
+    head.writeInt32BE(fatal.length + 4, 1);
+    const proxy = createServer((client) => {
+      const server = connect(Number(target.port || 5432), target.hostname);
+      client.pipe(server);
+      let pending = Buffer.alloc(0);
+      server.on('data', (chunk: Buffer) => {
+        pending = Buffer.concat([pending, chunk]);
+        for (let offset = 0; pending.length - offset >= 5; ) {
+          const type = String.fromCharCode(pending[offset] as number);
+          const end = offset + 1 + pending.readInt32BE(offset + 1);
+          if (end > pending.length) break;
+          if (type === 'Z') {
+            client.write(Buffer.concat([pending.subarray(0, end), head, fatal]));
+            server.destroy();
+            setTimeout(() => client.destroy(), 50);
+            return;
+          }
+          offset = end;
+        }
+      });
+      client.on('error', () => undefined);
+      server.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxied = new URL(database.url);
+    proxied.host = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const doomed = createDatabase(proxied.href, { max: 2 });
+    try {
+      // Without a listener from the hand-out on, the FATAL is an unhandled 'error': the test
+      // process itself fails.
+      const error = await appErrorOf(doomed.transaction(async (tx) => tx.client.query('select 1')));
+      expect(error.code).toBe('db.unreachable');
+      const again = await appErrorOf(doomed.ping());
+      expect(again.code).toBe('db.unreachable');
+    } finally {
+      await doomed.close().catch(() => undefined);
+      proxy.close();
+    }
   });
 
   it('describes URLs without their password, including unparsable ones', () => {

@@ -191,6 +191,9 @@ describe('decodeItem', () => {
       '1969-12-31T23:59:59Z',
       '2024-13-45T99:99:99Z',
       '2024-05-01',
+      // Beyond what the column holds once in UTC: year 10000, year 0.
+      '9999-12-31T23:00:00-05:00',
+      '0000-01-01T00:00:00Z',
       'yesterday',
       1714550400000,
     ]) {

@@ -156,11 +156,7 @@ const ITEM_RULES: readonly FieldRule[] = [
   {
     field: 'CreationTime',
     check: (value) =>
-      isText(value) &&
-      (isoOfUtcSeconds(value) !== null ||
-        (API_TIME.test(value) && !Number.isNaN(Date.parse(hasZone(value) ? value : `${value}Z`))))
-        ? null
-        : problem('expected an ISO 8601 time'),
+      isText(value) && isoOfApiTime(value) !== null ? null : problem('expected an ISO 8601 time'),
   },
 ];
 
@@ -215,7 +211,24 @@ export interface Region {
 
 /** Parses API times as UTC: a time without zone designator is taken as UTC, as the API means it. */
 export function parseApiTime(text: string): string {
-  return isoOfUtcSeconds(text) ?? new Date(hasZone(text) ? text : `${text}Z`).toISOString();
+  const iso = isoOfApiTime(text);
+  if (iso === null) throw new Error(`not a usable API time: ${text}`);
+  return iso;
+}
+
+/**
+ * An API time as ISO 8601 UTC text, or null when it is not one or names an instant the column
+ * cannot take: `9999-12-31T23:00:00-05:00` is in year 10000 in UTC, whose six-digit ISO form
+ * PostgreSQL rejects (and with it the whole region's transaction).
+ */
+function isoOfApiTime(text: string): string | null {
+  const exact = isoOfUtcSeconds(text);
+  if (exact !== null) return exact;
+  if (!API_TIME.test(text)) return null;
+  const ms = Date.parse(hasZone(text) ? text : `${text}Z`);
+  if (Number.isNaN(ms)) return null;
+  const iso = new Date(ms).toISOString();
+  return /^\d{4}-/.test(iso) ? iso : null;
 }
 
 /** The API's own spelling, `2022-10-09T02:28:06Z`. */

@@ -730,6 +730,13 @@ describe('planSync: deletion brake', () => {
   const kept = ids20.slice(0, 9).map((id) => image(id));
   const absent = ids20.slice(9);
 
+  it('holds deletions of images an earlier incomplete listing stored with an alert, not a baseline event', () => {
+    // The scope has never listed completely: its first complete listing ends the baseline.
+    const first = plan(full(kept), { stored, deleteBrake: 0.5, baseline: true });
+    expect(first.held).toMatchObject({ count: 11, total: 20 });
+    expect(first.events.map((event) => [event.type, event.baseline])).toEqual([['sync.deletions_held', false]]);
+  });
+
   it('holds 11 of 20, then deletes them when the next complete listing confirms', () => {
     const first = plan(full(kept), { stored, deleteBrake: 0.5 });
     expect(first.deletions).toEqual([]);

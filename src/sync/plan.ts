@@ -287,7 +287,8 @@ export function planSync(input: PlanInput, classified: Classification = classify
   }
 
   if (sweep.held !== null) {
-    emit('sync.deletions_held', null, {
+    // Held deletions of stored images are an alert even on the listing that ends the baseline.
+    emitChange('sync.deletions_held', null, {
       account: scope.account,
       regionId: scope.regionId,
       count: sweep.held.count,

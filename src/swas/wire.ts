@@ -118,11 +118,13 @@ const ITEM_RULES: readonly FieldRule[] = [
   text('SourceImageName'),
   text('SourceImageVersion'),
   {
-    // Account ids have 16 digits: the client's JSON reader hands them over as decimal text.
+    // Account ids have 16 digits: the client's JSON reader hands them over as decimal text. A
+    // number past 2^53 came from a fraction or an exponent and has lost digits (or would be
+    // stored as `1e+21`).
     field: 'UserId',
     check: (value) =>
       (isText(value) && /^\d{1,40}$/.test(value)) ||
-      (typeof value === 'number' && Number.isInteger(value) && value >= 0)
+      (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0)
         ? null
         : problem(`expected an account id of digits, got ${shown(value)}`),
   },

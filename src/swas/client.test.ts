@@ -734,6 +734,21 @@ describe('errors and retries', () => {
     expect(calls()).toHaveLength(2);
   });
 
+  it('reads an error body under HTTP 200 as that error: retried when its code says so, named when not', async () => {
+    const { pool, client, calls } = setup();
+    pool
+      .intercept(anyPost)
+      .reply(200, errorBody('ServiceUnavailable', 'The request has failed due to a temporary failure.'));
+    pool.intercept(anyPost).reply(200, JSON.stringify({ Regions: [] }));
+    expect(await client.listRegions()).toEqual([]);
+    expect(calls()).toHaveLength(2);
+
+    pool.intercept(anyPost).reply(200, errorBody('InvalidParameter', 'PageSize is invalid.'));
+    const error = await rejection(client.listAllImages('cn-hangzhou'));
+    expect(calls()).toHaveLength(3);
+    expect(error.message).toContain('InvalidParameter (HTTP 200, RequestId ERR-REQ-1): PageSize is invalid.');
+  });
+
   it('stops retrying when the server asks for a wait beyond maxElapsedMs', async () => {
     const { pool, client, calls } = setup({ options: { retry: { maxElapsedMs: 60_000 } } });
     pool

@@ -498,8 +498,8 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
       { requestId, httpStatus, attempt: attemptNumber, durationMs: deps.clock.now() - startedAt },
       'swas response',
     );
-    if (httpStatus < 200 || httpStatus > 299) {
-      throw apiError(
+    const errorOfBody = () =>
+      apiError(
         context,
         {
           httpStatus,
@@ -510,9 +510,16 @@ export function createSwasClient(deps: SwasClientDeps, options: SwasClientOption
         },
         secrets,
       );
-    }
+    if (httpStatus < 200 || httpStatus > 299) throw errorOfBody();
     if (!parsed.ok) throw malformedResponseError(context, httpStatus, parsed.reason, requestId, secrets);
-    return spec.decode(parsed.value, requestId);
+    try {
+      return spec.decode(parsed.value, requestId);
+    } catch (error) {
+      // An error body under HTTP 200 (a gateway's Throttling or ServiceUnavailable, say) is that
+      // error, retried or held as its code says, not an answer with fields missing.
+      if (text(object?.Code) ?? text(object?.code)) throw errorOfBody();
+      throw error;
+    }
   }
 
   /** One logical call: attempts with retries; counts the HTTP attempts it sends. */

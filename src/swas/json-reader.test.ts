@@ -1,11 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  MAX_DEPTH,
   NUL_SUBSTITUTE,
   readApiJson,
   readApiJsonBytes,
   SURROGATE_SUBSTITUTE,
   storableText,
+  TOO_DEEP_TEXT,
 } from './json-reader.ts';
 
 /** What PostgreSQL text and jsonb cannot hold: NUL and a UTF-16 surrogate without its pair. */
@@ -170,6 +172,29 @@ describe('readApiJson: storable text', () => {
     expect(storableText('\u0000\ud800\udc00\udc00')).toBe(
       `${NUL_SUBSTITUTE}\ud800\udc00${SURROGATE_SUBSTITUTE}`,
     );
+  });
+});
+
+describe('readApiJson: nesting', () => {
+  it('stores what is nested past the limit as a text, whatever the depth, and keeps the rest', () => {
+    for (const depth of [MAX_DEPTH, 6_000]) {
+      const deep = `${'['.repeat(depth)}1${']'.repeat(depth)}`;
+      const body = `{"CustomImages":[{"ImageId":"m-1","UserId":1234567890123456789,"Deep":${deep},"Text":"a\\u0000b"}]}`;
+      const read = readApiJson(body);
+      if (!read.ok) throw new Error(read.reason);
+      const item = (read.value as { CustomImages: Record<string, unknown>[] }).CustomImages[0] ?? {};
+      expect(item.UserId).toBe('1234567890123456789');
+      expect(item.Text).toBe(`a${NUL_SUBSTITUTE}b`);
+      // Root, CustomImages, the item, then the field's own levels: cut where the limit is passed.
+      let value: unknown = item.Deep;
+      let levels = 3;
+      while (Array.isArray(value)) {
+        value = value[0];
+        levels++;
+      }
+      if (depth + 3 <= MAX_DEPTH + 1) expect(value).toBe(1);
+      else expect([value, levels]).toEqual([TOO_DEEP_TEXT, MAX_DEPTH + 1]);
+    }
   });
 });
 

@@ -25,6 +25,12 @@
  * stored item is what every later sync compares against; it is lossless unless the text already
  * held those symbols.
  *
+ * Nesting. A value nested deeper than {@link MAX_DEPTH} levels below the body's root (an unknown
+ * field, thousands of levels deep in ten kilobytes) is replaced by the text {@link TOO_DEEP_TEXT}
+ * during the same walk: the walks over the value stay bounded (a recursion that deep would
+ * overflow the stack and fail the page on every read), and PostgreSQL's jsonb, which limits
+ * nesting by its own stack, gets an item it can store. Real items nest three levels at most.
+ *
  * Bodies arrive as UTF-8 bytes and are decoded as they are ({@link readApiJsonBytes}). A page with
  * Chinese names is then a two-byte string over V8's 128 kB large-object limit, in memory mapped
  * for it; escaping its non-ASCII characters to keep it one byte per character costs more CPU than
@@ -33,6 +39,10 @@
 
 /** Keys whose integer values are identifiers and always become decimal text. */
 export const INTEGER_ID_KEYS: ReadonlySet<string> = new Set(['UserId']);
+
+/** Levels below a body's root beyond which a value is stored as {@link TOO_DEEP_TEXT}. */
+export const MAX_DEPTH = 64;
+export const TOO_DEEP_TEXT = `[nested deeper than ${MAX_DEPTH} levels]`;
 
 /** Substitutes for what PostgreSQL cannot store (see the module comment). */
 export const NUL_SUBSTITUTE = '\u2400';
@@ -56,14 +66,19 @@ const lostDigits = (value: number): boolean => !Number.isSafeInteger(value) && N
 
 /**
  * Turns integer values under id keys, anywhere in `value`, into their digits (in place: `value`
- * is fresh), and tells whether some integer is not safe (then `value` has lost digits).
+ * is fresh), replaces what is nested deeper than {@link MAX_DEPTH} by {@link TOO_DEEP_TEXT}, and
+ * tells whether some integer is not safe (then `value` has lost digits).
  */
-function idsAsText(value: unknown): boolean {
+function idsAsText(value: unknown, depth = 0): boolean {
   let unsafe = false;
   if (Array.isArray(value)) {
-    for (const inner of value) {
+    for (let index = 0; index < value.length; index++) {
+      const inner: unknown = value[index];
       if (typeof inner === 'number') unsafe ||= lostDigits(inner);
-      else if (inner !== null && typeof inner === 'object') unsafe = idsAsText(inner) || unsafe;
+      else if (inner !== null && typeof inner === 'object') {
+        if (depth >= MAX_DEPTH) value[index] = TOO_DEEP_TEXT;
+        else unsafe = idsAsText(inner, depth + 1) || unsafe;
+      }
     }
     return unsafe;
   }
@@ -74,7 +89,10 @@ function idsAsText(value: unknown): boolean {
     if (typeof inner === 'number') {
       if (lostDigits(inner)) unsafe = true;
       else if (Number.isInteger(inner) && INTEGER_ID_KEYS.has(key)) record[key] = String(inner);
-    } else if (inner !== null && typeof inner === 'object') unsafe = idsAsText(inner) || unsafe;
+    } else if (inner !== null && typeof inner === 'object') {
+      if (depth >= MAX_DEPTH) record[key] = TOO_DEEP_TEXT;
+      else unsafe = idsAsText(inner, depth + 1) || unsafe;
+    }
   }
   return unsafe;
 }

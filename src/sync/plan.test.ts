@@ -734,7 +734,9 @@ describe('planSync: deletion brake', () => {
     // The scope has never listed completely: its first complete listing ends the baseline.
     const first = plan(full(kept), { stored, deleteBrake: 0.5, baseline: true });
     expect(first.held).toMatchObject({ count: 11, total: 20 });
-    expect(first.events.map((event) => [event.type, event.baseline])).toEqual([['sync.deletions_held', false]]);
+    expect(first.events.map((event) => [event.type, event.baseline])).toEqual([
+      ['sync.deletions_held', false],
+    ]);
   });
 
   it('holds 11 of 20, then deletes them when the next complete listing confirms', () => {

@@ -1,4 +1,4 @@
-import { AppError, errorMessage, numberDetail } from '../shared/app-error.ts';
+import { AppError, errorMessage, isAppError, numberDetail } from '../shared/app-error.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { IdSource } from '../shared/ids.ts';
 import type {
@@ -183,10 +183,12 @@ export async function runRegionSync(
     // Deletions are checked before they are written: ids a complete listing missed are read once
     // more by id, and only those the API no longer returns are deleted (see confirmDeletions).
     const confirmedGone = new Set<string>();
+    let readBack = false;
+    let replanned = false;
     let plan: SyncPlan | undefined;
-    for (let pass = 1; plan === undefined; pass++) {
+    while (plan === undefined) {
       const heard = listing;
-      const attempt = await deps.store.withRegion(request.scope, request.signal, async (session) => {
+      const committing = deps.store.withRegion(request.scope, request.signal, async (session) => {
         // The snapshot has arrived by now: the listing waited for it.
         const keys = await session.readKeys(snapshot === undefined ? undefined : await snapshot);
         const elsewhere = await lookUpElsewhere(session, heard, keys);
@@ -218,7 +220,7 @@ export async function runRegionSync(
           .map((deletion) => deletion.imageId)
           .filter((id) => !confirmedGone.has(id));
         // Nothing is written yet: the transaction ends empty while they are read by id.
-        if (unconfirmed.length > 0 && pass === 1) return { unconfirmed };
+        if (unconfirmed.length > 0 && !readBack) return { unconfirmed };
         if (unconfirmed.length > 0) {
           // Stored by a commit since the check (rare): this listing's word alone deletes nothing.
           computed = await planFor(
@@ -228,9 +230,23 @@ export async function runRegionSync(
         await session.apply(run, startedRun, { apiCalls: heard.apiCalls, pages: heard.pages }, computed);
         return { plan: computed };
       });
+      let attempt: Awaited<typeof committing>;
+      try {
+        attempt = await committing;
+      } catch (error) {
+        // Regions hold locks of their own: another region of the account can store an id this
+        // plan took for new between the plan's lookup and its insert. Planned once more, the id
+        // is found stored elsewhere and left out like any such item.
+        if (!replanned && isAppError(error) && error.code === 'db.plan_mismatch') {
+          replanned = true;
+          continue;
+        }
+        throw error;
+      }
       if ('plan' in attempt) plan = attempt.plan;
       else {
         listing = await confirmDeletions(deps.lister, request, heard, attempt.unconfirmed, confirmedGone);
+        readBack = true;
       }
     }
     const done = listing;

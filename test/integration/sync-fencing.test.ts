@@ -294,6 +294,42 @@ describe('sync fencing and item quarantine', () => {
     expect((await stored(region)).filter((r) => r.deleted).map((r) => r.image_id)).toEqual([gone.ImageId]);
   });
 
+  it('leaves out an id two regions list as new at the same time, failing neither', async () => {
+    const [first, second] = ['cn-qingdao', 'cn-huhehaote'] as const;
+    simulator.admin.setRegion(first, 3);
+    simulator.admin.setRegion(second, 3);
+    const shared = images(first)[0]!.ImageId;
+    // The second region lists the first region's new image too (the API has one image per id).
+    simulator.admin.injectFault({
+      kind: 'patch-item',
+      regionId: second,
+      index: 0,
+      fields: { ImageId: shared },
+      times: Number.POSITIVE_INFINITY,
+    });
+    // The shared row's insert waits half a second, so both commits look the id up in the other
+    // region before either has stored it: the second insert then meets the first one's row.
+    await harness.sql.query(`create function slow_test_insert() returns trigger language plpgsql as $$
+      begin perform pg_sleep(0.5); return new; end $$`);
+    await harness.sql.query(`create trigger slow_test_insert before insert on custom_images
+      for each row when (new.image_id = '${shared}') execute function slow_test_insert()`);
+    try {
+      const results = await Promise.all([harness.syncRegion(first), harness.syncRegion(second)]);
+      expect(results.map((result) => result.status).sort()).toEqual(['partial', 'succeeded']);
+      const partial = results.find((result) => result.status === 'partial');
+      const winner = results.find((result) => result.status === 'succeeded')?.scope.regionId;
+      expect(partial?.error).toContain(`${shared} ImageId: already stored under region ${winner}`);
+      expect(
+        await rows(harness.sql, 'select region_id from custom_images where image_id = $1', [shared]),
+      ).toEqual([{ region_id: winner }]);
+      expect(partial?.counts.created).toBe(2);
+    } finally {
+      simulator.admin.clearFaults();
+      await harness.sql.query('drop trigger slow_test_insert on custom_images');
+      await harness.sql.query('drop function slow_test_insert()');
+    }
+  });
+
   it('withholds deletions when an item has no usable ImageId, and still applies the other items', async () => {
     const region = 'cn-chengdu';
     simulator.admin.setRegion(region, 6);

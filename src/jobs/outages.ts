@@ -13,8 +13,8 @@ const LABELS: Record<Dependency, string> = { redis: 'Redis', postgres: 'PostgreS
 export interface OutageLog {
   /** A failure reaching `dependency`: logged at error level only if it was up until now. */
   failed(dependency: Dependency, error: unknown): void;
-  /** `dependency` answered: logs the end of the outage, if there was one. */
-  recovered(dependency: Dependency): void;
+  /** `dependency` answered: logs the end of the outage, if there was one, and says whether there was. */
+  recovered(dependency: Dependency): boolean;
   isDown(dependency: Dependency): boolean;
 }
 
@@ -39,13 +39,14 @@ export function createOutageLog(
     },
     recovered(dependency) {
       const start = since.get(dependency);
-      if (start === undefined) return;
+      if (start === undefined) return false;
       since.delete(dependency);
       const seconds = Math.round((clock.now() - start) / 100) / 10;
       logger.info(
         { dependency, target: targets[dependency], outageSeconds: seconds },
         `${LABELS[dependency]} at ${targets[dependency]} answers again (after ${seconds}s)`,
       );
+      return true;
     },
     isDown: (dependency) => since.has(dependency),
   };

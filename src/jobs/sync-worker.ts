@@ -144,7 +144,7 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
     shutdownSignal: shutdown.signal,
     logger: deps.logger,
     onDatabaseFailure: (error) => outages.failed('postgres', error),
-    onDatabaseSuccess: () => outages.recovered('postgres'),
+    onDatabaseSuccess: () => databaseAnswers(),
     ...(deps.budget === undefined ? {} : { budget: deps.budget }),
     // Half the slots at most: a quota-bound account's syncs that page (and wait for its budget
     // between pages) leave the other half to other accounts.
@@ -180,6 +180,33 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
   /** Set once stop has taken the list of components to close (a later one closes itself). */
   let stopFinishedClosing = false;
   const health = { redis: false, postgres: false };
+
+  /**
+   * PostgreSQL answers (again). After an outage the full syncs are planned at once, as a tick
+   * does: a tick that failed for good during the outage (a daily cron at 03:00) would otherwise
+   * leave its cycle out until the next firing. Regions synced within half an interval are not due.
+   */
+  const databaseAnswers = (): void => {
+    health.postgres = true;
+    if (!outages.recovered('postgres') || stopping || !started) return;
+    planner.planFull(Math.floor(intervalMs() / 2)).then(
+      (due) => {
+        if (due > 0) log.info({ due }, `planned ${due} region(s) missed during the outage`);
+      },
+      (error: unknown) =>
+        log.warn({ err: error }, `planning after the outage failed: ${errorMessage(error)}`),
+    );
+  };
+  /**
+   * A start-up step that needs PostgreSQL and met an outage after the first check: the outage is
+   * logged and the probe plans once it answers, instead of the worker exiting. Other failures end
+   * start-up.
+   */
+  const duringOutage = (error: unknown): void => {
+    if (!(error instanceof AppError) || error.code !== 'db.unreachable') throw error;
+    health.postgres = false;
+    outages.failed('postgres', error);
+  };
 
   const onRedisError = (source: string) => (error: unknown) => {
     if (isRedisConnectionError(error) || connection.status !== 'ready') {
@@ -276,8 +303,7 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
     try {
       try {
         await withTimeout(deps.checkDatabase(), 3_000, 'PostgreSQL');
-        health.postgres = true;
-        outages.recovered('postgres');
+        databaseAnswers();
       } catch (error) {
         health.postgres = false;
         outages.failed('postgres', error);
@@ -324,7 +350,11 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
       if (startup.signal.aborted) return;
       throw error;
     }
-    const reaped = await deps.reapAbandoned();
+    // The next sync of a region closes its abandoned runs too, so a failed reap is no loss.
+    const reaped = await deps.reapAbandoned().catch((error: unknown) => {
+      duringOutage(error);
+      return 0;
+    });
     if (reaped > 0) log.warn({ runs: reaped }, `closed ${reaped} abandoned sync run(s) as failed`);
     if (startup.signal.aborted) return;
     workers = [
@@ -336,7 +366,10 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
     if (startup.signal.aborted) return;
     // A replica that starts syncs only what was not synced within the interval, so a rolling
     // restart of several replicas spends no extra quota.
-    const due = await planner.planFull(intervalMs());
+    const due = await planner.planFull(intervalMs()).catch((error: unknown) => {
+      duringOutage(error);
+      return 0;
+    });
     log.info(
       {
         due,

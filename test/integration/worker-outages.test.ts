@@ -121,6 +121,81 @@ describe('worker during a PostgreSQL outage', () => {
   });
 });
 
+// PostgreSQL going away after start-up's first check but before its first plan, on a yearly cron:
+// the worker starts all the same, and plans the syncs the moment PostgreSQL answers again instead
+// of leaving them to the next firing (a tick that fails during an outage has the same remedy).
+describe('worker whose first plan meets a PostgreSQL outage', () => {
+  let simulator: Simulator;
+  let proxy: TcpProxy;
+  let sql: pg.Client;
+  let app: App;
+  let worker: SyncWorker;
+  const lines: { level: string; msg: string }[] = [];
+
+  beforeAll(async () => {
+    simulator = await startSimulator({
+      port: 0,
+      seed: 17,
+      quota: null,
+      regions: [{ regionId: 'cn-chengdu', images: 2 }],
+    });
+    const databaseUrl = new URL(await createTestDatabase());
+    sql = new pg.Client({ connectionString: databaseUrl.toString() });
+    await sql.connect();
+    proxy = await startTcpProxy({ host: databaseUrl.hostname, port: Number(databaseUrl.port || 5432) });
+    const viaProxy = new URL(databaseUrl);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String(proxy.port);
+    const config = loadConfig(
+      {
+        DATABASE_URL: viaProxy.toString(),
+        REDIS_URL: inject('redisUrl'),
+        SWAS_ENDPOINT: simulator.url,
+        ALIBABA_CLOUD_ACCESS_KEY_ID: 'testid',
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'testsecret',
+        SWAS_REGIONS: 'all',
+        SYNC_SCHEDULE: '0 0 1 1 *',
+        SYNC_WATCH_INTERVAL: 'off',
+        HTTP_PORT: '0',
+      },
+      { readFile: () => '' },
+    );
+    app = createApp(config, {
+      logger: loggerInto(lines),
+      redisPrefix: uniquePrefix('worker-first-plan'),
+      httpHost: '127.0.0.1',
+    });
+    worker = await app.worker({ probeIntervalMs: 250 });
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await app?.close();
+    await proxy?.close();
+    await sql?.end();
+    await simulator?.close();
+  });
+
+  it('starts, and syncs once PostgreSQL answers again', async () => {
+    // The first plan discovers the regions first: held there, PostgreSQL goes away.
+    const hold = simulator.admin.injectFault({ kind: 'hold', action: 'ListRegions' });
+    const starting = worker.start();
+    await waitFor('the first plan to ask for the regions', () => simulator.admin.heldCalls(hold) > 0);
+    await proxy.cut();
+    simulator.admin.releaseFault(hold);
+    await starting;
+    await waitFor('the outage line', () =>
+      lines.some((line) => /^PostgreSQL at .* is unreachable/.test(line.msg)),
+    );
+    const synced = async () =>
+      Number((await sql.query("select count(*) as n from sync_runs where status = 'succeeded'")).rows[0]?.n);
+    expect(await synced()).toBe(0);
+    await proxy.restore();
+    await waitFor('a sync after the outage', async () => (await synced()) >= 1, { timeoutMs: 20_000 });
+    expect(lines.some((line) => /^planned 1 region\(s\) missed during the outage/.test(line.msg))).toBe(true);
+    expect(worker.health()).toEqual({ redis: true, postgres: true });
+  });
+});
+
 // Redis going away under a running worker (its own redis-server, stopped and restarted empty): the
 // webhook deliveries' queue and worker report through the worker's outage log, so the outage is
 // one line, not a warning per failed command; and deliveries go on afterwards.

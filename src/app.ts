@@ -450,7 +450,7 @@ export function createApp(config: Config, deps: AppDeps): App {
           clock,
           regionSyncs: syncs(),
           scheduleStore: createScheduleStore(db),
-          discoverRegions: (account) => discoverRegions(account),
+          discoverRegions: (account, signal) => discoverRegions(account, signal),
           checkDatabase: async () => {
             await db.ping();
             await checkSchemaCurrent(db.db);

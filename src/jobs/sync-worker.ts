@@ -51,7 +51,8 @@ export interface SyncWorkerDeps {
   regionSyncs: RegionSyncs;
   scheduleStore: ScheduleStore;
   /** ListRegions of an account (`SWAS_REGIONS=all`). */
-  discoverRegions(account: string): Promise<string[]>;
+  /** ListRegions; `signal` ends a discovery still going when the worker stops. */
+  discoverRegions(account: string, signal?: AbortSignal): Promise<string[]>;
   /** Throws when PostgreSQL does not answer or its schema is behind (`db.behind`: fatal). */
   checkDatabase(): Promise<void>;
   /** Closes the abandoned runs of every scope (their process died); returns how many. */
@@ -106,7 +107,7 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
   const outages: OutageLog = createOutageLog(log, clock, deps.targets);
   /** Aborts the in-flight syncs when the shutdown grace period ends. */
   const shutdown = new AbortController();
-  /** Ends a start-up still waiting for the database. */
+  /** Aborted when stop begins: ends a start-up still waiting for the database, and a region discovery. */
   const startup = new AbortController();
   const connection = deps.connection;
 
@@ -128,7 +129,8 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
 
   const planner = createSyncPlanner({
     accounts,
-    discoverRegions: deps.discoverRegions,
+    // A plan still discovering regions when the worker stops has nothing left to plan for.
+    discoverRegions: (account) => deps.discoverRegions(account, startup.signal),
     store: deps.scheduleStore,
     regionQueue,
     watchQueue,
@@ -180,6 +182,11 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
   /** Set once stop has taken the list of components to close (a later one closes itself). */
   let stopFinishedClosing = false;
   const health = { redis: false, postgres: false };
+  /** Jobs being processed in this process, and who waits for there to be none. */
+  let inFlight = 0;
+  const idleWaiters: (() => void)[] = [];
+  const idle = () =>
+    inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve));
 
   /**
    * PostgreSQL answers (again). After an outage the full syncs are planned at once, as a tick
@@ -236,7 +243,16 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
     // A lost process's job is taken over once its lock lapses: a few heartbeats of the run, and
     // at least 5 s so that a busy event loop does not pass for a dead process.
     const lockDuration = Math.max(5_000, config.sync.heartbeatMs * 4);
-    const worker = new Worker<D, R>(name, processor, {
+    const counted = async (job: Job<D>, token?: string, signal?: AbortSignal) => {
+      inFlight++;
+      try {
+        return await processor(job, token, signal);
+      } finally {
+        inFlight--;
+        if (inFlight === 0) for (const resolve of idleWaiters.splice(0)) resolve();
+      }
+    };
+    const worker = new Worker<D, R>(name, counted, {
       connection,
       prefix,
       concurrency,
@@ -419,15 +435,20 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
         );
         clearInterval(probeTimer);
         const allClosed = Promise.allSettled(workers.map((worker) => worker.close()));
-        if (!(await settlesWithin(allClosed, graceMs))) {
+        // Closing waits for the jobs in flight, then tells Redis they ended: once none is left,
+        // a second is enough (with Redis away it would never answer, and the grace period is
+        // for syncs to finish, not for Redis).
+        const settled = Promise.race([allClosed, idle().then(() => clock.sleep(1_000))]);
+        if (!(await settlesWithin(settled, graceMs)) && inFlight > 0) {
           log.warn(
             { graceMs },
             'in-flight syncs did not finish in time: aborting them (their runs are recorded failed, their jobs retried)',
           );
           shutdown.abort(new AppError('sync.aborted', 'the worker is shutting down', { retryable: true }));
-          if (!(await settlesWithin(allClosed, 2_000))) {
-            await settlesWithin(Promise.allSettled(workers.map((worker) => worker.close(true))), 1_000);
-          }
+          await settlesWithin(Promise.race([allClosed, idle().then(() => clock.sleep(1_000))]), 2_000);
+        }
+        if (!(await settlesWithin(allClosed, 0))) {
+          await settlesWithin(Promise.allSettled(workers.map((worker) => worker.close(true))), 1_000);
         }
         stopFinishedClosing = true;
         for (const component of componentHandles.reverse()) {

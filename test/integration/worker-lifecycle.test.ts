@@ -7,6 +7,7 @@ import { createSyncWorker, type SyncWorkerDeps } from '../../src/jobs/sync-worke
 import { silentLogger } from '../../src/observability/logger.ts';
 import { AppError } from '../../src/shared/app-error.ts';
 import { systemClock } from '../../src/shared/clock.ts';
+import { startRedisServer } from '../support/redis-server.ts';
 import { uniquePrefix } from '../support/test-database.ts';
 import { waitFor } from '../support/wait-for.ts';
 
@@ -19,7 +20,11 @@ describe('worker lifecycle', () => {
     for (const connection of connections) connection.disconnect();
   });
 
-  const workerWith = (overrides: Partial<SyncWorkerDeps>, env: Record<string, string> = {}) => {
+  const workerWith = (
+    overrides: Partial<SyncWorkerDeps>,
+    env: Record<string, string> = {},
+    options: { shutdownGraceMs?: number } = {},
+  ) => {
     const connection = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
     connections.push(connection);
     const config = loadConfig(
@@ -51,7 +56,7 @@ describe('worker lifecycle', () => {
         targets: { redis: 'redis', postgres: 'postgres' },
         ...overrides,
       },
-      { prefix, probeIntervalMs: 100, shutdownGraceMs: 200 },
+      { prefix, probeIntervalMs: 100, shutdownGraceMs: 200, ...options },
     );
     return { worker, connection, prefix };
   };
@@ -110,6 +115,64 @@ describe('worker lifecycle', () => {
     // No scheduler was written for the plan queue: start-up ended at its next step.
     const keys = await connection.keys(`${prefix}:${QUEUE_NAMES.syncPlan}:repeat*`);
     expect(keys).toEqual([]);
+  });
+
+  it('stops within its grace period though Redis went away, with no sync in flight', async () => {
+    const redis = await startRedisServer();
+    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    connections.push(connection);
+    let syncs = 0;
+    const { worker } = workerWith(
+      {
+        connection,
+        scheduleStore: {
+          recentlySynced: async () => [],
+          scopesToWatch: async () => [],
+          imagesToWatch: async () => [],
+        } as unknown as SyncWorkerDeps['scheduleStore'],
+        regionSyncs: {
+          syncRegion: async () => {
+            syncs++;
+            return { status: 'succeeded', counts: { events: 0 } };
+          },
+        } as unknown as SyncWorkerDeps['regionSyncs'],
+      },
+      { SYNC_SCHEDULE: '1h' },
+      { shutdownGraceMs: 7_000 },
+    );
+    try {
+      await worker.start();
+      await waitFor('the start-up sync', () => syncs >= 1);
+      await redis.stop();
+      const stopping = Date.now();
+      await worker.stop();
+      // Under the 10 s a container runtime gives before SIGKILL; the grace period is for syncs
+      // in flight, and there are none.
+      expect(Date.now() - stopping).toBeLessThan(5_000);
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  it('ends a region discovery still waiting for ListRegions when it stops', async () => {
+    let discovery: AbortSignal | undefined;
+    const { worker } = workerWith(
+      {
+        // ListRegions that does not answer: it ends only when its signal does.
+        discoverRegions: (_account, signal) => {
+          discovery = signal;
+          return new Promise((_resolve, reject) =>
+            signal?.addEventListener('abort', () => reject(signal.reason), { once: true }),
+          );
+        },
+      },
+      { SWAS_REGIONS: 'all', SYNC_SCHEDULE: '1h' },
+    );
+    const starting = worker.start().catch(() => undefined);
+    await waitFor('the first plan to ask for the regions', () => discovery !== undefined);
+    await worker.stop();
+    expect(discovery?.aborted).toBe(true);
+    await starting;
   });
 
   it('retries a plan tick that failed on a database blip, so the cycle is not skipped', async () => {

@@ -19,6 +19,29 @@ export interface ReconcileResult {
 }
 
 /**
+ * Which configuration the fleet's schedulers follow: the one of the replica that started last.
+ * Replicas with different `SYNC_SCHEDULE` or `SYNC_WATCH_INTERVAL` (a rolling deploy, a canary)
+ * would otherwise rewrite each other's schedulers at every probe, each rewrite of an interval
+ * scheduler queueing a tick at once. `key` holds the owner's fingerprint of `desired`.
+ */
+export const schedulerFingerprint = (desired: readonly DesiredScheduler[]): string =>
+  JSON.stringify(desired.map(({ id, repeat }) => [id, repeat]));
+
+/** Start-up: this configuration becomes the fleet's (the newest replica's wins). */
+export async function claimSchedulers(redis: Redis, key: string, fingerprint: string): Promise<void> {
+  await redis.set(key, fingerprint);
+}
+
+/**
+ * Probe: whether this configuration is the fleet's. A key Redis lost is claimed again by the first
+ * replica that looks, so the schedulers are restored from one configuration.
+ */
+export async function ownsSchedulers(redis: Redis, key: string, fingerprint: string): Promise<boolean> {
+  if ((await redis.set(key, fingerprint, 'NX')) === 'OK') return true;
+  return (await redis.get(key)) === fingerprint;
+}
+
+/**
  * Makes the plan queue's job schedulers exactly `desired`: upserts the missing or changed ones and
  * removes the rest (schedulers of an older configuration). One process at a time, under a Redis
  * lock: concurrent upserts of one scheduler have produced duplicate or lost jobs in BullMQ, and an

@@ -21,7 +21,13 @@ import {
   WATCH_POLL_CONCURRENCY,
   WATCH_POLL_JOB_OPTIONS,
 } from './queues.ts';
-import { type DesiredScheduler, reconcileSchedulers } from './schedulers.ts';
+import {
+  claimSchedulers,
+  type DesiredScheduler,
+  ownsSchedulers,
+  reconcileSchedulers,
+  schedulerFingerprint,
+} from './schedulers.ts';
 import { type AccountBudgetView, createSyncJobProcessors } from './sync-jobs.ts';
 import { createSyncPlanner, isConfiguredScope, scheduleIntervalMs } from './sync-planner.ts';
 
@@ -270,8 +276,26 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
     return worker;
   }
 
-  /** Re-creates missing schedulers (Redis lost its data) and removes foreign ones. */
-  async function ensureSchedulers(): Promise<void> {
+  const schedulerOwnerKey = `${prefix}:${QUEUE_NAMES.syncPlan}:scheduler-config`;
+  const fingerprint = schedulerFingerprint(desiredSchedulers);
+  let deferring = false;
+
+  /**
+   * Re-creates missing schedulers (Redis lost its data) and removes foreign ones: at start-up as
+   * the fleet's configuration from now on, later only while it still is (see claimSchedulers).
+   */
+  async function ensureSchedulers(startingUp = false): Promise<void> {
+    if (startingUp) await claimSchedulers(connection, schedulerOwnerKey, fingerprint);
+    else if (!(await ownsSchedulers(connection, schedulerOwnerKey, fingerprint))) {
+      if (!deferring) {
+        log.warn(
+          'a replica that started later schedules with another SYNC_SCHEDULE or SYNC_WATCH_INTERVAL: its job schedulers stay as they are',
+        );
+      }
+      deferring = true;
+      return;
+    }
+    deferring = false;
     const result = await reconcileSchedulers(
       planQueue,
       connection,
@@ -378,7 +402,7 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
       buildWorker(QUEUE_NAMES.regionSync, processors.region, config.sync.concurrency),
       buildWorker(QUEUE_NAMES.watchPoll, processors.watch, WATCH_POLL_CONCURRENCY),
     ] as Worker[];
-    await ensureSchedulers();
+    await ensureSchedulers(true);
     if (startup.signal.aborted) return;
     // A replica that starts syncs only what was not synced within the interval, so a rolling
     // restart of several replicas spends no extra quota.

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -7,7 +8,7 @@ import { type App, createApp } from '../../src/app.ts';
 import { type Environment, loadConfig } from '../../src/config/load-config.ts';
 import { QUEUE_NAMES, SCHEDULER_IDS } from '../../src/jobs/queues.ts';
 import type { SyncWorker } from '../../src/jobs/sync-worker.ts';
-import { silentLogger } from '../../src/observability/logger.ts';
+import { createLogger, type Logger, silentLogger } from '../../src/observability/logger.ts';
 import { type Simulator, startSimulator } from '../../src/simulator/index.ts';
 import { createTestDatabase, uniquePrefix } from '../support/test-database.ts';
 import { waitFor } from '../support/wait-for.ts';
@@ -54,7 +55,7 @@ describe('worker scheduling', () => {
     await simulator?.close();
   });
 
-  async function startAppWorker(prefix: string, env: Environment = {}) {
+  async function startAppWorker(prefix: string, env: Environment = {}, logger: Logger = silentLogger) {
     const config = loadConfig(
       {
         DATABASE_URL: databaseUrl,
@@ -71,7 +72,7 @@ describe('worker scheduling', () => {
       },
       { readFile: () => '' },
     );
-    const app = createApp(config, { logger: silentLogger, redisPrefix: prefix, httpHost: '127.0.0.1' });
+    const app = createApp(config, { logger, redisPrefix: prefix, httpHost: '127.0.0.1' });
     const worker = await app.worker({ probeIntervalMs: 200 });
     running.push({ app, worker });
     await worker.start();
@@ -115,6 +116,34 @@ describe('worker scheduling', () => {
       'the watch scheduler back',
       async () => (await plan.getJobScheduler(SCHEDULER_IDS.watch)) !== undefined,
     );
+  });
+
+  it('keeps the schedulers of the replica that started last when replicas are configured differently', async () => {
+    const prefix = uniquePrefix('worker-replicas');
+    const plan = queue(prefix, QUEUE_NAMES.syncPlan);
+    const older: string[] = [];
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        older.push(String(chunk));
+        done();
+      },
+    });
+    await startAppWorker(
+      prefix,
+      { SYNC_SCHEDULE: '1h', SYNC_WATCH_INTERVAL: '1m' },
+      createLogger({ level: 'warn', destination, pretty: false }),
+    );
+    // A rolling deploy: the new configuration starts while the old replica still runs.
+    await startAppWorker(prefix, { SYNC_SCHEDULE: '2h', SYNC_WATCH_INTERVAL: 'off' });
+    await waitFor('the older replica to defer', () =>
+      older.some((line) =>
+        line.includes('a replica that started later schedules with another SYNC_SCHEDULE'),
+      ),
+    );
+    // Its probes (every 200 ms) no longer put its own schedulers back: the newer one's stay.
+    const schedulers = await plan.getJobSchedulers();
+    expect(schedulers.map((s) => [s.key, Number(s.every)])).toEqual([[SCHEDULER_IDS.fullSync, 7_200_000]]);
+    expect(older.filter((line) => line.includes('started later'))).toHaveLength(1);
   });
 
   it('at start-up syncs only the regions not synced within the interval, and closes abandoned runs', async () => {

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type App, createApp } from '../../src/app.ts';
-import { loadConfig } from '../../src/config/load-config.ts';
+import { type Environment, loadConfig } from '../../src/config/load-config.ts';
 import { addEndpoint } from '../../src/events/webhook-endpoints.ts';
 import type { SyncWorker } from '../../src/jobs/sync-worker.ts';
 import { createLogger } from '../../src/observability/logger.ts';
@@ -30,71 +30,104 @@ function loggerInto(lines: object[]) {
   return createLogger({ level: 'debug', destination, pretty: false });
 }
 
+/** A worker whose PostgreSQL is reached through a proxy the test can cut, beside a simulator of its own. */
+interface BehindProxy {
+  simulator: Simulator;
+  proxy: TcpProxy;
+  sql: pg.Client;
+  app: App;
+  worker: SyncWorker;
+  close(): Promise<void>;
+}
+
+async function workerBehindProxy(
+  options: { seed: number; regionId: string; label: string; env: Environment },
+  lines: object[],
+): Promise<BehindProxy> {
+  const simulator = await startSimulator({
+    port: 0,
+    seed: options.seed,
+    quota: null,
+    regions: [{ regionId: options.regionId, images: 3 }],
+  });
+  const databaseUrl = new URL(await createTestDatabase());
+  const sql = new pg.Client({ connectionString: databaseUrl.toString() });
+  await sql.connect();
+  const proxy = await startTcpProxy({ host: databaseUrl.hostname, port: Number(databaseUrl.port || 5432) });
+  const viaProxy = new URL(databaseUrl);
+  viaProxy.hostname = '127.0.0.1';
+  viaProxy.port = String(proxy.port);
+  const config = loadConfig(
+    {
+      DATABASE_URL: viaProxy.toString(),
+      REDIS_URL: inject('redisUrl'),
+      SWAS_ENDPOINT: simulator.url,
+      ALIBABA_CLOUD_ACCESS_KEY_ID: 'testid',
+      ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'testsecret',
+      SWAS_RATE_LIMIT: '1000/1s',
+      SYNC_WATCH_INTERVAL: 'off',
+      HTTP_PORT: '0',
+      ...options.env,
+    },
+    { readFile: () => '' },
+  );
+  const app = createApp(config, {
+    logger: loggerInto(lines),
+    redisPrefix: uniquePrefix(options.label),
+    httpHost: '127.0.0.1',
+  });
+  const worker = await app.worker({ probeIntervalMs: 250 });
+  return {
+    simulator,
+    proxy,
+    sql,
+    app,
+    worker,
+    close: async () => {
+      await worker.stop();
+      await app.close();
+      await proxy.close();
+      await sql.end();
+      await simulator.close();
+    },
+  };
+}
+
+const succeededSince = async (sql: pg.Client, since: Date) =>
+  Number(
+    (
+      await sql.query<{ n: string }>(
+        "select count(*) as n from sync_runs where status = 'succeeded' and started_at > $1",
+        [since],
+      )
+    ).rows[0]?.n,
+  );
+
 // PostgreSQL going away under a running worker (its connections cut by a proxy): one line when the
 // outage starts, one when it ends, and syncs again afterwards without a restart.
 describe('worker during a PostgreSQL outage', () => {
-  let simulator: Simulator;
-  let proxy: TcpProxy;
-  let sql: pg.Client;
-  let app: App;
-  let worker: SyncWorker;
+  let setup: BehindProxy;
   const lines: { level: string; msg: string; dependency?: string }[] = [];
 
   beforeAll(async () => {
-    simulator = await startSimulator({
-      port: 0,
-      seed: 13,
-      quota: null,
-      regions: [{ regionId: 'cn-shanghai', images: 3 }],
-    });
-    const databaseUrl = new URL(await createTestDatabase());
-    sql = new pg.Client({ connectionString: databaseUrl.toString() });
-    await sql.connect();
-    proxy = await startTcpProxy({ host: databaseUrl.hostname, port: Number(databaseUrl.port || 5432) });
-    const viaProxy = new URL(databaseUrl);
-    viaProxy.hostname = '127.0.0.1';
-    viaProxy.port = String(proxy.port);
-    const config = loadConfig(
+    setup = await workerBehindProxy(
       {
-        DATABASE_URL: viaProxy.toString(),
-        REDIS_URL: inject('redisUrl'),
-        SWAS_ENDPOINT: simulator.url,
-        ALIBABA_CLOUD_ACCESS_KEY_ID: 'testid',
-        ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'testsecret',
-        SWAS_RATE_LIMIT: '1000/1s',
-        SWAS_REGIONS: 'cn-shanghai',
-        SYNC_SCHEDULE: '1s',
-        SYNC_WATCH_INTERVAL: 'off',
-        HTTP_PORT: '0',
+        seed: 13,
+        regionId: 'cn-shanghai',
+        label: 'worker-outage',
+        env: { SWAS_REGIONS: 'cn-shanghai', SYNC_SCHEDULE: '1s' },
       },
-      { readFile: () => '' },
+      lines,
     );
-    const logger = loggerInto(lines);
-    app = createApp(config, { logger, redisPrefix: uniquePrefix('worker-outage'), httpHost: '127.0.0.1' });
-    worker = await app.worker({ probeIntervalMs: 250 });
-    await worker.start();
+    await setup.worker.start();
   });
-  afterAll(async () => {
-    await worker?.stop();
-    await app?.close();
-    await proxy?.close();
-    await sql?.end();
-    await simulator?.close();
-  });
+  afterAll(() => setup?.close());
 
-  const succeededSince = async (since: Date) =>
-    Number(
-      (
-        await sql.query<{ n: string }>(
-          "select count(*) as n from sync_runs where status = 'succeeded' and started_at > $1",
-          [since],
-        )
-      ).rows[0]?.n,
-    );
   const postgresLines = (pattern: RegExp) => lines.filter((line) => pattern.test(line.msg));
 
   it('logs the outage once, recovers by itself and syncs again', async () => {
-    await waitFor('a first sync', async () => (await succeededSince(new Date(0))) >= 1, {
+    const { proxy, sql, worker } = setup;
+    await waitFor('a first sync', async () => (await succeededSince(sql, new Date(0))) >= 1, {
       timeoutMs: 20_000,
     });
     await proxy.cut();
@@ -107,7 +140,7 @@ describe('worker during a PostgreSQL outage', () => {
     );
     await proxy.restore();
     const restoredAt = new Date();
-    await waitFor('syncs after the outage', async () => (await succeededSince(restoredAt)) >= 2, {
+    await waitFor('syncs after the outage', async () => (await succeededSince(sql, restoredAt)) >= 2, {
       timeoutMs: 30_000,
     });
     // No flood: the outage's line is the only warning or error of the whole test.
@@ -125,57 +158,24 @@ describe('worker during a PostgreSQL outage', () => {
 // the worker starts all the same, and plans the syncs the moment PostgreSQL answers again instead
 // of leaving them to the next firing (a tick that fails during an outage has the same remedy).
 describe('worker whose first plan meets a PostgreSQL outage', () => {
-  let simulator: Simulator;
-  let proxy: TcpProxy;
-  let sql: pg.Client;
-  let app: App;
-  let worker: SyncWorker;
+  let setup: BehindProxy;
   const lines: { level: string; msg: string }[] = [];
 
   beforeAll(async () => {
-    simulator = await startSimulator({
-      port: 0,
-      seed: 17,
-      quota: null,
-      regions: [{ regionId: 'cn-chengdu', images: 2 }],
-    });
-    const databaseUrl = new URL(await createTestDatabase());
-    sql = new pg.Client({ connectionString: databaseUrl.toString() });
-    await sql.connect();
-    proxy = await startTcpProxy({ host: databaseUrl.hostname, port: Number(databaseUrl.port || 5432) });
-    const viaProxy = new URL(databaseUrl);
-    viaProxy.hostname = '127.0.0.1';
-    viaProxy.port = String(proxy.port);
-    const config = loadConfig(
+    setup = await workerBehindProxy(
       {
-        DATABASE_URL: viaProxy.toString(),
-        REDIS_URL: inject('redisUrl'),
-        SWAS_ENDPOINT: simulator.url,
-        ALIBABA_CLOUD_ACCESS_KEY_ID: 'testid',
-        ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'testsecret',
-        SWAS_REGIONS: 'all',
-        SYNC_SCHEDULE: '0 0 1 1 *',
-        SYNC_WATCH_INTERVAL: 'off',
-        HTTP_PORT: '0',
+        seed: 17,
+        regionId: 'cn-chengdu',
+        label: 'worker-first-plan',
+        env: { SWAS_REGIONS: 'all', SYNC_SCHEDULE: '0 0 1 1 *' },
       },
-      { readFile: () => '' },
+      lines,
     );
-    app = createApp(config, {
-      logger: loggerInto(lines),
-      redisPrefix: uniquePrefix('worker-first-plan'),
-      httpHost: '127.0.0.1',
-    });
-    worker = await app.worker({ probeIntervalMs: 250 });
   });
-  afterAll(async () => {
-    await worker?.stop();
-    await app?.close();
-    await proxy?.close();
-    await sql?.end();
-    await simulator?.close();
-  });
+  afterAll(() => setup?.close());
 
   it('starts, and syncs once PostgreSQL answers again', async () => {
+    const { simulator, proxy, sql, worker } = setup;
     // The first plan discovers the regions first: held there, PostgreSQL goes away.
     const hold = simulator.admin.injectFault({ kind: 'hold', action: 'ListRegions' });
     const starting = worker.start();
@@ -186,11 +186,11 @@ describe('worker whose first plan meets a PostgreSQL outage', () => {
     await waitFor('the outage line', () =>
       lines.some((line) => /^PostgreSQL at .* is unreachable/.test(line.msg)),
     );
-    const synced = async () =>
-      Number((await sql.query("select count(*) as n from sync_runs where status = 'succeeded'")).rows[0]?.n);
-    expect(await synced()).toBe(0);
+    expect(await succeededSince(sql, new Date(0))).toBe(0);
     await proxy.restore();
-    await waitFor('a sync after the outage', async () => (await synced()) >= 1, { timeoutMs: 20_000 });
+    await waitFor('a sync after the outage', async () => (await succeededSince(sql, new Date(0))) >= 1, {
+      timeoutMs: 20_000,
+    });
     expect(lines.some((line) => /^planned 1 region\(s\) missed during the outage/.test(line.msg))).toBe(true);
     expect(worker.health()).toEqual({ redis: true, postgres: true });
   });

@@ -31,6 +31,20 @@ describe('readEnvironment', () => {
     expect(config.sync.deleteBrake).toBe(0.5); // default
   });
 
+  it('reads the first line of a .env that starts with a byte-order mark, and keeps its values from empty ones', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'swas-env-'));
+    writeFileSync(
+      join(cwd, '.env'),
+      '\uFEFFDATABASE_URL=postgres://postgres@db:5432/mine\r\nREDIS_URL=redis://cache:6379\r\n',
+    );
+    // DATABASE_URL set empty in the environment (a compose file's ${DATABASE_URL:-}).
+    const config = loadConfig(readEnvironment({}, { cwd, processEnv: { DATABASE_URL: '' } }), {
+      readFile: () => '',
+    });
+    expect(config.databaseUrl).toBe('postgres://postgres@db:5432/mine');
+    expect(config.redisUrl).toBe('redis://cache:6379');
+  });
+
   it('works without a .env file', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'swas-env-'));
     expect(readEnvironment({}, { cwd, processEnv: { LOG_LEVEL: 'warn' } })).toEqual({ LOG_LEVEL: 'warn' });

@@ -31,6 +31,16 @@ describe('maskUrl', () => {
     );
     expect(maskUrl('postgres://me:pa55word@db:port/x')).toBe('postgres://***@db:port/x');
     expect(maskUrl('me:pa55@word@db/x')).toBe('***@db/x');
+    // Passwords with '?', '#' or '/' make the URL unparsable: none of it shows, wherever it is cut.
+    expect(maskUrl('postgres://app:Tr0ub?4dor3xyz@db.internal:5432/inv')).toBe(
+      'postgres://***@db.internal:5432/inv',
+    );
+    expect(maskUrl('postgres://app:Tr0ub4dor#3xyz@db.internal:5432/inv')).toBe(
+      'postgres://***@db.internal:5432/inv',
+    );
+    expect(maskUrl('redis://:my#redispass@cache:6379')).toBe('redis://***@cache:6379');
+    // What is left of one after a .env comment cut it at '#'.
+    expect(maskUrl('postgres://app:Xy7')).toBe('postgres://***');
   });
 
   it('scrubs what it would mask of a URL, and given secrets, from any text', () => {

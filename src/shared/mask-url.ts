@@ -12,23 +12,24 @@ export function maskUrl(text: string): string {
     const auth = url.username || url.password ? '***@' : '';
     return `${url.protocol}//${auth}${url.host}${maskPath(url.pathname)}${maskQuery([...url.searchParams.keys()])}`;
   }
-  // Not a URL: masked by the same rules on its text. Whatever precedes the last '@' may hold
-  // credentials, so only a scheme of it is kept.
-  const clipped = text.slice(0, 200).split('#')[0] ?? '';
-  const queryAt = clipped.indexOf('?');
-  const beforeQuery = queryAt < 0 ? clipped : clipped.slice(0, queryAt);
+  // Not a URL: masked by the same rules on its text. A password with '#', '?' or '/' is what
+  // most often makes a URL unparsable, so whatever precedes the last '@' is credentials (found
+  // before the text is cut at '#' or '?'), and a first segment that is no host name is too.
+  const clipped = text.slice(0, 200);
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(clipped)?.[0] ?? '';
+  const afterScheme = clipped.slice(scheme.length);
+  const at = afterScheme.lastIndexOf('@');
+  const location = (at < 0 ? afterScheme : afterScheme.slice(at + 1)).split('#')[0] ?? '';
+  const queryAt = location.indexOf('?');
+  const rest = queryAt < 0 ? location : location.slice(0, queryAt);
   const keys =
     queryAt < 0
       ? []
-      : [...new URLSearchParams(clipped.slice(queryAt + 1)).keys()].map((key) => key.slice(0, 40));
-  const at = beforeQuery.lastIndexOf('@');
-  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(beforeQuery)?.[0] ?? '';
-  const rest = at < 0 ? beforeQuery.slice(scheme.length) : beforeQuery.slice(at + 1);
+      : [...new URLSearchParams(location.slice(queryAt + 1)).keys()].map((key) => key.slice(0, 40));
   const slash = rest.indexOf('/');
   const host = slash < 0 ? rest : rest.slice(0, slash);
   const path = slash < 0 ? '' : rest.slice(slash);
-  // The first segment is kept when it reads as a host name, as it is for a URL.
-  const shownHost = /^[A-Za-z0-9.-]+(:\d+)?$/.test(host) ? host : maskPath(host);
+  const shownHost = at >= 0 || /^[A-Za-z0-9.-]*(:\d+)?$/.test(host) ? host : '***';
   return `${scheme}${at < 0 ? '' : '***@'}${shownHost}${maskPath(path)}${maskQuery(keys)}`;
 }
 

@@ -64,6 +64,7 @@ describe('loadConfig', () => {
         SWAS_REGIONS: 'cn-hangzhou, ap-southeast-1,cn-hangzhou',
         HTTP_PORT: '0',
         WEBHOOK_URL: 'https://hooks.example.com/swas',
+        WEBHOOK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
         WEBHOOK_EVENTS: 'image.failed,image.deleted',
       },
       noFiles,
@@ -224,6 +225,28 @@ describe('loadConfig', () => {
     expect(error.message).toContain('DATABASE_URL');
     expect(error.message).not.toContain('pa55word');
     expect(error.message).not.toContain('me:');
+  });
+
+  it('takes a socket directory for the database, and refuses at start what would fail or be dropped later', () => {
+    const socket = loadConfig({ DATABASE_URL: 'postgres:///inventory?host=/var/run/postgresql' }, noFiles);
+    expect(socket.databaseUrl).toBe('postgres:///inventory?host=/var/run/postgresql');
+    expect(loadConfig({ REDIS_URL: 'redis://cache:6379/3' }, noFiles).redisUrl).toBe('redis://cache:6379/3');
+    const error = configError(
+      {
+        REDIS_URL: 'redis://127.0.0.1:6379/abc',
+        SWAS_ENDPOINT: 'http://127.0.0.1:18931/swas-proxy/{region}/',
+        // 12 bytes: the signer needs 16.
+        WEBHOOK_URL: 'https://hooks.example.com/swas',
+        WEBHOOK_SECRET: 'whsec_AAAAAAAAAAAAAAAA',
+      },
+      noFiles,
+    );
+    expect(error.message).toContain('REDIS_URL: must be a redis:// or rediss:// URL, with a database number');
+    expect(error.message).toContain('SWAS_ENDPOINT: must be an http(s) URL of a host');
+    expect(error.message).toContain('WEBHOOK_SECRET: must be a Standard Webhooks secret');
+    expect(configError({ WEBHOOK_URL: 'https://hooks.example.com/swas' }, noFiles).message).toContain(
+      'WEBHOOK_SECRET: is required when WEBHOOK_URL is set',
+    );
   });
 
   it('names every unknown account asked for, an empty name too', () => {

@@ -4,6 +4,7 @@ import { parseDuration, parseRate, type Rate } from '../shared/duration.ts';
 import { type EventType, isEventType } from '../shared/event-types.ts';
 import { maskUrl } from '../shared/mask-url.ts';
 import { Secret } from '../shared/secret.ts';
+import { isStandardWebhookSecret } from '../shared/webhook-secret.ts';
 import { type AccountEntry, accountsFileSchema, parseAccountsText } from './accounts-file.ts';
 import { isRegionId } from './region-id.ts';
 import { isTimeZone, parseSchedule, type Schedule } from './schedule.ts';
@@ -133,13 +134,26 @@ const integerField = (min: number, max: number) =>
  * variable's name.
  */
 const environmentSchema = v.object({
-  DATABASE_URL: urlField(['postgres:', 'postgresql:'], 'a postgres:// URL'),
-  REDIS_URL: urlField(['redis:', 'rediss:'], 'a redis:// or rediss:// URL'),
-  SWAS_REGIONS: parsed((text) => parseRegionList(text)),
-  SWAS_ENDPOINT: parsed((text) =>
-    isUrlWithProtocol(text.replaceAll('{region}', 'cn-hangzhou'), ['http:', 'https:'])
+  DATABASE_URL: parsed((text) =>
+    isDatabaseUrl(text)
       ? text
-      : { error: `must be an http(s) URL, optionally with {region}, got "${text}"` },
+      : { error: `must be a postgres:// URL (a socket directory as ?host=), got "${maskUrl(text)}"` },
+  ),
+  REDIS_URL: parsed((text) =>
+    isRedisUrl(text)
+      ? text
+      : {
+          error: `must be a redis:// or rediss:// URL, with a database number as its path if any, got "${maskUrl(text)}"`,
+        },
+  ),
+  SWAS_REGIONS: parsed((text) => parseRegionList(text)),
+  // Requests go to the endpoint's root (the signature covers that path): a path here would be dropped.
+  SWAS_ENDPOINT: parsed((text) =>
+    isEndpointUrl(text.replaceAll('{region}', 'cn-hangzhou'))
+      ? text
+      : {
+          error: `must be an http(s) URL of a host, optionally with {region}, without a path or query, got "${text}"`,
+        },
   ),
   SWAS_RATE_LIMIT: parsed(
     (text) => parseRate(text) ?? { error: `must be N/duration such as 10/1m, got "${text}"` },
@@ -179,9 +193,11 @@ const environmentSchema = v.object({
   // Never echo the value: it is a secret.
   WEBHOOK_SECRET: v.optional(
     parsed((text) =>
-      /^whsec_[A-Za-z0-9+/=]{16,}$/.test(text)
+      isStandardWebhookSecret(text)
         ? new Secret(text)
-        : { error: 'must be a Standard Webhooks secret: "whsec_" followed by base64 (at least 16 chars)' },
+        : {
+            error: 'must be a Standard Webhooks secret: "whsec_" followed by the base64 of at least 16 bytes',
+          },
     ),
   ),
   WEBHOOK_EVENTS: v.optional(
@@ -238,6 +254,10 @@ export function loadConfig(env: Environment, deps: LoadConfigDeps): Config {
     (input.WEBHOOK_SECRET !== undefined || input.WEBHOOK_EVENTS !== undefined)
   ) {
     problem('WEBHOOK_URL', 'is required when WEBHOOK_SECRET or WEBHOOK_EVENTS is set');
+  }
+  // The bootstrap endpoint is a standard one: it signs, so it cannot start without its secret.
+  if (input.WEBHOOK_URL !== undefined && input.WEBHOOK_SECRET === undefined) {
+    problem('WEBHOOK_SECRET', 'is required when WEBHOOK_URL is set (a whsec_ secret to sign with)');
   }
   const rateLimit = result.success ? result.output.SWAS_RATE_LIMIT : parseRate(input.SWAS_RATE_LIMIT ?? '');
   const accounts = loadAccounts(env, deps, rateLimit, problem);
@@ -441,6 +461,27 @@ function isUrlWithProtocol(text: string, protocols: readonly string[]): boolean 
   if (!URL.canParse(text)) return false;
   const url = new URL(text);
   return protocols.includes(url.protocol) && url.host !== '';
+}
+
+/** A postgres URL with a host, or with a socket directory as `?host=` (`postgres:///db?host=/run/postgresql`). */
+function isDatabaseUrl(text: string): boolean {
+  if (!URL.canParse(text)) return false;
+  const url = new URL(text);
+  return (
+    (url.protocol === 'postgres:' || url.protocol === 'postgresql:') &&
+    (url.host !== '' || (url.searchParams.get('host') ?? '') !== '')
+  );
+}
+
+/** A redis URL whose path, if any, is a database number (ioredis would SELECT anything else at run time). */
+function isRedisUrl(text: string): boolean {
+  return isUrlWithProtocol(text, ['redis:', 'rediss:']) && /^\/?(\d{1,5})?$/.test(new URL(text).pathname);
+}
+
+function isEndpointUrl(text: string): boolean {
+  if (!isUrlWithProtocol(text, ['http:', 'https:'])) return false;
+  const url = new URL(text);
+  return url.pathname === '/' && url.search === '' && url.hash === '';
 }
 
 function formatPath(path: readonly v.IssuePathItem[]): string {

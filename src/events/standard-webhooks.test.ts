@@ -1,6 +1,7 @@
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
-import { isStandardWebhookSecret, signStandardWebhook } from './standard-webhooks.ts';
+import { isStandardWebhookSecret } from '../shared/webhook-secret.ts';
+import { signStandardWebhook } from './standard-webhooks.ts';
 
 // The reference implementation is the `standardwebhooks` package (a dev dependency): ours must
 // produce byte-identical signatures and pass its verify().

@@ -16,9 +16,3 @@ export function signStandardWebhook(
   const mac = createHmac('sha256', key).update(`${id}.${timestampSeconds}.${body}`).digest('base64');
   return `v1,${mac}`;
 }
-
-/** True for a `whsec_` secret whose key decodes to at least 16 bytes (24–64 is what the spec advises). */
-export function isStandardWebhookSecret(secret: string): boolean {
-  const match = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret);
-  return match !== null && Buffer.from(match[1] ?? '', 'base64').length >= 16;
-}

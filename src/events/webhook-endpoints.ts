@@ -6,7 +6,7 @@ import { AppError } from '../shared/app-error.ts';
 import type { EventType } from '../shared/event-types.ts';
 import type { IdSource } from '../shared/ids.ts';
 import type { Secret } from '../shared/secret.ts';
-import { isStandardWebhookSecret } from './standard-webhooks.ts';
+import { isStandardWebhookSecret } from '../shared/webhook-secret.ts';
 import { assertWebhookUrl } from './webhook-request.ts';
 
 /** `user-agent` of every webhook request. */

@@ -179,7 +179,9 @@ describe('readApiJson: nesting', () => {
   it('stores what is nested past the limit as a text, whatever the depth, and keeps the rest', () => {
     for (const depth of [MAX_DEPTH, 6_000]) {
       const deep = `${'['.repeat(depth)}1${']'.repeat(depth)}`;
-      const body = `{"CustomImages":[{"ImageId":"m-1","UserId":1234567890123456789,"Deep":${deep},"Text":"a\\u0000b"}]}`;
+      // An unsafe integer in an array and 16 digits in a text would send an uncut body through
+      // the reviver, which recurses as deep as the body nests.
+      const body = `{"CustomImages":[{"ImageId":"m-1","UserId":1234567890123456789,"Deep":${deep},"Text":"a\\u0000b","Extra":[12345678901234567890],"Build":"x1234567890123456789y"}]}`;
       const read = readApiJson(body);
       if (!read.ok) throw new Error(read.reason);
       const item = (read.value as { CustomImages: Record<string, unknown>[] }).CustomImages[0] ?? {};

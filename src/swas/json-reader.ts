@@ -64,37 +64,47 @@ function quoteBigIntegers(text: string): string {
 /** An integer that may have lost digits in parsing: a safe one is exact, and every other is not. */
 const lostDigits = (value: number): boolean => !Number.isSafeInteger(value) && Number.isInteger(value);
 
+/** What a walk over a parsed body found: an integer that may have lost digits, a value cut for depth. */
+interface Walk {
+  unsafe: boolean;
+  cut: boolean;
+}
+
 /**
  * Turns integer values under id keys, anywhere in `value`, into their digits (in place: `value`
  * is fresh), replaces what is nested deeper than {@link MAX_DEPTH} by {@link TOO_DEEP_TEXT}, and
- * tells whether some integer is not safe (then `value` has lost digits).
+ * notes in `walk` whether some integer is not safe (then `value` has lost digits).
  */
-function idsAsText(value: unknown, depth = 0): boolean {
-  let unsafe = false;
+function idsAsText(value: unknown, walk: Walk, depth = 0): void {
   if (Array.isArray(value)) {
     for (let index = 0; index < value.length; index++) {
       const inner: unknown = value[index];
-      if (typeof inner === 'number') unsafe ||= lostDigits(inner);
+      if (typeof inner === 'number') walk.unsafe ||= lostDigits(inner);
       else if (inner !== null && typeof inner === 'object') {
-        if (depth >= MAX_DEPTH) value[index] = TOO_DEEP_TEXT;
-        else unsafe = idsAsText(inner, depth + 1) || unsafe;
+        if (depth < MAX_DEPTH) idsAsText(inner, walk, depth + 1);
+        else {
+          value[index] = TOO_DEEP_TEXT;
+          walk.cut = true;
+        }
       }
     }
-    return unsafe;
+    return;
   }
-  if (value === null || typeof value !== 'object') return false;
+  if (value === null || typeof value !== 'object') return;
   const record = value as Record<string, unknown>;
   for (const key in record) {
     const inner = record[key];
     if (typeof inner === 'number') {
-      if (lostDigits(inner)) unsafe = true;
+      if (lostDigits(inner)) walk.unsafe = true;
       else if (Number.isInteger(inner) && INTEGER_ID_KEYS.has(key)) record[key] = String(inner);
     } else if (inner !== null && typeof inner === 'object') {
-      if (depth >= MAX_DEPTH) record[key] = TOO_DEEP_TEXT;
-      else unsafe = idsAsText(inner, depth + 1) || unsafe;
+      if (depth < MAX_DEPTH) idsAsText(inner, walk, depth + 1);
+      else {
+        record[key] = TOO_DEEP_TEXT;
+        walk.cut = true;
+      }
     }
   }
-  return unsafe;
 }
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what is matched.
@@ -150,10 +160,17 @@ export function readApiJson(text: string): JsonReadResult {
   if (text.trim() === '') return { ok: false, reason: 'empty body' };
   try {
     let value: unknown = JSON.parse(text);
-    if (idsAsText(value)) {
+    const walk: Walk = { unsafe: false, cut: false };
+    idsAsText(value, walk);
+    if (walk.unsafe) {
       const quoted = quoteBigIntegers(text);
-      value = hasUnquotedLongDigits(quoted) ? JSON.parse(quoted, keepUnsafeIntegers) : JSON.parse(quoted);
-      idsAsText(value);
+      // A reviver recurses as deep as the body nests: not through a value this walk had to cut
+      // (such a page keeps the digits the quoting pass saves, not those of array elements).
+      value =
+        hasUnquotedLongDigits(quoted) && !walk.cut
+          ? JSON.parse(quoted, keepUnsafeIntegers)
+          : JSON.parse(quoted);
+      idsAsText(value, { unsafe: false, cut: false });
     }
     // Only an escape can make what PostgreSQL cannot store; most bodies have no escape at all.
     const unstorable = text.includes('\\u') && UNSTORABLE_ESCAPE.test(text);

@@ -44,9 +44,17 @@ export interface AddEndpointInput {
 export function validateEndpoint(input: AddEndpointInput): void {
   const problems: string[] = [];
   try {
-    assertWebhookUrl(input.url);
+    const url = assertWebhookUrl(input.url);
+    // Sent decoded as Basic authentication; an escape that does not decode would be sent as written.
+    decodeURIComponent(`${url.username}:${url.password}`);
   } catch (error) {
-    problems.push(error instanceof Error ? error.message : String(error));
+    problems.push(
+      error instanceof URIError
+        ? 'the endpoint URL has a malformed %-escape in its user name or password'
+        : error instanceof Error
+          ? error.message
+          : String(error),
+    );
   }
   const secret = input.secret?.reveal();
   if (input.format === 'standard' && (secret === undefined || !isStandardWebhookSecret(secret))) {

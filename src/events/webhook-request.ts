@@ -1,5 +1,6 @@
 import type { WebhookFormat } from '../db/schema/index.ts';
 import { AppError } from '../shared/app-error.ts';
+import { decodeUserinfo } from '../shared/mask-url.ts';
 import type { Secret } from '../shared/secret.ts';
 import { chatRequest } from './chat-formats.ts';
 import { signStandardWebhook } from './standard-webhooks.ts';
@@ -23,14 +24,6 @@ export function assertWebhookUrl(url: string): URL {
   if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.host === '') {
     throw new AppError('webhook.url', 'the endpoint URL must be an absolute http:// or https:// URL');
   }
-  try {
-    decodeURIComponent(`${parsed.username}:${parsed.password}`);
-  } catch {
-    throw new AppError(
-      'webhook.url',
-      'the endpoint URL has a malformed %-escape in its user name or password',
-    );
-  }
   return parsed;
 }
 
@@ -41,7 +34,7 @@ export function assertWebhookUrl(url: string): URL {
  */
 function basicAuthorization(url: URL): Record<string, string> {
   if (url.username === '' && url.password === '') return {};
-  const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  const credentials = `${decodeUserinfo(url.username)}:${decodeUserinfo(url.password)}`;
   return { authorization: `Basic ${Buffer.from(credentials).toString('base64')}` };
 }
 

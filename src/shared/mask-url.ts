@@ -53,8 +53,13 @@ export function scrubSecrets(text: string, url: string, secrets: readonly string
   const parts = new Set(secrets.filter((secret) => secret.length >= 4));
   if (URL.canParse(url)) {
     const parsed = new URL(url);
-    // The userinfo as written (percent-encoded) and as sent (decoded, in a Basic authorization).
-    const userinfo = [parsed.username, parsed.password].flatMap((value) => [value, safeDecode(value)]);
+    // The userinfo as written (percent-encoded), decoded, and as the Basic authorization that
+    // carries it (an endpoint may echo the header it was sent).
+    const userinfo = [parsed.username, parsed.password].flatMap((value) => [value, decodeUserinfo(value)]);
+    if (parsed.username !== '' || parsed.password !== '') {
+      const basic = Buffer.from(`${decodeUserinfo(parsed.username)}:${decodeUserinfo(parsed.password)}`);
+      userinfo.push(basic.toString('base64'), basic.toString('base64url'));
+    }
     for (const value of [...userinfo, ...parsed.searchParams.values()]) {
       if (value.length >= 4) parts.add(value);
     }
@@ -68,7 +73,8 @@ export function scrubSecrets(text: string, url: string, secrets: readonly string
   return scrubbed;
 }
 
-const safeDecode = (text: string) => {
+/** A user name or password of a URL decoded, or as written when its %-escapes do not decode. */
+export const decodeUserinfo = (text: string): string => {
   try {
     return decodeURIComponent(text);
   } catch {

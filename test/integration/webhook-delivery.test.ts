@@ -381,7 +381,10 @@ describe('delivery semantics', () => {
 
   it('sends the credentials of an endpoint URL as Basic authentication, and never records them', async () => {
     const { app, sql, receiver, store, delivery } = await setup({ WEBHOOK_RETRY_SCHEDULE: '100ms' });
-    receiver.answer = () => ({ status: 401, body: 'who is alice:s3cr@t?' });
+    receiver.answer = (request) => ({
+      status: 401,
+      body: `who is alice:s3cr@t? (${String(request.headers.authorization)} refused)`,
+    });
     const url = `${receiver.url.replace('://', '://alice:s3cr%40t@')}/basic`;
     await addEndpoint(store, app.ids, endpointInput(url));
     await seedEvents(sql, app.database().db, 1);
@@ -391,7 +394,7 @@ describe('delivery semantics', () => {
       ['/basic', `Basic ${Buffer.from('alice:s3cr@t').toString('base64')}`],
     ]);
     const [listed] = await store.listDeliveries({});
-    expect(listed?.lastError).toBe('HTTP 401: who is ***:***?');
+    expect(listed?.lastError).toBe('HTTP 401: who is ***:***? (Basic *** refused)');
     expect(JSON.stringify(listed)).not.toMatch(/s3cr|alice/);
     await expect(
       (async () => addEndpoint(store, app.ids, endpointInput(url.replace('s3cr%40t', 's3cr%zzt'))))(),

@@ -22,23 +22,49 @@ export interface ReconcileResult {
  * Which configuration the fleet's schedulers follow: the one of the replica that started last.
  * Replicas with different `SYNC_SCHEDULE` or `SYNC_WATCH_INTERVAL` (a rolling deploy, a canary)
  * would otherwise rewrite each other's schedulers at every probe, each rewrite of an interval
- * scheduler queueing a tick at once. `key` holds the owner's fingerprint of `desired`.
+ * scheduler queueing a tick at once. `key` holds the owner's fingerprint of `desired` as a lease
+ * that its probes renew: when the owner is gone (a canary stopped, a process killed) the lease
+ * lapses and the replicas left take the schedulers back.
  */
 export const schedulerFingerprint = (desired: readonly DesiredScheduler[]): string =>
   JSON.stringify(desired.map(({ id, repeat }) => [id, repeat]));
 
 /** Start-up: this configuration becomes the fleet's (the newest replica's wins). */
-export async function claimSchedulers(redis: Redis, key: string, fingerprint: string): Promise<void> {
-  await redis.set(key, fingerprint);
+export async function claimSchedulers(
+  redis: Redis,
+  key: string,
+  fingerprint: string,
+  leaseMs: number,
+): Promise<void> {
+  await redis.set(key, fingerprint, 'PX', leaseMs);
 }
 
-/**
- * Probe: whether this configuration is the fleet's. A key Redis lost is claimed again by the first
- * replica that looks, so the schedulers are restored from one configuration.
- */
-export async function ownsSchedulers(redis: Redis, key: string, fingerprint: string): Promise<boolean> {
-  if ((await redis.set(key, fingerprint, 'NX')) === 'OK') return true;
-  return (await redis.get(key)) === fingerprint;
+const RENEW_OR_CLAIM = `
+local current = redis.call('get', KEYS[1])
+if current == false or current == ARGV[1] then
+  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0`;
+
+/** Probe: whether this configuration is the fleet's, renewing its lease, or claiming one that lapsed. */
+export async function ownsSchedulers(
+  redis: Redis,
+  key: string,
+  fingerprint: string,
+  leaseMs: number,
+): Promise<boolean> {
+  return (await redis.eval(RENEW_OR_CLAIM, 1, key, fingerprint, leaseMs)) === 1;
+}
+
+/** Stop: gives the lease up if it is this configuration's, so the replicas left take over at once. */
+export async function releaseSchedulers(redis: Redis, key: string, fingerprint: string): Promise<void> {
+  await redis.eval(
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0",
+    1,
+    key,
+    fingerprint,
+  );
 }
 
 /**

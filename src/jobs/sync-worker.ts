@@ -26,6 +26,7 @@ import {
   type DesiredScheduler,
   ownsSchedulers,
   reconcileSchedulers,
+  releaseSchedulers,
   schedulerFingerprint,
 } from './schedulers.ts';
 import { type AccountBudgetView, createSyncJobProcessors } from './sync-jobs.ts';
@@ -278,6 +279,8 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
 
   const schedulerOwnerKey = `${prefix}:${QUEUE_NAMES.syncPlan}:scheduler-config`;
   const fingerprint = schedulerFingerprint(desiredSchedulers);
+  // Six probes without a renewal: the owner is gone, not merely slow.
+  const schedulerLeaseMs = probeMs * 6;
   let deferring = false;
 
   /**
@@ -285,8 +288,8 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
    * the fleet's configuration from now on, later only while it still is (see claimSchedulers).
    */
   async function ensureSchedulers(startingUp = false): Promise<void> {
-    if (startingUp) await claimSchedulers(connection, schedulerOwnerKey, fingerprint);
-    else if (!(await ownsSchedulers(connection, schedulerOwnerKey, fingerprint))) {
+    if (startingUp) await claimSchedulers(connection, schedulerOwnerKey, fingerprint, schedulerLeaseMs);
+    else if (!(await ownsSchedulers(connection, schedulerOwnerKey, fingerprint, schedulerLeaseMs))) {
       if (!deferring) {
         log.warn(
           'a replica that started later schedules with another SYNC_SCHEDULE or SYNC_WATCH_INTERVAL: its job schedulers stay as they are',
@@ -479,6 +482,13 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
           await withTimeout(component.close(), 2_000, component.name).catch((error: unknown) =>
             log.warn({ err: error }, `closing ${component.name} failed`),
           );
+        }
+        if (connection.status === 'ready') {
+          await withTimeout(
+            releaseSchedulers(connection, schedulerOwnerKey, fingerprint),
+            1_000,
+            'Redis',
+          ).catch(() => undefined);
         }
         await settlesWithin(Promise.allSettled(queues.map((queue) => queue.close())), 1_000);
         connection.off('ready', onReady);

@@ -141,9 +141,28 @@ describe('worker scheduling', () => {
       ),
     );
     // Its probes (every 200 ms) no longer put its own schedulers back: the newer one's stay.
-    const schedulers = await plan.getJobSchedulers();
-    expect(schedulers.map((s) => [s.key, Number(s.every)])).toEqual([[SCHEDULER_IDS.fullSync, 7_200_000]]);
+    const everyOf = async () => (await plan.getJobSchedulers()).map((s) => [s.key, Number(s.every)]).sort();
+    expect(await everyOf()).toEqual([[SCHEDULER_IDS.fullSync, 7_200_000]]);
     expect(older.filter((line) => line.includes('started later'))).toHaveLength(1);
+
+    // The newer one stops (a canary ends): the older one takes its schedulers back.
+    const [, newer] = running;
+    await newer?.worker.stop();
+    const own = [
+      [SCHEDULER_IDS.fullSync, 3_600_000],
+      [SCHEDULER_IDS.watch, 60_000],
+    ].sort();
+    await waitFor('the older replica’s schedulers back', async () =>
+      JSON.stringify(await everyOf()) === JSON.stringify(own) ? true : undefined,
+    );
+    // A replica that vanished without stopping holds the schedulers only until its lease lapses.
+    const ownerKey = `${prefix}:${QUEUE_NAMES.syncPlan}:scheduler-config`;
+    await redis.set(ownerKey, 'a replica killed mid-flight', 'PX', 500);
+    await plan.removeJobScheduler(SCHEDULER_IDS.watch);
+    await waitFor('the watch scheduler restored once the lease lapsed', async () =>
+      (await plan.getJobScheduler(SCHEDULER_IDS.watch)) !== undefined ? true : undefined,
+    );
+    expect(await redis.get(ownerKey)).not.toBe('a replica killed mid-flight');
   });
 
   it('at start-up syncs only the regions not synced within the interval, and closes abandoned runs', async () => {

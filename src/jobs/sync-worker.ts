@@ -195,16 +195,20 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
   const idle = () =>
     inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve));
 
+  /** Set when a full-sync plan (a tick, or start-up's) failed; cleared when one succeeds. */
+  let planMissed = false;
   /**
-   * PostgreSQL answers (again). After an outage the full syncs are planned at once, as a tick
-   * does: a tick that failed for good during the outage (a daily cron at 03:00) would otherwise
-   * leave its cycle out until the next firing. Regions synced within half an interval are not due.
+   * PostgreSQL answers (again). If a full-sync plan failed meanwhile, it is made at once, as a
+   * tick does: a tick that failed for good during the outage (a daily cron at 03:00) would
+   * otherwise leave its cycle out until the next firing. A blip that cost no plan plans nothing
+   * (on a daily schedule that would be an extra cycle).
    */
   const databaseAnswers = (): void => {
     health.postgres = true;
-    if (!outages.recovered('postgres') || stopping || !started) return;
+    if (!outages.recovered('postgres') || !planMissed || stopping || !started) return;
     planner.planFull(Math.floor(intervalMs() / 2)).then(
       (due) => {
+        planMissed = false;
         if (due > 0) log.info({ due }, `planned ${due} region(s) missed during the outage`);
       },
       (error: unknown) =>
@@ -220,6 +224,9 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
     if (!(error instanceof AppError) || error.code !== 'db.unreachable') throw error;
     health.postgres = false;
     outages.failed('postgres', error);
+  };
+  const onPlanTick = (job: Job | undefined, missed: boolean) => {
+    if (job?.name === JOB_NAMES.planFull) planMissed = missed;
   };
 
   const onRedisError = (source: string) => (error: unknown) => {
@@ -400,8 +407,11 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
     });
     if (reaped > 0) log.warn({ runs: reaped }, `closed ${reaped} abandoned sync run(s) as failed`);
     if (startup.signal.aborted) return;
+    const planWorker = buildWorker(QUEUE_NAMES.syncPlan, processors.plan, 1);
+    planWorker.on('failed', (job) => onPlanTick(job, true));
+    planWorker.on('completed', (job) => onPlanTick(job, false));
     workers = [
-      buildWorker(QUEUE_NAMES.syncPlan, processors.plan, 1),
+      planWorker,
       buildWorker(QUEUE_NAMES.regionSync, processors.region, config.sync.concurrency),
       buildWorker(QUEUE_NAMES.watchPoll, processors.watch, WATCH_POLL_CONCURRENCY),
     ] as Worker[];
@@ -411,6 +421,7 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
     // restart of several replicas spends no extra quota.
     const due = await planner.planFull(intervalMs()).catch((error: unknown) => {
       duringOutage(error);
+      planMissed = true;
       return 0;
     });
     log.info(

@@ -175,6 +175,43 @@ describe('worker lifecycle', () => {
     await starting;
   });
 
+  it('plans nothing extra after a database blip that cost no plan', async () => {
+    let plans = 0;
+    let checks = 0;
+    let down = false;
+    const { worker } = workerWith(
+      {
+        checkDatabase: async () => {
+          checks++;
+          if (down) throw new AppError('db.unreachable', 'PostgreSQL at db:5432/app is unreachable');
+        },
+        scheduleStore: {
+          recentlySynced: async () => {
+            plans++;
+            return [{ account: 'default', regionId: 'cn-hangzhou' }];
+          },
+          scopesToWatch: async () => [],
+          imagesToWatch: async () => [],
+        } as unknown as SyncWorkerDeps['scheduleStore'],
+      },
+      { SYNC_SCHEDULE: '1h' },
+    );
+    await worker.start();
+    try {
+      // Start-up's plan and the scheduler's first tick.
+      await waitFor('the first two plans', () => plans >= 2);
+      down = true;
+      await waitFor('the probe to see the outage', () => !worker.health().postgres);
+      down = false;
+      await waitFor('the probe to see it answer', () => worker.health().postgres);
+      const seen = checks;
+      await waitFor('two more probe rounds', () => checks >= seen + 2);
+      expect(plans).toBe(2);
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it('retries a plan tick that failed on a database blip, so the cycle is not skipped', async () => {
     let calls = 0;
     const { worker, connection, prefix } = workerWith(

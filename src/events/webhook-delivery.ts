@@ -98,6 +98,8 @@ export interface WebhookDelivery {
  * error shown keeps 200 characters of it.
  */
 const ANSWER_BYTES = 64 * 1024;
+/** What is dropped from the end of an answer that was cut: more than any secret is long. */
+const CUT_MARGIN = 1024;
 
 /** A delay of the schedule with ±20% jitter, so deliveries that failed together retry apart. */
 export function retryDelay(scheduleMs: number, random: () => number): number {
@@ -199,12 +201,15 @@ export function createWebhookDelivery(
       const { statusCode } = response;
       let text: string;
       try {
-        text = await readCapped(response.body, ANSWER_BYTES);
+        const read = await readCapped(response.body, ANSWER_BYTES);
+        // A secret cut in two where the reading stopped would no longer be recognised by the
+        // scrub: that end of the answer is dropped.
+        text = read.cut ? read.text.slice(0, -CUT_MARGIN) : read.text;
       } catch (error) {
-        // A standard endpoint accepts with its status alone: a body that stalls or breaks off
-        // afterwards must not turn the accepted event into a retried (duplicated) one.
-        if (target.format === 'standard' && statusCode >= 200 && statusCode < 300)
-          return { kind: 'delivered', statusCode };
+        // The status alone decides a 410 and a standard endpoint's 2xx: a body that stalls or
+        // breaks off afterwards must not turn them into retries (an accepted event sent again).
+        if (statusCode === 410 || (target.format === 'standard' && statusCode >= 200 && statusCode < 300))
+          return outcomeOfResponse(target.format, statusCode, '', undefined, clock.now());
         throw error;
       }
       const retryAfter = response.headers['retry-after'];

@@ -38,17 +38,20 @@ export function originAndPath(url: string | URL): { origin: string; path: string
 }
 
 /**
- * At most `maxBytes` of a response body as UTF-8 text; a longer body is cut there and its
- * connection dropped, so an endpoint that answers endlessly costs at most that much.
+ * At most `maxBytes` of a response body as UTF-8 text, and whether the body went on (`cut`); a
+ * longer body is cut there and its connection dropped, so an endless answer costs that much.
  */
-export async function readCapped(body: AsyncIterable<Buffer>, maxBytes: number): Promise<string> {
+export async function readCapped(
+  body: AsyncIterable<Buffer>,
+  maxBytes: number,
+): Promise<{ text: string; cut: boolean }> {
   const chunks: Buffer[] = [];
   let length = 0;
   for await (const chunk of body) {
     chunks.push(chunk);
     length += chunk.length;
     // Leaving the loop destroys the body (and its socket) rather than reading on.
-    if (length >= maxBytes) break;
+    if (length > maxBytes) break;
   }
-  return Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8');
+  return { text: Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8'), cut: length > maxBytes };
 }

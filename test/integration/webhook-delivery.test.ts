@@ -338,11 +338,23 @@ describe('delivery semantics', () => {
     receiver.answer = (request) =>
       request.path === '/huge'
         ? { status: 200, body: 'x'.repeat(2 * 1024 * 1024) }
-        : { status: 202, body: 'accepted, now dripping', stall: true };
+        : request.path === '/stall'
+          ? { status: 202, body: 'accepted, now dripping', stall: true }
+          : { status: 410, body: 'gone, and still talking', stall: true };
     await addEndpoint(store, app.ids, endpointInput(`${receiver.url}/huge`));
     await addEndpoint(store, app.ids, endpointInput(`${receiver.url}/stall`));
+    const gone = await addEndpoint(store, app.ids, endpointInput(`${receiver.url}/gone`));
     await seedEvents(sql, app.database().db, 2);
-    expect(await delivery.drain({ timeoutMs: 10_000 })).toMatchObject({ delivered: 4, retrying: 0, dead: 0 });
+    expect(await delivery.drain({ timeoutMs: 10_000 })).toMatchObject({ delivered: 4, retrying: 0 });
+    // The 410 decides at its status, its stalled body notwithstanding: no retry, the endpoint disabled.
+    expect(await store.getEndpoint(gone.id)).toMatchObject({ enabled: false });
+    expect(
+      await rows(sql, `select 1 from webhook_deliveries where endpoint_id = $1 and status = 'dead'`, [
+        gone.id,
+      ]),
+    ).toHaveLength(2);
+    expect(receiver.requests.filter((r) => r.path === '/gone').length).toBeLessThanOrEqual(2);
+    await rows(sql, 'delete from webhook_deliveries where endpoint_id = $1', [gone.id]);
     expect(
       (await statuses(sql)).map((d) => [d.status, d.attempts, d.last_status_code, d.last_error]),
     ).toEqual([
@@ -351,7 +363,30 @@ describe('delivery semantics', () => {
       ['delivered', 1, 202, null],
       ['delivered', 1, 202, null],
     ]);
-    expect(receiver.requests).toHaveLength(4);
+    expect(receiver.requests.filter((r) => r.path !== '/gone')).toHaveLength(4);
+  });
+
+  it('keeps no part of a token that straddles the end of what is read of an answer', async () => {
+    const { app, sql, receiver, store, delivery } = await setup({ WEBHOOK_RETRY_SCHEDULE: '100ms' });
+    const token = 'abcdefghijklmnopqrstuvwxyz0123456789ABCD';
+    // Whitespace up to 20 bytes before the 64 kB read ends, then the URL: the token is cut there.
+    receiver.answer = (request) => ({
+      status: 500,
+      body: `${' '.repeat(64 * 1024 - 20 - request.path.indexOf(token))}${request.path}${'.'.repeat(4096)}`,
+    });
+    await addEndpoint(
+      store,
+      app.ids,
+      endpointInput(`${receiver.url}/robot/send?access_token=${token}`, {
+        format: 'dingtalk',
+        secret: new Secret('SECcut-secret'),
+      }),
+    );
+    await seedEvents(sql, app.database().db, 1);
+    expect(await delivery.drain({ timeoutMs: 10_000 })).toMatchObject({ dead: 1 });
+    const [row] = await statuses(sql);
+    for (let length = 4; length <= token.length; length++)
+      expect(row?.last_error).not.toContain(token.slice(0, length));
   });
 
   it('keeps every part of a robot’s token out of the error when its echo is cut, and terminal escapes too', async () => {

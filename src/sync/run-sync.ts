@@ -245,8 +245,17 @@ export async function runRegionSync(
       }
       if ('plan' in attempt) plan = attempt.plan;
       else {
-        listing = await confirmDeletions(deps.lister, request, heard, attempt.unconfirmed, confirmedGone);
+        const confirmed = await confirmDeletions(
+          deps.lister,
+          request,
+          heard,
+          attempt.unconfirmed,
+          confirmedGone,
+        );
+        listing = confirmed.listing;
         readBack = true;
+        // Its calls are on the listing the failed run records.
+        if (confirmed.aborted !== undefined) throw confirmed.aborted;
       }
     }
     const done = listing;
@@ -304,8 +313,9 @@ const withoutDeletions = (listing: Listing, reason: string): Listing => ({
  * adds those the API no longer returns to `confirmedGone`. A listing can count right and still
  * miss an image: one image deleted and another created while it paged shift the pages by one
  * under a steady `TotalCount`. If any of them is still there, or the read fails, the listing
- * deletes nothing this time (its changes still apply); the next sync lists again. Returns the
- * listing with these calls counted.
+ * deletes nothing this time (its changes still apply); the next sync lists again. So does a read
+ * that returns images not asked for (a server ignoring the filter would confirm anything).
+ * Returns the listing with these calls counted, and the abort that ended the read, if one did.
  */
 async function confirmDeletions(
   lister: ImageLister,
@@ -313,17 +323,23 @@ async function confirmDeletions(
   listing: Listing,
   imageIds: readonly string[],
   confirmedGone: Set<string>,
-): Promise<Listing> {
+): Promise<{ listing: Listing; aborted?: unknown }> {
   let read: Listing;
   try {
     read = await lister.listImagesByIds(request.scope.regionId, imageIds, request.signal);
   } catch (error) {
-    if (request.signal?.aborted) throw error;
-    const calls = numberDetail(error, 'apiCalls');
-    return withoutDeletions(
-      { ...listing, apiCalls: listing.apiCalls + calls, pages: listing.pages + numberDetail(error, 'pages') },
-      `the images missing from the listing could not be read back by id (${describeError(error)}); no deletions this time`,
-    );
+    const counted = {
+      ...listing,
+      apiCalls: listing.apiCalls + numberDetail(error, 'apiCalls'),
+      pages: listing.pages + numberDetail(error, 'pages'),
+    };
+    if (request.signal?.aborted) return { listing: counted, aborted: error };
+    return {
+      listing: withoutDeletions(
+        counted,
+        `the images missing from the listing could not be read back by id (${describeError(error)}); no deletions this time`,
+      ),
+    };
   }
   const counted = {
     ...listing,
@@ -332,18 +348,17 @@ async function confirmDeletions(
   };
   const present = new Set([...read.images.map((image) => image.state.imageId), ...read.seen.keys()]);
   for (const item of read.rejected) if (item.imageId !== null) present.add(item.imageId);
-  const unknown = read.rejected.some((item) => item.imageId === null);
-  const stillThere = imageIds.filter((id) => present.has(id));
-  if (stillThere.length > 0 || unknown) {
-    return withoutDeletions(
-      counted,
-      unknown
-        ? 'an image read back by id had no usable ImageId; no deletions this time'
-        : `${stillThere.length} image(s) missing from the listing are still there when read by id (the listing shifted while it was paged); no deletions this time`,
-    );
-  }
+  const asked = new Set(imageIds);
+  const why = read.rejected.some((item) => item.imageId === null)
+    ? 'an image read back by id had no usable ImageId'
+    : [...present].some((id) => !asked.has(id))
+      ? 'the read by id returned images not asked for (the ImageIds filter was not applied)'
+      : imageIds.some((id) => present.has(id))
+        ? `${imageIds.filter((id) => present.has(id)).length} image(s) missing from the listing are still there when read by id (the listing shifted while it was paged)`
+        : undefined;
+  if (why !== undefined) return { listing: withoutDeletions(counted, `${why}; no deletions this time`) };
   for (const id of imageIds) confirmedGone.add(id);
-  return counted;
+  return { listing: counted };
 }
 
 /** Listed ids the scope does not hold, looked up in the account's other regions (full listings only). */

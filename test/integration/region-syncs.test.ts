@@ -7,8 +7,9 @@ import { silentLogger } from '../../src/observability/logger.ts';
 import { AppError } from '../../src/shared/app-error.ts';
 import { type Simulator, startSimulator } from '../../src/simulator/index.ts';
 import { createRegionSyncs } from '../../src/sync/region-syncs.ts';
-import type { SyncStore } from '../../src/sync/run-sync.ts';
+import type { ImageLister, SyncStore } from '../../src/sync/run-sync.ts';
 import { createTestDatabase } from '../support/test-database.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 // The region-sync use case both drivers call: one region's database trouble is that region's
 // failure, never the others' nor the caller's.
@@ -74,12 +75,20 @@ describe('the region-sync use case', () => {
     };
   }
 
-  const syncsWith = (store: SyncStore) =>
+  const realStore = () =>
+    createSyncStore(app.database(), { heartbeatMs: 15_000, lockTimeoutMs: 10_000, clock: app.clock });
+  const clientOf = (account: string) => {
+    const config = app.config.accounts.find((a) => a.name === account);
+    if (!config) throw new AppError('config.invalid', `unknown account ${account}`);
+    return app.swasClient(config);
+  };
+  const syncsWith = (store: SyncStore, listImagesByIds?: ImageLister['listImagesByIds']) =>
     createRegionSyncs({
       listerFor: (account) => {
-        const config = app.config.accounts.find((a) => a.name === account);
-        if (!config) throw new AppError('config.invalid', `unknown account ${account}`);
-        return app.swasClient(config);
+        const client = clientOf(account);
+        return listImagesByIds === undefined
+          ? client
+          : { listAllImages: client.listAllImages.bind(client), listImagesByIds };
       },
       discoverRegions: async () => ['cn-hangzhou', 'cn-shanghai', 'cn-beijing'],
       store,
@@ -89,6 +98,8 @@ describe('the region-sync use case', () => {
       concurrency: 2,
     });
   const all = [{ name: 'default', regions: ['cn-hangzhou', 'cn-shanghai', 'cn-beijing'] }];
+  const scope = (regionId: string) => ({ account: 'default', regionId });
+  const manual = { trigger: 'manual' } as const;
 
   it('a run that cannot even start fails its region only, and says it may be retried', async () => {
     const report = await syncsWith(storeFailing('cn-shanghai', { startRun: true })).syncAll(all, {
@@ -145,6 +156,54 @@ describe('the region-sync use case', () => {
     } finally {
       simulator.admin.removeFault(fault);
     }
+  });
+
+  it('deletes nothing when the read by id answers with images not asked for', async () => {
+    simulator.admin.setRegion('cn-qingdao', 4);
+    const store = realStore();
+    expect((await syncsWith(store).syncRegion(scope('cn-qingdao'), manual)).status).toBe('succeeded');
+    const [gone] = simulator.admin.listImages('cn-qingdao');
+    simulator.admin.deleteImage('cn-qingdao', gone?.ImageId ?? '');
+    // A server that ignores ImageIds: the read by id lists the region instead, and the image
+    // asked for is not in it, as if it were gone.
+    const ignoring: ImageLister['listImagesByIds'] = async (regionId, _ids, signal) => ({
+      ...(await clientOf('default').listAllImages(regionId, signal)),
+      kind: 'watch',
+      complete: false,
+    });
+    const result = await syncsWith(store, ignoring).syncRegion(scope('cn-qingdao'), manual);
+    expect(result).toMatchObject({ status: 'partial', counts: { deleted: 0 } });
+    expect(result.error).toContain('the read by id returned images not asked for');
+    expect((await syncsWith(store).syncRegion(scope('cn-qingdao'), manual)).counts.deleted).toBe(1);
+  });
+
+  it('counts the read by id on the run an abort ends during it, and applies nothing', async () => {
+    simulator.admin.setRegion('cn-huhehaote', 3);
+    const store = realStore();
+    expect((await syncsWith(store).syncRegion(scope('cn-huhehaote'), manual)).status).toBe('succeeded');
+    const [gone] = simulator.admin.listImages('cn-huhehaote');
+    simulator.admin.deleteImage('cn-huhehaote', gone?.ImageId ?? '');
+    const stop = new AbortController();
+    const aborting: ImageLister['listImagesByIds'] = (regionId, ids, signal) => {
+      // Held at the simulator (the call is sent and counted) until the abort ends it.
+      const hold = simulator.admin.injectFault({ kind: 'hold', regionId });
+      void waitFor('the read by id held', () => simulator.admin.heldCalls(hold) > 0).then(() => stop.abort());
+      return clientOf('default').listImagesByIds(regionId, ids, signal);
+    };
+    const result = await syncsWith(store, aborting).syncRegion(scope('cn-huhehaote'), {
+      trigger: 'manual',
+      signal: stop.signal,
+    });
+    simulator.admin.clearFaults();
+    expect(result).toMatchObject({ status: 'failed', errorCode: 'swas.aborted', apiCalls: 2 });
+    const { rows } = await sql.query<{ status: string; api_calls: number }>(
+      "select status, api_calls from sync_runs where region_id = 'cn-huhehaote' order by started_at desc limit 1",
+    );
+    expect(rows).toEqual([{ status: 'failed', api_calls: 2 }]);
+    const { rows: live } = await sql.query(
+      "select 1 from custom_images where region_id = 'cn-huhehaote' and deleted_at is null",
+    );
+    expect(live).toHaveLength(3);
   });
 
   it('an account the process cannot read is a recorded failure of its regions', async () => {

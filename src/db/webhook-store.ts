@@ -176,6 +176,12 @@ const errorText = (text: string) => {
 };
 
 export const ENDPOINT_GONE = 'endpoint gone (410 Gone)';
+/**
+ * How the reason of an endpoint disabled by its own 410 begins. The outbox does not queue events
+ * for such an endpoint (it said it is gone; enabled months later it would get months of alerts),
+ * while one an operator paused gets them, waiting.
+ */
+export const GONE_REASON_PREFIX = '410 Gone';
 
 type EndpointRow = typeof webhookEndpoints.$inferSelect;
 
@@ -438,7 +444,7 @@ export function createWebhookStore(db: Db): WebhookStore {
           .update(webhookEndpoints)
           .set({
             enabled: false,
-            disabledReason: `${statusCode} Gone answered to delivery ${claimed.id}`,
+            disabledReason: `${GONE_REASON_PREFIX}: answered to delivery ${claimed.id}`,
             updatedAt: sql`now()`,
           })
           .where(eq(webhookEndpoints.id, claimed.endpoint.id));

@@ -249,7 +249,7 @@ describe('delivery semantics', () => {
     expect(await store.listDeliveries({ failed: true })).toEqual([]);
   });
 
-  it('disables an endpoint answering 410 and ends its pending deliveries dead, redrivable once enabled; later events wait for it', async () => {
+  it('disables an endpoint answering 410 and ends its pending deliveries dead, redrivable once enabled; later events wait only for a paused one', async () => {
     const { app, sql, receiver, store, delivery } = await setup({ WEBHOOK_RETRY_SCHEDULE: '1h' });
     receiver.answer = (request) => (request.path === '/gone' ? { status: 410 } : { status: 200 });
     const gone = await addEndpoint(store, app.ids, endpointInput(`${receiver.url}/gone`));
@@ -272,25 +272,30 @@ describe('delivery semantics', () => {
     expect(receiver.requests.filter((r) => r.path === '/fine' && r.status === 200)).toHaveLength(5);
     expect(other.enabled).toBe(true);
 
-    // An event recorded while it is disabled still gets its delivery, which waits unsent.
+    // An event recorded after its 410 gets no delivery there (it said it is gone); an endpoint an
+    // operator paused gets one, which waits unsent.
+    await store.setEnabled(other.id, false);
     await seedEvents(sql, app.database().db, 1);
-    const waiting = await rows<{ status: string }>(
-      sql,
-      `select status from webhook_deliveries where endpoint_id = $1 and status <> 'dead'`,
-      [gone.id],
-    );
-    expect(waiting).toEqual([{ status: 'pending' }]);
-    const sentToGone = receiver.requests.filter((r) => r.path === '/gone').length;
-    expect(await delivery.drain({ timeoutMs: 10_000 })).toMatchObject({ delivered: 1 });
-    expect(receiver.requests.filter((r) => r.path === '/gone')).toHaveLength(sentToGone);
+    const waiting = async (endpointId: string) =>
+      rows<{ status: string }>(
+        sql,
+        `select status from webhook_deliveries where endpoint_id = $1 and status = 'pending'`,
+        [endpointId],
+      );
+    expect(await waiting(gone.id)).toEqual([]);
+    expect(await waiting(other.id)).toEqual([{ status: 'pending' }]);
+    const sent = receiver.requests.length;
+    expect(await delivery.drain({ timeoutMs: 10_000 })).toMatchObject({ delivered: 0 });
+    expect(receiver.requests).toHaveLength(sent);
     const ids = (await store.listDeliveries({ failed: true })).map((d) => d.id);
     expect((await store.redrive(ids)).endpointDisabled).toHaveLength(5);
-    // Enabled again: the waiting delivery goes out with the redriven ones.
+    // Enabled again: the redriven ones go out, and the paused endpoint's waiting one.
     receiver.answer = () => ({ status: 200 });
     await store.setEnabled(gone.id, true);
+    await store.setEnabled(other.id, true);
     expect((await store.redrive(ids)).redriven).toHaveLength(5);
     expect(await delivery.drain({ timeoutMs: 10_000 })).toMatchObject({ delivered: 6 });
-    expect(receiver.requests.filter((r) => r.path === '/gone' && r.status === 200)).toHaveLength(6);
+    expect(receiver.requests.filter((r) => r.path === '/gone' && r.status === 200)).toHaveLength(5);
   });
 
   it('honours a Retry-After only up to the schedule’s longest delay, however large', async () => {

@@ -473,17 +473,28 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
         );
         clearInterval(probeTimer);
         const allClosed = Promise.allSettled(workers.map((worker) => worker.close()));
-        // Closing waits for the jobs in flight, then tells Redis they ended: once none is left,
-        // a second is enough (with Redis away it would never answer, and the grace period is
-        // for syncs to finish, not for Redis).
-        const settled = Promise.race([allClosed, idle().then(() => clock.sleep(1_000))]);
-        if (!(await settlesWithin(settled, graceMs)) && inFlight > 0) {
+        /**
+         * Closing waits for the jobs in flight, then tells Redis they ended: once none has been
+         * left for a second it has waited enough (with Redis away it would never answer, and the
+         * grace period is for syncs to finish, not for Redis). A job handed over meanwhile is
+         * waited for too. True when nothing is left in flight within `ms`.
+         */
+        const drained = async (ms: number): Promise<boolean> => {
+          const until = performance.now() + ms;
+          for (;;) {
+            const left = until - performance.now();
+            if (left <= 0) return inFlight === 0;
+            await settlesWithin(Promise.race([allClosed, idle().then(() => clock.sleep(1_000))]), left);
+            if (inFlight === 0) return true;
+          }
+        };
+        if (!(await drained(graceMs)) && inFlight > 0) {
           log.warn(
             { graceMs },
             'in-flight syncs did not finish in time: aborting them (their runs are recorded failed, their jobs retried)',
           );
           shutdown.abort(new AppError('sync.aborted', 'the worker is shutting down', { retryable: true }));
-          await settlesWithin(Promise.race([allClosed, idle().then(() => clock.sleep(1_000))]), 2_000);
+          await drained(2_000);
         }
         if (!(await settlesWithin(allClosed, 0))) {
           await settlesWithin(Promise.allSettled(workers.map((worker) => worker.close(true))), 1_000);

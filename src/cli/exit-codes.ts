@@ -9,7 +9,9 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 export function describeFailure(error: unknown, debug: boolean): { exitCode: ExitCode; message: string } {
   if (error instanceof CommanderError) {
     // commander already printed its usage message.
-    const helpShown = error.code === 'commander.helpDisplayed' || error.code === 'commander.version';
+    // Help asked for (`--help`, `help <command>`) and the version exit 0, as commander means them.
+    const helpShown =
+      error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version';
     return { exitCode: helpShown ? EXIT.ok : EXIT.usage, message: '' };
   }
   if (error instanceof AppError) {

@@ -61,10 +61,20 @@ export const accountsFileSchema = v.pipe(
   v.check((list) => new Set(list.map((a) => a.name)).size === list.length, 'account names must be unique'),
 );
 
-/** Parses the file's text as JSON (when it looks like JSON) or YAML. */
+/** Parses a `.json` file as JSON and any other as YAML (which reads JSON text too, and flow style). */
 export function parseAccountsText(text: string, path: string): unknown {
-  const trimmed = text.trimStart();
-  return trimmed.startsWith('[') || trimmed.startsWith('{') || path.endsWith('.json')
-    ? JSON.parse(text)
-    : parseYaml(text);
+  return path.toLowerCase().endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+}
+
+/**
+ * Where a parser stopped, without the text around it: the file holds credentials (or their
+ * variables' names, or commented-out secrets), and parsers quote the lines they stopped at.
+ */
+export function describeParseError(error: unknown, text: string): string {
+  const at = (error as { linePos?: [{ line: number; col: number }] } | null)?.linePos?.[0];
+  if (at !== undefined) return `invalid YAML at line ${at.line}, column ${at.col}`;
+  const position = /position (\d+)/.exec(error instanceof Error ? error.message : '')?.[1];
+  if (position === undefined) return 'invalid JSON';
+  const before = text.slice(0, Number(position)).split('\n');
+  return `invalid JSON at line ${before.length}, column ${(before.at(-1)?.length ?? 0) + 1}`;
 }

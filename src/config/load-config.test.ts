@@ -204,6 +204,29 @@ describe('loadConfig', () => {
     expect(unreadable.message).toContain('SWAS_ACCOUNTS_FILE: cannot read "/nope.yaml"');
   });
 
+  it('reads a YAML accounts file in flow style, and names where a file breaks without quoting it', () => {
+    const flow = loadConfig(
+      { SWAS_ACCOUNTS_FILE: 'accounts.yaml', P_ID: 'id', P_SECRET: 's' },
+      { readFile: () => '[{name: prod, credentials: {accessKeyIdEnv: P_ID, accessKeySecretEnv: P_SECRET}}]' },
+    );
+    expect(flow.accounts.map((a) => a.name)).toEqual(['prod']);
+    const broken = (file: string, text: string) =>
+      configError({ SWAS_ACCOUNTS_FILE: file }, { readFile: () => text });
+    const yaml = broken(
+      'accounts.yaml',
+      '- name: prod\n  # accessKeySecret: Zx9RealSecretValue\n  credentials: {a: [}\n',
+    );
+    expect(yaml.message).toContain(
+      'SWAS_ACCOUNTS_FILE: cannot parse "accounts.yaml": invalid YAML at line 3',
+    );
+    const json = broken('accounts.json', '[{"name": "prod"\n "secret": "Zx9RealSecretValue"}]');
+    expect(json.message).toContain('cannot parse "accounts.json": invalid JSON at line 2, column 2');
+    // V8 quotes the text around some errors, and then gives no position.
+    const quoted = broken('accounts.json', '[{"secret": Zx9RealSecretValue}]');
+    expect(quoted.message).toContain('cannot parse "accounts.json": invalid JSON');
+    for (const error of [yaml, json, quoted]) expect(error.message).not.toContain('Zx9RealSecretValue');
+  });
+
   it('never echoes the token of a rejected webhook URL or a password given as a parameter', () => {
     const error = configError(
       {

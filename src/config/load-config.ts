@@ -5,7 +5,12 @@ import { type EventType, isEventType } from '../shared/event-types.ts';
 import { maskUrl } from '../shared/mask-url.ts';
 import { Secret } from '../shared/secret.ts';
 import { isStandardWebhookSecret } from '../shared/webhook-secret.ts';
-import { type AccountEntry, accountsFileSchema, parseAccountsText } from './accounts-file.ts';
+import {
+  type AccountEntry,
+  accountsFileSchema,
+  describeParseError,
+  parseAccountsText,
+} from './accounts-file.ts';
 import { isRegionId } from './region-id.ts';
 import { isTimeZone, parseSchedule, type Schedule } from './schedule.ts';
 
@@ -328,14 +333,21 @@ function loadAccounts(
     ];
   }
 
-  let parsed: unknown;
+  let text: string;
   try {
-    parsed = parseAccountsText(deps.readFile(file), file);
+    text = deps.readFile(file);
   } catch (error) {
     problem(
       'SWAS_ACCOUNTS_FILE',
       `cannot read "${file}": ${error instanceof Error ? error.message : String(error)}`,
     );
+    return [];
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseAccountsText(text, file);
+  } catch (error) {
+    problem('SWAS_ACCOUNTS_FILE', `cannot parse "${file}": ${describeParseError(error, text)}`);
     return [];
   }
   const result = v.safeParse(accountsFileSchema, parsed);

@@ -30,6 +30,8 @@ describe('swas-inventory CLI', () => {
       expect(help.exitCode, command).toBe(0);
       expect(help.stdout).toContain(`Usage: swas-inventory ${command}`);
     }
+    const asked = await runCli(['help', 'sync']);
+    expect([asked.exitCode, asked.stdout.includes('Usage: swas-inventory sync')]).toEqual([0, true]);
   });
 
   it('lists the simulator regions', async () => {

@@ -204,6 +204,32 @@ describe('loadConfig', () => {
     expect(unreadable.message).toContain('SWAS_ACCOUNTS_FILE: cannot read "/nope.yaml"');
   });
 
+  it('bounds what must be bounded, ignores a trailing comma, and never echoes a secret pasted as a variable name', () => {
+    const error = configError({ WEBHOOK_TIMEOUT: '30d', SYNC_DELETE_BRAKE: '0.5%' }, noFiles);
+    expect(error.message).toContain('WEBHOOK_TIMEOUT: must be a duration from 100ms to 1h');
+    expect(error.message).toContain('SYNC_DELETE_BRAKE: must be a percentage from 1% to 100%');
+    const events = loadConfig(
+      {
+        WEBHOOK_URL: 'https://hooks.example.com/swas',
+        WEBHOOK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+        WEBHOOK_EVENTS: 'image.failed,',
+      },
+      noFiles,
+    );
+    expect(events.webhook.bootstrap?.events).toEqual(['image.failed']);
+    const pasted = loadConfig(
+      { SWAS_ACCOUNTS_FILE: 'accounts.yaml' },
+      {
+        readFile: () =>
+          '- name: prod\n  credentials: { accessKeyIdEnv: PROD_ID, accessKeySecretEnv: Zx9FakeSecretValue1234567890 }',
+      },
+    );
+    expect(() => requireCredentials(pasted)).toThrow(
+      'set PROD_ID and (a variable whose name is not upper case',
+    );
+    expect(() => requireCredentials(pasted)).not.toThrow('Zx9FakeSecretValue');
+  });
+
   it('reads a YAML accounts file in flow style, and names where a file breaks without quoting it', () => {
     const flow = loadConfig(
       { SWAS_ACCOUNTS_FILE: 'accounts.yaml', P_ID: 'id', P_SECRET: 's' },

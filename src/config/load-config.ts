@@ -207,7 +207,11 @@ const environmentSchema = v.object({
   ),
   WEBHOOK_EVENTS: v.optional(
     parsed((text) => {
-      const names = text.split(',').map((name) => name.trim());
+      // A trailing comma is no event type, as a trailing comma in SWAS_REGIONS is no region.
+      const names = text
+        .split(',')
+        .map((name) => name.trim())
+        .filter((name) => name !== '');
       const unknown = names.filter((name) => !isEventType(name));
       return unknown.length === 0
         ? (names as EventType[])
@@ -220,7 +224,13 @@ const environmentSchema = v.object({
       ? (delays as number[])
       : { error: `must be a comma list of durations such as 5s,5m,30m, got "${text}"` };
   }),
-  WEBHOOK_TIMEOUT: durationField(100, '10s'),
+  // Bounded: a timer beyond 2^31 ms fires at once, and an attempt holds its delivery that long.
+  WEBHOOK_TIMEOUT: parsed((text) => {
+    const ms = parseDuration(text);
+    return ms !== undefined && ms >= 100 && ms <= 3_600_000
+      ? ms
+      : { error: `must be a duration from 100ms to 1h (e.g. 10s), got "${text}"` };
+  }),
   HTTP_PORT: integerField(0, 65_535),
   LOG_LEVEL: parsed((text) => {
     const level = text.toLowerCase();
@@ -442,7 +452,8 @@ export function requireCredentials(config: Config, accountNames: readonly string
   const missing = selected.filter((account) => account.credentials === null);
   if (missing.length > 0) {
     const lines = missing.map(
-      (account) => `  account "${account.name}": set ${account.credentialSources.join(' and ')}`,
+      (account) =>
+        `  account "${account.name}": set ${account.credentialSources.map(shownVariableName).join(' and ')}`,
     );
     throw new AppError('config.missing_credentials', `Missing SWAS credentials:\n${lines.join('\n')}`, {
       details: { variables: missing.flatMap((a) => a.credentialSources) },
@@ -463,10 +474,17 @@ function parseRegionList(text: string): 'all' | string[] | { error: string } {
   return [...new Set(ids)];
 }
 
+/**
+ * A variable name as a message shows it. Names in an accounts file that are not upper case are
+ * not shown: a secret pasted where its variable's name belongs would be echoed.
+ */
+const shownVariableName = (name: string): string =>
+  /^[A-Z_][A-Z0-9_]*$/.test(name) ? name : '(a variable whose name is not upper case: not shown)';
+
 function parseShare(text: string): number | undefined {
   const match = /^(\d+(?:\.\d+)?)%$/.exec(text.trim());
   const share = match ? Number(match[1]) / 100 : Number.NaN;
-  return share > 0 && share <= 1 ? share : undefined;
+  return share >= 0.01 && share <= 1 ? share : undefined;
 }
 
 function isUrlWithProtocol(text: string, protocols: readonly string[]): boolean {

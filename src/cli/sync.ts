@@ -30,9 +30,12 @@ export function registerSyncCommand(program: Command, context: CommandContext): 
     .option('--no-deliver', 'do not deliver pending webhook events afterwards')
     .action(async (options: SyncOptions) => {
       // An empty value (`--region "$REGION"` with REGION unset) must not widen the sync to all regions.
-      const bad = options.region.find((id) => !isRegionId(id));
-      if (bad !== undefined) {
-        throw new AppError('cli.usage', `--region must be a region id such as cn-hangzhou, got "${bad}"`);
+      const bad = options.region.filter((id) => !isRegionId(id));
+      if (bad.length > 0) {
+        throw new AppError(
+          'cli.usage',
+          `--region must be a region id such as cn-hangzhou, got ${bad.map((id) => `"${id}"`).join(', ')}`,
+        );
       }
       const config = await context.loadConfig(
         options.region.length > 0 ? { SWAS_REGIONS: options.region.join(',') } : {},

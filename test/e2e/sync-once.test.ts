@@ -81,6 +81,9 @@ describe('sync --once', () => {
       expect(result.exitCode).toBe(2);
       expect(result.stderr).toContain(`--region must be a region id such as cn-hangzhou, got "${value}"`);
     }
+    // Every bad one, in one message.
+    const both = await runCli(['sync', '--once', '--region', 'X', '--region', 'Y'], env);
+    expect(both.stderr).toContain('got "X", "Y"');
     expect(await count('select count(*) as n from sync_runs')).toBe(runsBefore);
   });
 

@@ -118,14 +118,6 @@ const urlField = (protocols: readonly string[], what: string) =>
     isUrlWithProtocol(text, protocols) ? text : { error: `must be ${what}, got "${maskUrl(text)}"` },
   );
 
-const durationField = (minMs: number, example: string) =>
-  parsed((text) => {
-    const ms = parseDuration(text);
-    return ms !== undefined && ms >= minMs
-      ? ms
-      : { error: `must be a duration of at least ${minMs}ms such as ${example}, got "${text}"` };
-  });
-
 const integerField = (min: number, max: number) =>
   parsed((text) =>
     /^\d+$/.test(text) && Number(text) >= min && Number(text) <= max

@@ -115,14 +115,14 @@ function limitBytes(text: string, max: number): string {
  * build nothing. Feishu's post text is plain text already.
  */
 function inert(format: ChatFormat, alert: Alert): Alert {
-  const escape: (text: string) => string =
+  const inertText: (text: string) => string =
     format === 'slack'
       ? (text) => text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;')
       : format === 'feishu'
         ? (text) => text
         : (text) =>
             text.replaceAll('<', '＜').replaceAll('>', '＞').replaceAll('[', '［').replaceAll(']', '］');
-  const clean = (text: string) => escape(text.replace(/\s+/g, ' '));
+  const clean = (text: string) => inertText(text.replace(/\s+/g, ' '));
   // The title is ours: what happened, never a value from the listing.
   return { title: alert.title, lines: alert.lines.map(([label, value]) => [label, clean(value)]) };
 }

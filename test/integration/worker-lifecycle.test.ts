@@ -20,6 +20,14 @@ describe('worker lifecycle', () => {
     for (const connection of connections) connection.disconnect();
   });
 
+  /** A schedule store whose only answer that matters is which regions count as recently synced. */
+  const scheduleStoreWith = (recentlySynced: () => Promise<{ account: string; regionId: string }[]>) =>
+    ({
+      recentlySynced,
+      scopesToWatch: async () => [],
+      imagesToWatch: async () => [],
+    }) as unknown as SyncWorkerDeps['scheduleStore'];
+
   const workerWith = (
     overrides: Partial<SyncWorkerDeps>,
     env: Record<string, string> = {},
@@ -44,11 +52,7 @@ describe('worker lifecycle', () => {
         logger: silentLogger,
         clock: systemClock,
         regionSyncs: {} as SyncWorkerDeps['regionSyncs'],
-        scheduleStore: {
-          recentlySynced: async () => [{ account: 'default', regionId: 'cn-hangzhou' }],
-          scopesToWatch: async () => [],
-          imagesToWatch: async () => [],
-        } as unknown as SyncWorkerDeps['scheduleStore'],
+        scheduleStore: scheduleStoreWith(async () => [{ account: 'default', regionId: 'cn-hangzhou' }]),
         discoverRegions: async () => [],
         checkDatabase: async () => undefined,
         reapAbandoned: async () => 0,
@@ -125,11 +129,7 @@ describe('worker lifecycle', () => {
     const { worker } = workerWith(
       {
         connection,
-        scheduleStore: {
-          recentlySynced: async () => [],
-          scopesToWatch: async () => [],
-          imagesToWatch: async () => [],
-        } as unknown as SyncWorkerDeps['scheduleStore'],
+        scheduleStore: scheduleStoreWith(async () => []),
         regionSyncs: {
           syncRegion: async () => {
             syncs++;
@@ -185,14 +185,10 @@ describe('worker lifecycle', () => {
           checks++;
           if (down) throw new AppError('db.unreachable', 'PostgreSQL at db:5432/app is unreachable');
         },
-        scheduleStore: {
-          recentlySynced: async () => {
-            plans++;
-            return [{ account: 'default', regionId: 'cn-hangzhou' }];
-          },
-          scopesToWatch: async () => [],
-          imagesToWatch: async () => [],
-        } as unknown as SyncWorkerDeps['scheduleStore'],
+        scheduleStore: scheduleStoreWith(async () => {
+          plans++;
+          return [{ account: 'default', regionId: 'cn-hangzhou' }];
+        }),
       },
       { SYNC_SCHEDULE: '1h' },
     );
@@ -216,20 +212,16 @@ describe('worker lifecycle', () => {
     let calls = 0;
     const { worker, connection, prefix } = workerWith(
       {
-        scheduleStore: {
-          // Start-up: the region counts as synced. First tick: the database is away. Then: not synced.
-          recentlySynced: async () => {
-            calls++;
-            if (calls === 1) return [{ account: 'default', regionId: 'cn-hangzhou' }];
-            if (calls === 2)
-              throw new AppError('db.unreachable', 'PostgreSQL at db:5432/app is unreachable', {
-                retryable: true,
-              });
-            return [];
-          },
-          scopesToWatch: async () => [],
-          imagesToWatch: async () => [],
-        } as unknown as SyncWorkerDeps['scheduleStore'],
+        // Start-up: the region counts as synced. First tick: the database is away. Then: not synced.
+        scheduleStore: scheduleStoreWith(async () => {
+          calls++;
+          if (calls === 1) return [{ account: 'default', regionId: 'cn-hangzhou' }];
+          if (calls === 2)
+            throw new AppError('db.unreachable', 'PostgreSQL at db:5432/app is unreachable', {
+              retryable: true,
+            });
+          return [];
+        }),
       },
       { SYNC_SCHEDULE: '1h' },
     );

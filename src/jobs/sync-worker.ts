@@ -417,6 +417,9 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
     ] as Worker[];
     await ensureSchedulers(true);
     if (startup.signal.aborted) return;
+    // Probing (which renews the scheduler lease just claimed) starts now: the rest of start-up
+    // has no time bound, and a lapsed lease would hand the schedulers back to an older replica.
+    probeTimer = setInterval(() => void probe(), probeMs);
     // A replica that starts syncs only what was not synced within the interval, so a rolling
     // restart of several replicas spends no extra quota.
     const due = await planner.planFull(intervalMs()).catch((error: unknown) => {
@@ -450,7 +453,6 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
     }
     if (startup.signal.aborted) return;
     health.redis = connection.status === 'ready';
-    probeTimer = setInterval(() => void probe(), probeMs);
   }
 
   return {
@@ -484,7 +486,11 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
           for (;;) {
             const left = until - performance.now();
             if (left <= 0) return inFlight === 0;
-            await settlesWithin(Promise.race([allClosed, idle().then(() => clock.sleep(1_000))]), left);
+            // Closed (its close may settle on an error) still waits for the jobs, never spins.
+            await settlesWithin(
+              Promise.race([allClosed.then(() => idle()), idle().then(() => clock.sleep(1_000))]),
+              left,
+            );
             if (inFlight === 0) return true;
           }
         };

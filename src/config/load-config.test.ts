@@ -293,6 +293,19 @@ describe('loadConfig', () => {
     expect(error.message).toContain('REDIS_URL: must be a redis:// or rediss:// URL, with a database number');
     expect(error.message).toContain('SWAS_ENDPOINT: must be an http(s) URL of a host');
     expect(error.message).toContain('WEBHOOK_SECRET: must be a Standard Webhooks secret');
+    const unencoded = configError({ DATABASE_URL: 'postgres://app:Tr0ub@dor?3xyz@db/inv' }, noFiles);
+    expect(unencoded.message).toContain('DATABASE_URL: must be a postgres:// URL');
+    expect(unencoded.message).not.toMatch(/Tr0ub|dor|3xyz/);
+    expect(
+      configError(
+        {
+          WEBHOOK_URL: 'https://x.example/h',
+          WEBHOOK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+          WEBHOOK_EVENTS: ' , ',
+        },
+        noFiles,
+      ).message,
+    ).toContain('WEBHOOK_EVENTS: must name at least one event type');
     expect(configError({ WEBHOOK_URL: 'https://hooks.example.com/swas' }, noFiles).message).toContain(
       'WEBHOOK_SECRET: is required when WEBHOOK_URL is set',
     );

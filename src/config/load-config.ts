@@ -204,6 +204,8 @@ const environmentSchema = v.object({
         .split(',')
         .map((name) => name.trim())
         .filter((name) => name !== '');
+      // An empty list would subscribe to nothing, silently.
+      if (names.length === 0) return { error: `must name at least one event type, got "${text}"` };
       const unknown = names.filter((name) => !isEventType(name));
       return unknown.length === 0
         ? (names as EventType[])
@@ -485,9 +487,16 @@ function isUrlWithProtocol(text: string, protocols: readonly string[]): boolean 
   return protocols.includes(url.protocol) && url.host !== '';
 }
 
+/**
+ * One `@` at most: a second means a password with `@`, `?`, `#` or `/` that was not
+ * percent-encoded, and the URL parser would take part of it for the host (a connection error
+ * would then show it).
+ */
+const oneUserinfo = (text: string) => text.indexOf('@') === text.lastIndexOf('@');
+
 /** A postgres URL with a host, or with a socket directory as `?host=` (`postgres:///db?host=/run/postgresql`). */
 function isDatabaseUrl(text: string): boolean {
-  if (!URL.canParse(text)) return false;
+  if (!URL.canParse(text) || !oneUserinfo(text)) return false;
   const url = new URL(text);
   return (
     (url.protocol === 'postgres:' || url.protocol === 'postgresql:') &&
@@ -497,7 +506,11 @@ function isDatabaseUrl(text: string): boolean {
 
 /** A redis URL whose path, if any, is a database number (ioredis would SELECT anything else at run time). */
 function isRedisUrl(text: string): boolean {
-  return isUrlWithProtocol(text, ['redis:', 'rediss:']) && /^\/?(\d{1,5})?$/.test(new URL(text).pathname);
+  return (
+    oneUserinfo(text) &&
+    isUrlWithProtocol(text, ['redis:', 'rediss:']) &&
+    /^\/?(\d{1,5})?$/.test(new URL(text).pathname)
+  );
 }
 
 function isEndpointUrl(text: string): boolean {

@@ -41,6 +41,10 @@ describe('maskUrl', () => {
     expect(maskUrl('redis://:my#redispass@cache:6379')).toBe('redis://***@cache:6379');
     // What is left of one after a .env comment cut it at '#'.
     expect(maskUrl('postgres://app:Xy7')).toBe('postgres://***');
+    expect(maskUrl('postgres://app:s3/cr3t:pw')).toBe('postgres://***');
+    // With '@' in the password too, the text parses, wrongly: host and query would be password.
+    expect(maskUrl('postgres://app:Tr0ub@dor?3xyz@db/inv')).toBe('postgres://***@db/inv');
+    expect(maskUrl('postgres://app:Tr0ub@dor#3xyz@db/inv')).toBe('postgres://***@db/inv');
   });
 
   it('scrubs what it would mask of a URL, and given secrets, from any text', () => {

@@ -7,7 +7,8 @@
  */
 export function maskUrl(text: string): string {
   // A URL without a host (`me:pa55@db/x` parses, scheme `me:`) is read as text.
-  const url = URL.canParse(text) ? new URL(text) : null;
+  // Two '@': a password holding '@' (and maybe '?' or '#') that parses, wrongly, as host and query.
+  const url = URL.canParse(text) && text.indexOf('@') === text.lastIndexOf('@') ? new URL(text) : null;
   if (url !== null && url.host !== '') {
     const auth = url.username || url.password ? '***@' : '';
     return `${url.protocol}//${auth}${url.host}${maskPath(url.pathname)}${maskQuery([...url.searchParams.keys()])}`;
@@ -29,8 +30,9 @@ export function maskUrl(text: string): string {
   const slash = rest.indexOf('/');
   const host = slash < 0 ? rest : rest.slice(0, slash);
   const path = slash < 0 ? '' : rest.slice(slash);
-  const shownHost = at >= 0 || /^[A-Za-z0-9.-]*(:\d+)?$/.test(host) ? host : '***';
-  return `${scheme}${at < 0 ? '' : '***@'}${shownHost}${maskPath(path)}${maskQuery(keys)}`;
+  // No '@' and no host name first: the text is what is left of credentials (a .env line cut at '#').
+  if (at < 0 && !/^[A-Za-z0-9.-]*(:\d+)?$/.test(host)) return `${scheme}***`;
+  return `${scheme}${at < 0 ? '' : '***@'}${host}${maskPath(path)}${maskQuery(keys)}`;
 }
 
 /** Long segments, and shorter ones that mix letters and digits like an id or token, become `***`. */

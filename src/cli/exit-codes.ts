@@ -10,9 +10,7 @@ export function describeFailure(error: unknown, debug: boolean): { exitCode: Exi
   if (error instanceof CommanderError) {
     // commander already printed its usage message.
     // Help asked for (`--help`, `help <command>`) and the version exit 0, as commander means them.
-    const helpShown =
-      error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version';
-    return { exitCode: helpShown ? EXIT.ok : EXIT.usage, message: '' };
+    return { exitCode: error.exitCode === 0 ? EXIT.ok : EXIT.usage, message: '' };
   }
   if (error instanceof AppError) {
     const usage = error.code.startsWith('config.') || error.code.startsWith('cli.');

@@ -195,14 +195,9 @@ export function createSyncJobProcessors(deps: SyncJobsDeps) {
       };
     }
     const message = `${result.scope.account} ${result.scope.regionId}: ${result.error ?? 'failed'}`;
-    if (result.errorCode === 'db.unreachable') {
-      // The run's error reads "<code>: <message>"; the outage line names the code itself.
-      const text = result.error ?? '';
-      const prefix = 'db.unreachable: ';
-      deps.onDatabaseFailure(
-        new AppError('db.unreachable', text.startsWith(prefix) ? text.slice(prefix.length) : text),
-      );
-    } else
+    // The run's error already reads "db.unreachable: …": passed as it is, not coded twice.
+    if (result.errorCode === 'db.unreachable') deps.onDatabaseFailure(new Error(result.error));
+    else
       log.warn(
         { ...fields, error: result.error },
         job.data.trigger === 'watch' ? 'watch poll failed' : 'region sync failed',

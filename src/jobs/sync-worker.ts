@@ -377,8 +377,7 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
     for (;;) {
       try {
         await deps.checkDatabase();
-        health.postgres = true;
-        outages.recovered('postgres');
+        databaseAnswers();
         return;
       } catch (error) {
         if (error instanceof AppError && error.code === 'db.behind') throw error;
@@ -494,7 +493,7 @@ export function createSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOption
             if (inFlight === 0) return true;
           }
         };
-        if (!(await drained(graceMs)) && inFlight > 0) {
+        if (!(await drained(graceMs))) {
           log.warn(
             { graceMs },
             'in-flight syncs did not finish in time: aborting them (their runs are recorded failed, their jobs retried)',

@@ -95,7 +95,12 @@ const ERROR_CODES: Record<string, string> = {
   ETIMEDOUT: 'connection timed out',
 };
 
-export function outcomeOfError(error: unknown, timeoutMs: number): DeliveryOutcome {
+/** No answer: why, in words; anything but a known code is the error's own message, `scrub`bed. */
+export function outcomeOfError(
+  error: unknown,
+  timeoutMs: number,
+  scrub: (text: string) => string = (text) => text,
+): DeliveryOutcome {
   const code = (error as { code?: unknown } | null)?.code;
   const name = (error as { name?: unknown } | null)?.name;
   if (name === 'TimeoutError' || (name === 'AbortError' && String(errorMessage(error)).includes('timeout'))) {
@@ -104,5 +109,5 @@ export function outcomeOfError(error: unknown, timeoutMs: number): DeliveryOutco
   const known = typeof code === 'string' ? ERROR_CODES[code] : undefined;
   const cause = (error as { cause?: { code?: unknown } } | null)?.cause?.code;
   const fromCause = typeof cause === 'string' ? ERROR_CODES[cause] : undefined;
-  return { kind: 'failed', statusCode: null, error: known ?? fromCause ?? errorMessage(error) };
+  return { kind: 'failed', statusCode: null, error: known ?? fromCause ?? scrub(errorMessage(error)) };
 }

@@ -174,19 +174,10 @@ export function createWebhookDelivery(
     signal?: AbortSignal,
   ): Promise<DeliveryOutcome> {
     // What the endpoint answered may echo the URL it was called at (a robot's token) or worse:
-    // scrubbed before it is shortened, so no cut leaves half a secret behind.
+    // scrubbed before it is shortened, so no cut leaves half a secret behind. A failure to get
+    // an answer is scrubbed too (an error may quote what it was sent).
     const secret = target.secret?.reveal();
     const scrub = (text: string) => scrubSecrets(text, target.url, secret === undefined ? [] : [secret]);
-    const outcome = await sendOnce(target, message, scrub, signal);
-    return outcome.kind === 'failed' ? { ...outcome, error: scrub(outcome.error) } : outcome;
-  }
-
-  async function sendOnce(
-    target: EndpointTarget,
-    message: WebhookMessage,
-    scrub: (text: string) => string,
-    signal?: AbortSignal,
-  ): Promise<DeliveryOutcome> {
     const now = clock.now();
     const timeout = AbortSignal.timeout(options.timeoutMs);
     try {
@@ -222,7 +213,7 @@ export function createWebhookDelivery(
         scrub,
       );
     } catch (error) {
-      return outcomeOfError(timeout.aborted ? timeout.reason : error, options.timeoutMs);
+      return outcomeOfError(timeout.aborted ? timeout.reason : error, options.timeoutMs, scrub);
     }
   }
 

@@ -1,6 +1,6 @@
 import type { WebhookFormat } from '../db/schema/index.ts';
 import { AppError } from '../shared/app-error.ts';
-import { decodeUserinfo } from '../shared/mask-url.ts';
+import { basicCredentials } from '../shared/mask-url.ts';
 import type { Secret } from '../shared/secret.ts';
 import { chatRequest } from './chat-formats.ts';
 import { signStandardWebhook } from './standard-webhooks.ts';
@@ -33,9 +33,8 @@ export function assertWebhookUrl(url: string): URL {
  * every attempt.
  */
 function basicAuthorization(url: URL): Record<string, string> {
-  if (url.username === '' && url.password === '') return {};
-  const credentials = `${decodeUserinfo(url.username)}:${decodeUserinfo(url.password)}`;
-  return { authorization: `Basic ${Buffer.from(credentials).toString('base64')}` };
+  const credentials = basicCredentials(url);
+  return credentials === undefined ? {} : { authorization: `Basic ${credentials.toString('base64')}` };
 }
 
 /**

@@ -58,10 +58,8 @@ export function scrubSecrets(text: string, url: string, secrets: readonly string
     // The userinfo as written (percent-encoded), decoded, and as the Basic authorization that
     // carries it (an endpoint may echo the header it was sent).
     const userinfo = [parsed.username, parsed.password].flatMap((value) => [value, decodeUserinfo(value)]);
-    if (parsed.username !== '' || parsed.password !== '') {
-      const basic = Buffer.from(`${decodeUserinfo(parsed.username)}:${decodeUserinfo(parsed.password)}`);
-      userinfo.push(basic.toString('base64'), basic.toString('base64url'));
-    }
+    const basic = basicCredentials(parsed);
+    if (basic !== undefined) userinfo.push(basic.toString('base64'), basic.toString('base64url'));
     for (const value of [...userinfo, ...parsed.searchParams.values()]) {
       if (value.length >= 4) parts.add(value);
     }
@@ -73,6 +71,12 @@ export function scrubSecrets(text: string, url: string, secrets: readonly string
     for (const form of new Set([part, encodeURIComponent(part)])) scrubbed = scrubbed.replaceAll(form, '***');
   }
   return scrubbed;
+}
+
+/** The `user:password` of a URL as HTTP Basic authentication sends it (decoded), if it has one. */
+export function basicCredentials(url: URL): Buffer | undefined {
+  if (url.username === '' && url.password === '') return undefined;
+  return Buffer.from(`${decodeUserinfo(url.username)}:${decodeUserinfo(url.password)}`);
 }
 
 /** A user name or password of a URL decoded, or as written when its %-escapes do not decode. */
